@@ -104,7 +104,6 @@ def _board(name: str, raw: dict) -> Board:
         return value
 
     try:
-        uart = raw["uart"]
         board = Board(
             name=name,
             mcu=str(raw["mcu"]),
@@ -121,7 +120,7 @@ def _board(name: str, raw: dict) -> Board:
             flash_accelerator=choice("flash_accelerator", ACCELERATORS),
             icache_bytes=int(raw["icache_bytes"]),
             dcache_bytes=int(raw["dcache_bytes"]),
-            uart=Uart(kind=str(uart["kind"]), name=str(uart["name"]), base=int(uart["base"])),
+            uart=Uart(kind=str(raw["uart"]["kind"]), name=str(raw["uart"]["name"]), base=int(raw["uart"]["base"])),
             power_mw=float(raw["power_mw"]),
             power_kind=choice("power_kind", ("measured", "datasheet")),
             sources=dict(raw.get("sources", {})),

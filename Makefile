@@ -1,0 +1,19 @@
+# The README's two commands: `make run` and `make test`. Both set everything up first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXAMPLE ?= examples/lenet_int8.tflite
+TARGET ?= NUCLEO-L4R5ZI
+
+.PHONY: setup run test bench clean
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	$(BIN)/costmodel analyze $(EXAMPLE) --target $(TARGET)
+
+test: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+clean:
+	rm -rf build .cache *.egg-info

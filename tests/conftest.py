@@ -1,0 +1,48 @@
+"""Shared fixtures: the real models in ../shared/models and small synthetic Keras models."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = Path(os.environ.get("MCU_NAS_SHARED_MODELS", REPO.parent / "shared" / "models"))
+CACHE = REPO / ".cache" / "test-models"
+
+
+def shared_model(name: str) -> Path:
+    """Path of a model in ../shared/models; skips the test when that folder is not beside the repo."""
+    path = SHARED_MODELS / name
+    if not path.exists():
+        pytest.skip(f"{path} not found: the real MLPerf Tiny models live in ../shared/models on the bench")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kws_model() -> Path:
+    return shared_model("kws_ref_model.tflite")
+
+
+@pytest.fixture(scope="session")
+def kws_float_model() -> Path:
+    return shared_model("kws_ref_model_float32.tflite")
+
+
+@pytest.fixture(scope="session")
+def ad_model() -> Path:
+    return shared_model("ad01_int8.tflite")
+
+
+def cached_tflite(key: str, build) -> bytes:
+    """Bytes of a converted model, cached on disk by ``key`` (conversion with TensorFlow is slow)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".tflite")
+    if not path.exists():
+        data = build()
+        tmp = path.with_suffix(".tmp%d" % os.getpid())
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path.read_bytes()

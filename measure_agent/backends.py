@@ -1,0 +1,168 @@
+"""Board backends: how the agent reaches one board, real (serial port) or virtual (simulator behind a pty).
+
+Both speak the firmware's serial protocol through :class:`~measure_agent.serial_link.BoardLink`; the
+virtual board is reached through a pseudo-terminal, so the code path is the one a real board uses.
+A backend keeps the firmware the board runs and changes it only when a request needs another
+variant (built once, cached by content hash; flashed once).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from costmodel.boards import Board, get_board
+from measure_agent.config import BoardConfig
+from measure_agent.energy import EnergyMonitor, monitor_from_config
+from measure_agent.errors import BoardNotAnswering, MeasureError
+
+
+class Backend(ABC):
+    """One board. Not thread-safe: the board's worker is its only user."""
+
+    kind = ""
+
+    def __init__(self, config: BoardConfig):
+        self.config = config
+        self.board: Board = get_board(config.target)
+        self.monitor: EnergyMonitor | None = None
+        self.state = "idle"
+        self._image = None
+        self._link = None
+
+    @property
+    def board_id(self) -> str:
+        return self.config.id
+
+    @property
+    def energy_source(self) -> str:
+        return "monitor" if self.monitor else "power-model"
+
+    def firmware(self, variant: str, float_abi: str, opt_level: str):
+        """The firmware image for this board and variant (built on first use, then cached)."""
+        from measure_agent.firmware_build import build_firmware
+
+        return build_firmware(self.board, variant=variant, float_abi=float_abi, opt=opt_level)
+
+    def link(self, image):
+        """A link to the board running ``image``: flashes or restarts the board when it runs another."""
+        if self._link is None or self._image is None or self._image.build_id != image.build_id:
+            self.close()
+            self._link = self._start(image)
+            self._image = image
+            hello = self._link.hello()
+            if hello.build_id != image.build_id:
+                self.close()
+                raise MeasureError(f"board {self.board_id} runs firmware {hello.build_id}, expected {image.build_id}")
+        return self._link
+
+    def recover(self) -> None:
+        """Bring a board that stopped answering back; the next :meth:`link` starts afresh."""
+        self.state = "recovering"
+        try:
+            self.close()
+        finally:
+            self.state = "idle"
+
+    def close(self) -> None:
+        if self._link is not None:
+            self._close_link()
+        self._link = None
+        self._image = None
+
+    @abstractmethod
+    def _start(self, image):
+        """Make the board run ``image`` and return a connected BoardLink."""
+
+    @abstractmethod
+    def _close_link(self) -> None: ...
+
+
+class VirtualBackend(Backend):
+    """A virtual board: the firmware ELF on the cycle-approximate simulator, behind a pseudo-terminal."""
+
+    kind = "virtual"
+
+    def __init__(self, config: BoardConfig):
+        super().__init__(config)
+        self._bridge = None
+        self._serial = None
+
+    def _start(self, image):
+        from measure_agent.serial_link import BoardLink, open_serial
+        from measure_agent.vboard import PtyBridge, VirtualBoard
+
+        vb = VirtualBoard(self.board, Path(image.elf))
+        self._bridge = PtyBridge(vb)
+        self._serial = open_serial(self._bridge.path)
+        return BoardLink(self._serial, timeout=5.0, run_timeout=600.0)
+
+    def _close_link(self) -> None:
+        for closer in (self._serial, self._bridge):
+            if closer is not None:
+                try:
+                    closer.close()
+                except OSError:
+                    pass
+        self._serial = self._bridge = None
+
+    def freeze(self) -> None:
+        """Stop the simulator without closing the line: the board hangs, as a crashed MCU does (for tests)."""
+        if self._bridge is not None:
+            self._bridge.pause()
+
+
+class SerialBackend(Backend):
+    """A real board on a serial port, flashed with the configured command when it runs other firmware."""
+
+    kind = "serial"
+
+    def __init__(self, config: BoardConfig):
+        super().__init__(config)
+        self.monitor = monitor_from_config(config.energy_monitor)
+        self._serial = None
+        self._lock = threading.Lock()
+
+    def _start(self, image):
+        from measure_agent.serial_link import BoardLink, BoardLinkError, open_serial
+
+        self._serial = open_serial(self.config.port, self.config.baud)
+        link = BoardLink(self._serial, timeout=2.0, run_timeout=600.0)
+        try:
+            running = link.hello().build_id
+        except BoardLinkError:
+            running = None
+        if running != image.build_id:
+            self._flash(image)
+            link.drain(quiet=0.5)
+        return link
+
+    def _flash(self, image) -> None:
+        if not self.config.flash_command:
+            raise MeasureError(f"board {self.board_id} runs other firmware and has no flash_command configured")
+        elf = Path(image.elf)
+        binary = elf.with_suffix(".bin")
+        if not binary.exists():
+            subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(binary)], check=True)
+        argv = [a.replace("{elf}", str(elf)).replace("{bin}", str(binary)) for a in self.config.flash_command]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BoardNotAnswering(f"flashing {self.board_id} failed: {exc}") from None
+        if done.returncode != 0:
+            raise MeasureError(f"flashing {self.board_id} failed ({argv[0]} exited {done.returncode}): "
+                               f"{done.stderr.strip()[:300]}")
+
+    def _close_link(self) -> None:
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except OSError:
+                pass
+        self._serial = None
+
+
+def make_backend(config: BoardConfig) -> Backend:
+    return VirtualBackend(config) if config.kind == "virtual" else SerialBackend(config)

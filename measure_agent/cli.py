@@ -158,6 +158,57 @@ def measure_command(
         stderr.print(f"saved {save}")
 
 
+@app.command("validate")
+def validate_command(
+    model: Annotated[Path, typer.Argument(help="A .tflite classifier with one input and one output.")],
+    data: Annotated[Path, typer.Option(help="Dataset .npz with arrays x (samples first) and y (labels).")],
+    target: Annotated[str, typer.Option(help="Board from the catalogue.")] = "NUCLEO-L4R5ZI",
+    port: Annotated[Optional[str], typer.Option(help="Serial port of a real board (default: a virtual board).")] = None,
+    flash_command: Annotated[Optional[str], typer.Option(help="For --port: flashing command, arguments separated "
+                                                              "by spaces, {elf}/{bin} replaced; never run by a shell.")] = None,
+    variant: Annotated[str, typer.Option(help="Runtime variant: simd or reference.")] = "",
+    float_abi: Annotated[str, typer.Option(help="hard or soft.")] = "",
+    opt: Annotated[str, typer.Option(help="-Os, -O2 or -O3.")] = "-O2",
+    limit: Annotated[int, typer.Option(help="Use at most this many samples (0: all).")] = 0,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """On-device accuracy vs the host interpreter's, and their agreement (the paper's stage F)."""
+    from rich.progress import Progress
+
+    from measure_agent.backends import make_backend
+    from measure_agent.config import BoardConfig
+    from measure_agent.errors import MeasureError
+    from measure_agent.measurement import settings_for
+    from measure_agent.validation import load_dataset, validate
+    from protos import agent_pb2 as pb
+
+    with user_errors(CatalogueError, MeasureError, OSError):
+        board = get_board(target)
+        config = BoardConfig(id=port or "validate", kind="serial" if port else "virtual", target=board.name,
+                             port=port, flash_command=tuple((flash_command or "").split()))
+        backend = make_backend(config)
+        settings = settings_for(pb.MeasureRequest(runtime_variant=variant, float_abi=float_abi, opt_level=opt),
+                                backend)
+        x, y = load_dataset(data)
+        if limit:
+            x, y = x[:limit], y[:limit]
+        try:
+            with Progress(console=stderr, transient=True) as bar:
+                task = bar.add_task(f"{model.name} on {board.name}", total=len(x))
+                report = validate(backend, model.read_bytes(), x, y, settings,
+                                  lambda done, total: bar.update(task, completed=done))
+        finally:
+            backend.close()
+    if json:
+        print_json(dataclasses.asdict(report))
+        return
+    rows = [["samples", report.samples], ["on-device accuracy", f"{report.board_accuracy:.2%}"],
+            ["host interpreter accuracy", f"{report.host_accuracy:.2%}"],
+            ["same prediction", f"{report.agreement:.2%}"], ["bit-identical outputs", f"{report.identical_outputs:.2%}"],
+            ["max output difference", f"{report.max_abs_difference:.6g}"]]
+    stdout.print(table(f"{model.name} on {board.name} ({config.kind})", ["", "value"], rows))
+
+
 class _agent_client:
     """A client of the given agent, or of a local agent started for this command."""
 

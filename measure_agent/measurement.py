@@ -149,7 +149,7 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         arena_bytes=plan.arena_bytes, flash_bytes=image.flash_bytes, ram_bytes=image.ram_bytes,
         firmware_build_id=image.build_id, repetitions=repetitions, board_kind=backend.kind)
     for i, (layer, cycles, energy) in enumerate(zip(plan.layers, run.layer_cycles, energies)):
-        result.layers.add(index=i, name=layer.name, op=layer.op, macs=macs_by_name.get(layer.name, 0),
+        result.layers.add(index=i, name=layer.name, op=layer.op_type, macs=macs_by_name.get(layer.name, 0),
                           cycles=cycles, latency_s=board.cycles_to_seconds(cycles), energy_j=energy)
     for spec, data in zip(plan.outputs, outputs):
         result.outputs.add(shape=list(spec.shape), dtype=spec.dtype, data=data)

@@ -1,0 +1,116 @@
+/*
+ * Kernel interface: one kernel per file, named <op>_<type>_<variant>.c. No kernel keeps state between calls;
+ * everything it needs comes in through the arguments. Shapes are NHWC; filters are OHWI (conv, FC rows),
+ * 1HWO (depthwise). Per-channel requantization: multiplier (Q31) and shift (positive = left) per output channel.
+ */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int32_t n, h, w, c;
+} nn_dims;
+
+typedef struct {
+    int32_t stride_w, stride_h, pad_w, pad_h, dil_w, dil_h;
+    int32_t depth_multiplier;                /* depthwise only */
+    int32_t input_offset, output_offset;     /* -input zero point, +output zero point (int8) */
+    int32_t act_min, act_max;                /* int8 clamp */
+    float act_min_f, act_max_f;              /* float clamp */
+} nn_conv_params;
+
+typedef struct {
+    int32_t stride_w, stride_h, pad_w, pad_h, filter_w, filter_h;
+    int32_t act_min, act_max;
+    float act_min_f, act_max_f;
+} nn_pool_params;
+
+typedef struct {
+    int32_t input_offset, output_offset, act_min, act_max;
+    float act_min_f, act_max_f;
+    int32_t asymmetric_inputs;               /* hybrid only */
+} nn_fc_params;
+
+/* Elementwise binary op with 4-D broadcasting: element strides per input (0 where broadcast). */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4], in2_strides[4];
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift, left_shift;
+    int32_t act_min, act_max;
+    float act_min_f, act_max_f;
+} nn_binary_params;
+
+/* ---- int8 reference ---- */
+void conv2d_s8_ref(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                   const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                   const nn_dims *out_d, int8_t *out);
+void depthwise_conv2d_s8_ref(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                             const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             const nn_dims *out_d, int8_t *out);
+void fully_connected_s8_ref(const nn_fc_params *p, int32_t batches, int32_t in_len, const int8_t *in,
+                            int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,
+                            const int32_t *shift, int8_t *out);
+void avgpool_s8_ref(const nn_pool_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *out_d, int8_t *out);
+void maxpool_s8_ref(const nn_pool_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *out_d, int8_t *out);
+void add_s8_ref(const nn_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void mul_s8_ref(const nn_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void softmax_s8_ref(int32_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
+                    int32_t diff_min, const int8_t *in, int8_t *out);
+void logistic_s8_ref(int32_t size, int32_t input_zero_point, int32_t input_range_radius, int32_t input_multiplier,
+                     int32_t input_left_shift, const int8_t *in, int8_t *out);
+void requantize_s8_ref(int32_t size, int32_t input_zero_point, int32_t output_zero_point, int32_t multiplier,
+                       int32_t shift, int32_t act_min, int32_t act_max, const int8_t *in, int8_t *out);
+void mean_hw_s8_ref(const nn_dims *in_d, const int8_t *in, int32_t input_zero_point, int32_t output_zero_point,
+                    int32_t multiplier, int32_t shift, int8_t *out);
+void quantize_f32_s8_ref(int32_t size, float scale, int32_t zero_point, const float *in, int8_t *out);
+void dequantize_s8_f32_ref(int32_t size, float scale, int32_t zero_point, const int8_t *in, float *out);
+
+/* ---- int8 Armv7E-M SIMD (portable emulation on hosts without the DSP extension) ---- */
+size_t conv2d_s8_simd_scratch_bytes(const nn_dims *f_d);
+void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                    const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                    const nn_dims *out_d, int8_t *out, int16_t *scratch);
+void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                              const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              const nn_dims *out_d, int8_t *out);
+size_t fully_connected_s8_simd_scratch_bytes(int32_t in_len);
+void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_len, const int8_t *in,
+                             int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,
+                             const int32_t *shift, int8_t *out, int16_t *scratch);
+
+/* ---- layout-only ops (any element type) ---- */
+void pad_ref(const int32_t in_dims[4], const int32_t pad_before[4], const int32_t out_dims[4], int32_t elem_bytes,
+             const uint8_t *pad_value, const uint8_t *in, uint8_t *out);
+void concatenation_ref(int32_t outer, int32_t num_inputs, const uint8_t *const *inputs, const int32_t *inner_bytes,
+                       uint8_t *out);
+void copy_ref(int32_t bytes, const uint8_t *in, uint8_t *out);
+
+/* ---- float32 ---- */
+void conv2d_f32(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
+                const float *filter, const float *bias, const nn_dims *out_d, float *out);
+void depthwise_conv2d_f32(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
+                          const float *filter, const float *bias, const nn_dims *out_d, float *out);
+void fully_connected_f32(const nn_fc_params *p, int32_t batches, int32_t in_len, const float *in, int32_t out_len,
+                         const float *weights, const float *bias, float *out);
+void avgpool_f32(const nn_pool_params *p, const nn_dims *in_d, const float *in, const nn_dims *out_d, float *out);
+void maxpool_f32(const nn_pool_params *p, const nn_dims *in_d, const float *in, const nn_dims *out_d, float *out);
+void add_f32(const nn_binary_params *p, const float *in1, const float *in2, float *out);
+void mul_f32(const nn_binary_params *p, const float *in1, const float *in2, float *out);
+void softmax_f32(int32_t rows, int32_t depth, float beta, const float *in, float *out);
+void logistic_f32(int32_t size, const float *in, float *out);
+void clamp_f32(int32_t size, float lo, float hi, const float *in, float *out);
+void mean_hw_f32(const nn_dims *in_d, const float *in, float *out);
+
+/* ---- hybrid: int8 weights, float activations (dynamic-range quantization) ---- */
+void fully_connected_hybrid_f32(const nn_fc_params *p, int32_t batches, int32_t in_len, const float *in,
+                                int32_t out_len, const int8_t *weights, const float *weight_scales,
+                                int32_t per_channel, const float *bias, float *out, int8_t *scratch);
+void conv2d_hybrid_f32(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
+                       const int8_t *filter, const float *weight_scales, int32_t per_channel, const float *bias,
+                       const nn_dims *out_d, float *out, int8_t *scratch);
+
+#endif /* NN_KERNELS_H */

@@ -1,0 +1,179 @@
+/*
+ * Integer quantization arithmetic of the TFLite quantization specification (the one place on the C side).
+ *
+ * Written from the public specification of the reference integer arithmetic:
+ *   SaturatingRoundingDoublingHighMul, RoundingDivideByPOT, MultiplyByQuantizedMultiplier (Q31 multiplier
+ *   and a signed shift, positive = left), and the Q-format fixed-point exp / reciprocal / logistic used by the
+ *   integer softmax and logistic reference kernels.
+ * The multipliers and shifts themselves are computed once on the host (measure_agent/plan/quantize.py).
+ */
+#ifndef NN_QUANT_H
+#define NN_QUANT_H
+
+#include <stdint.h>
+
+#define NN_INT32_MAX ((int32_t)0x7FFFFFFF)
+#define NN_INT32_MIN ((int32_t)(-0x7FFFFFFF - 1))
+
+static inline int32_t nn_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t nn_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int32_t nn_clamp_i32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* (a * b * 2 + 2^31) >> 32 with round-half-away-from-zero on the 64-bit product; saturates the one overflow case. */
+static inline int32_t nn_srdhm(int32_t a, int32_t b)
+{
+    if (a == NN_INT32_MIN && b == NN_INT32_MIN) {
+        return NN_INT32_MAX;
+    }
+    int64_t ab = (int64_t)a * (int64_t)b;
+    int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    int64_t t = ab + nudge;
+    /* division by 2^31 rounding toward zero (as C++ integer division) */
+    int64_t q = t >= 0 ? (t >> 31) : -((-t) >> 31);
+    return (int32_t)q;
+}
+
+/* x / 2^exponent rounding half away from zero, exponent in [0, 31]. */
+static inline int32_t nn_rdbypot(int32_t x, int exponent)
+{
+    int32_t mask = (int32_t)((((int64_t)1) << exponent) - 1);
+    int32_t remainder = x & mask;
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * 2^shift with saturation (shift >= 0), as gemmlowp SaturatingRoundingMultiplyByPOT for positive exponents. */
+static inline int32_t nn_sat_lshift(int32_t x, int shift)
+{
+    if (shift <= 0) {
+        return x;
+    }
+    int32_t threshold = (int32_t)((((int64_t)1) << (31 - shift)) - 1);
+    if (x > threshold) {
+        return NN_INT32_MAX;
+    }
+    if (x < -threshold) {
+        return NN_INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << shift);
+}
+
+/*
+ * MultiplyByQuantizedMultiplier: x * multiplier * 2^(shift - 31), shift in [-31, 30], two roundings
+ * (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT), as the TFLite reference kernels of
+ * CONV_2D, DEPTHWISE_CONV_2D, ADD, MUL, SOFTMAX, LOGISTIC, MEAN, QUANTIZE.
+ */
+static inline int32_t nn_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    int left = shift > 0 ? shift : 0;
+    int right = shift > 0 ? 0 : -shift;
+    return nn_rdbypot(nn_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+/*
+ * The same scaling with a single rounding of the 64-bit product (half up): what the interpreter shipped by
+ * ai-edge-litert does in its int8 FULLY_CONNECTED (verified empirically against the BUILTIN_REF kernels).
+ */
+static inline int32_t nn_requantize_single(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int total_shift = 31 - shift;
+    const int64_t round = (int64_t)1 << (total_shift - 1);
+    int64_t r = ((int64_t)x * (int64_t)multiplier + round) >> total_shift;
+    if (r > NN_INT32_MAX) {
+        r = NN_INT32_MAX;
+    } else if (r < NN_INT32_MIN) {
+        r = NN_INT32_MIN;
+    }
+    return (int32_t)r;
+}
+
+/* ---- gemmlowp-style fixed point (raw int32 values, Q(integer bits).(31 - integer bits)) ---- */
+
+static inline int32_t nn_fp_mul(int32_t a, int32_t b) { return nn_srdhm(a, b); }
+
+/* exp(x) for x in [-1/4, 0), Q0.31 in and out. */
+static inline int32_t nn_exp_on_interval_neg_quarter_0(int32_t a)
+{
+    const int32_t constant_term = 1895147668;     /* exp(-1/8) */
+    const int32_t constant_1_over_3 = 715827883;  /* 1/3 */
+    int32_t x = a + (1 << 28);                    /* a + 1/8 */
+    int32_t x2 = nn_fp_mul(x, x);
+    int32_t x3 = nn_fp_mul(x2, x);
+    int32_t x4 = nn_fp_mul(x2, x2);
+    int32_t x4_over_4 = nn_rdbypot(x4, 2);
+    int32_t poly = nn_rdbypot(nn_fp_mul(x4_over_4 + x3, constant_1_over_3) + x2, 1);
+    return constant_term + nn_fp_mul(constant_term, x + poly);
+}
+
+/* exp(a) for a <= 0; a has `integer_bits` integer bits; result Q0.31. */
+static inline int32_t nn_exp_on_negative_values(int32_t a, int integer_bits)
+{
+    static const int32_t mults[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int frac_bits = 31 - integer_bits;
+    const int32_t one_quarter = (int32_t)1 << (frac_bits - 2);
+    const int32_t mask = one_quarter - 1;
+    int32_t a_mod_q_minus_q = (a & mask) - one_quarter;
+    int32_t result = nn_exp_on_interval_neg_quarter_0(nn_sat_lshift(a_mod_q_minus_q, integer_bits));
+    int32_t remainder = (int32_t)((uint32_t)a_mod_q_minus_q - (uint32_t)a);
+    for (int e = -2; e <= 4; e++) {
+        if (integer_bits > e) {
+            int sh = frac_bits + e;
+            if (remainder & ((int32_t)1 << sh)) {
+                result = nn_fp_mul(result, mults[e + 2]);
+            }
+        }
+    }
+    if (integer_bits > 5) {
+        int32_t clamp = -((int32_t)1 << (36 - integer_bits));
+        if (a < clamp) {
+            result = 0;
+        }
+    }
+    if (a == 0) {
+        result = NN_INT32_MAX;
+    }
+    return result;
+}
+
+/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out (Newton-Raphson as gemmlowp). */
+static inline int32_t nn_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    int64_t sum = (int64_t)a + (int64_t)NN_INT32_MAX;
+    int64_t sign = sum >= 0 ? 1 : -1;
+    int32_t half_denominator = (int32_t)((sum + sign) / 2);
+    const int32_t c48_17 = 1515870810;      /* Q2.29 48/17 */
+    const int32_t cneg32_17 = -1010580540;  /* Q2.29 -32/17 */
+    int32_t x = c48_17 + nn_fp_mul(half_denominator, cneg32_17);
+    for (int i = 0; i < 3; i++) {
+        int32_t hdx = nn_fp_mul(half_denominator, x);
+        int32_t one_minus = ((int32_t)1 << 29) - hdx;
+        x = x + nn_sat_lshift(nn_fp_mul(x, one_minus), 2);
+    }
+    return nn_sat_lshift(x, 1);
+}
+
+/* Reciprocal of a Q(x_integer_digits) sum; returns Q0.31 scale and the extra bits. */
+static inline int32_t nn_get_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit)
+{
+    if (x <= 0) {
+        x = 1; /* only reachable with corrupted parameters; keeps every shift below 32 */
+    }
+    int headroom_plus_one = __builtin_clz((uint32_t)x);
+    *num_bits_over_unit = x_integer_digits - headroom_plus_one;
+    int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31));
+    return nn_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
+}
+
+/* logistic(a), a with `integer_bits` integer bits, result Q0.31. */
+static inline int32_t nn_logistic_fixed(int32_t a, int integer_bits)
+{
+    if (a == 0) {
+        return (int32_t)1 << 30;
+    }
+    int32_t abs_a = a > 0 ? a : (int32_t)(0u - (uint32_t)a);
+    int32_t neg = (int32_t)(0u - (uint32_t)abs_a);
+    int32_t pos = nn_one_over_one_plus_x_for_x_in_0_1(nn_exp_on_negative_values(neg, integer_bits));
+    return a > 0 ? pos : NN_INT32_MAX - pos;
+}
+
+#endif /* NN_QUANT_H */

@@ -1,0 +1,171 @@
+"""Exactness of the host build of the runtime against the TFLite reference interpreter (BUILTIN_REF).
+
+int8: outputs must be IDENTICAL, for both the reference and the SIMD variant.
+float32 (and dynamic-range hybrid): |got - ref| <= FLOAT_ATOL + FLOAT_RTOL * |ref|.
+Models are generated once and cached under .cache/test_models/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from costmodel.tflite import read_model
+from measure_agent.plan import compile_plan
+from measure_agent.plan.host import run_on_host
+from measure_agent.plan.testmodels import Reference, model_path, random_inputs
+
+FLOAT_RTOL = 1e-5
+FLOAT_ATOL = 1e-5
+HYBRID_RTOL = 1e-4
+HYBRID_ATOL = 1e-4
+TRIALS = 3
+VARIANTS = ("reference", "simd")
+SHARED_MODELS = Path("/work/shared/models")
+
+CONV = [
+    dict(shape=(8, 8, 1), filters=4, k=3, s=1, pad="same", act="relu"),
+    dict(shape=(9, 7, 3), filters=5, k=3, s=2, pad="same", act="none"),
+    dict(shape=(8, 8, 4), filters=8, k=3, s=1, pad="valid", act="relu6"),
+    dict(shape=(10, 9, 5), filters=7, k=5, s=2, pad="valid", act="relu"),
+    dict(shape=(6, 6, 8), filters=3, k=1, s=1, pad="same", act="none"),
+    dict(shape=(7, 7, 16), filters=16, k=3, s=2, pad="same", act="relu"),
+    dict(shape=(5, 6, 6), filters=9, k=5, s=1, pad="same", act="none"),
+    dict(shape=(6, 6, 2), filters=2, k=1, s=2, pad="valid", act="relu", bias=False),
+    dict(shape=(12, 4, 12), filters=10, k=3, s=1, pad="same", act="relu", dil=2),
+]
+DWCONV = [
+    dict(shape=(8, 8, 3), k=3, s=1, pad="same", dm=1, act="relu"),
+    dict(shape=(9, 9, 4), k=3, s=2, pad="valid", dm=1, act="none"),
+    dict(shape=(7, 8, 8), k=5, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(6, 6, 6), k=3, s=2, pad="same", dm=2, act="relu"),
+    dict(shape=(5, 5, 5), k=1, s=1, pad="valid", dm=3, act="none"),
+    dict(shape=(10, 10, 12), k=3, s=1, pad="same", dm=1, act="relu"),
+]
+DENSE = [
+    dict(n=1, units=3, act="none"), dict(n=7, units=5, act="relu"), dict(n=10, units=8, act="none"),
+    dict(n=12, units=16, act="relu6"), dict(n=16, units=4, act="relu"), dict(n=33, units=7, act="none"),
+    dict(n=64, units=10, act="relu"), dict(n=100, units=1, act="none"), dict(n=250, units=32, act="relu"),
+]
+POOL = [
+    dict(shape=(8, 8, 3), type="avg", pool=2, s=2, pad="valid"),
+    dict(shape=(9, 7, 4), type="avg", pool=3, s=2, pad="same"),
+    dict(shape=(7, 7, 5), type="avg", pool=3, s=1, pad="same"),
+    dict(shape=(8, 8, 3), type="max", pool=2, s=2, pad="valid"),
+    dict(shape=(9, 7, 4), type="max", pool=3, s=2, pad="same"),
+]
+MISC = [
+    ("add", dict(shape=(6, 6, 4), filters=5, act="none")),
+    ("add", dict(shape=(5, 5, 3), filters=4, act="relu")),
+    ("mul", dict(shape=(6, 5, 3), filters=4)),
+    ("se", dict(shape=(6, 6, 8))),
+    ("bcast_add", dict(shape=(5, 5, 6))),
+    ("softmax", dict(n=8, units=2)), ("softmax", dict(n=12, units=10)), ("softmax", dict(n=5, units=17)),
+    ("logistic", dict(n=8, units=9)),
+    ("relu", dict(shape=(4, 4, 3))), ("relu", dict(shape=(4, 4, 3), max=6.0)),
+    ("mean", dict(shape=(6, 6, 3), filters=5)), ("mean", dict(shape=(5, 7, 3), filters=4, keepdims=True)),
+    ("pad", dict(shape=(5, 5, 3), pads=((1, 2), (0, 1)))),
+    ("concat", dict(shape=(5, 5, 3), f1=3, f2=5)),
+    ("flatten", dict(shape=(8, 8, 2), filters=4, units=6)),
+    ("cnn", dict(shape=(16, 16, 3))),
+]
+
+# alignment sweeps as in the paper: conv input channels around multiples of 4, dense input lengths
+# around multiples of 4 and 16 (these hit every tail path of the SIMD kernels)
+SWEEP = ([("conv", dict(shape=(6, 5, c), filters=3 + c % 3, k=3, s=1, pad="same", act="relu")) for c in (2, 6, 7, 12)]
+         + [("dense", dict(n=n, units=3 + n % 4, act="none")) for n in (15, 17, 31, 32, 47, 48)])
+
+INT8_CASES = SWEEP + ([("conv", p) for p in CONV] + [("dwconv", p) for p in DWCONV] + [("dense", p) for p in DENSE]
+              + [("pool", p) for p in POOL] + MISC)
+FLOAT_CASES = ([("conv", CONV[1]), ("conv", CONV[3]), ("dwconv", DWCONV[3]), ("dense", DENSE[5]),
+                ("pool", POOL[1]), ("pool", POOL[4])] + MISC)
+# weights of < 1024 elements stay float under dynamic-range quantization, so the hybrid cases are larger
+HYBRID_CASES = [("dense", dict(n=64, units=32, act="relu")), ("dense", dict(n=33, units=40, act="none")),
+                ("dense", DENSE[8]), ("conv", dict(shape=(8, 8, 12), filters=12, k=3, s=1, pad="valid", act="relu6")),
+                ("conv", CONV[5])]
+
+
+def _id(case) -> str:
+    kind, p = case
+    return kind + "-" + "-".join(f"{k}{v}" for k, v in p.items()).replace(" ", "").replace("(", "").replace(")", "")
+
+
+def _check(path: Path, exact: bool, rtol: float = 0.0, atol: float = 0.0, seed: int = 0):
+    graph = read_model(path)
+    plan = compile_plan(graph)
+    ref = Reference(path)
+    rng = np.random.default_rng(seed)
+    for _ in range(TRIALS):
+        xs = random_inputs(ref.inputs, rng)
+        want = ref.run(xs)
+        for variant in VARIANTS:
+            got = run_on_host(plan, xs, variant)
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and g.shape == w.shape
+                if exact:
+                    diff = np.abs(g.astype(np.int64) - w.astype(np.int64)).max() if g.size else 0
+                    assert np.array_equal(g, w), f"{variant}: max |diff| = {diff}"
+                else:
+                    np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=variant)
+    return plan
+
+
+@pytest.mark.parametrize("case", INT8_CASES, ids=_id)
+def test_int8_identical(case):
+    kind, p = case
+    _check(model_path(kind, "int8", **p), exact=True)
+
+
+@pytest.mark.parametrize("case", [("dense", DENSE[3]), ("cnn", dict(shape=(16, 16, 3)))], ids=_id)
+def test_int8_float_io_identical(case):
+    """float in/out int8 models: QUANTIZE at the input, DEQUANTIZE at the output."""
+    kind, p = case
+    plan = _check(model_path(kind, "int8_floatio", **p), exact=True)
+    kinds = [layer.op_type for layer in plan.layers]
+    assert kinds[0] == "QUANTIZE" and kinds[-1] == "DEQUANTIZE"
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES, ids=_id)
+def test_float32_close(case):
+    kind, p = case
+    _check(model_path(kind, "float", **p), exact=False, rtol=FLOAT_RTOL, atol=FLOAT_ATOL)
+
+
+@pytest.mark.parametrize("case", HYBRID_CASES, ids=_id)
+def test_hybrid_close(case):
+    kind, p = case
+    path = model_path(kind, "hybrid", **p)
+    plan = _check(path, exact=False, rtol=HYBRID_RTOL, atol=HYBRID_ATOL)
+    assert any(layer.kind in ("FC_HYBRID", "CONV_HYBRID") for layer in plan.layers)
+
+
+@pytest.mark.parametrize("quant", ["int8", "float"])
+def test_two_inputs_two_outputs(quant):
+    path = model_path("two_io", quant, shape=(4, 4, 3))
+    plan = _check(path, exact=quant == "int8", rtol=FLOAT_RTOL, atol=FLOAT_ATOL)
+    assert len(plan.inputs) == 2 and len(plan.outputs) == 2
+
+
+def test_float16_weights_folded():
+    """float16-weight models: the weight DEQUANTIZE ops are folded at compile time."""
+    path = model_path("cnn", "float16", shape=(16, 16, 3))
+    plan = _check(path, exact=False, rtol=FLOAT_RTOL, atol=FLOAT_ATOL)
+    assert "DEQUANTIZE" not in [layer.op_type for layer in plan.layers]
+
+
+@pytest.mark.parametrize("name", ["kws_ref_model.tflite", "ad01_int8.tflite"])
+def test_shipped_int8_models_identical(name):
+    path = SHARED_MODELS / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent (shared MLPerf Tiny models not mounted)")
+    _check(path, exact=True, seed=1)
+
+
+def test_shipped_float_model_close():
+    path = SHARED_MODELS / "kws_ref_model_float32.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (shared MLPerf Tiny models not mounted)")
+    _check(path, exact=False, rtol=FLOAT_RTOL, atol=FLOAT_ATOL)

@@ -109,9 +109,15 @@ class VirtualBackend(Backend):
         self._serial = self._bridge = None
 
     def freeze(self) -> None:
-        """Stop the simulator without closing the line: the board hangs, as a crashed MCU does (for tests)."""
+        """Stop the simulator without closing the line: the board hangs, as a crashed MCU does (fault tests)."""
         if self._bridge is not None:
             self._bridge.pause()
+
+    def inject_line_noise(self, data: bytes) -> None:
+        """Put bytes on the line in both directions, as electrical noise would (fault tests)."""
+        if self._bridge is not None:
+            self._serial.write(data)
+            self._bridge.inject_to_host(data)
 
 
 class SerialBackend(Backend):

@@ -1,0 +1,20 @@
+"""Virtual board: cycle-approximate Cortex-M simulator (Unicorn + a native C cycle model).
+
+Requires the C extension ``measure_agent.vboard._cyclemodel``; build it with
+``.venv/bin/pip install -e /work/main --no-deps --no-build-isolation -q``.
+"""
+
+from .board import StopReason, VirtualBoard, VirtualBoardFault, run_elf_mips
+from .elf import ElfError, ElfImage, parse_elf
+from .pty import PtyBridge
+
+__all__ = [
+    "VirtualBoard",
+    "VirtualBoardFault",
+    "StopReason",
+    "PtyBridge",
+    "run_elf_mips",
+    "parse_elf",
+    "ElfImage",
+    "ElfError",
+]

@@ -1,0 +1,513 @@
+"""The virtual board: Unicorn + the native cycle model + SCS/DWT/UART models."""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import mmap
+import struct
+import time
+from pathlib import Path
+
+from unicorn import (
+    UC_ARCH_ARM,
+    UC_HOOK_BLOCK,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_INVALID,
+    UC_HOOK_MEM_READ,
+    UC_HOOK_MEM_WRITE,
+    UC_MODE_THUMB,
+    UC_PROT_ALL,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    Uc,
+    UcError,
+)
+from unicorn import arm_const as A
+from unicorn import unicorn_const as K
+from unicorn.unicorn_py3.unicorn import uclib
+
+from costmodel.boards import Board
+
+from .elf import ElfImage, parse_elf
+
+try:
+    from . import _cyclemodel as _cm
+except ImportError as exc:  # pragma: no cover - depends on the build
+    raise ImportError(
+        "measure_agent.vboard needs its C extension _cyclemodel; build it with "
+        "`.venv/bin/pip install -e /work/main --no-deps --no-build-isolation -q` "
+        "or `.venv/bin/python setup.py build_ext --inplace`"
+    ) from exc
+
+
+class StopReason(enum.Enum):
+    IDLE = "idle"  # the firmware polls an empty UART receiver
+    BKPT = "bkpt"  # a BKPT instruction
+    BUDGET = "budget"  # the cycle / instruction budget of this run() is spent
+    STOPPED = "stopped"  # another thread called stop()
+
+
+class VirtualBoardFault(RuntimeError):
+    """The firmware faulted (or ran out of wall-clock time): reason, pc and fault address."""
+
+    def __init__(self, reason: str, pc: int | None = None, address: int | None = None, detail: str = ""):
+        self.reason = reason
+        self.pc = pc
+        self.address = address
+        msg = reason
+        if pc is not None:
+            msg += f" at pc=0x{pc:08x}"
+        if address is not None:
+            msg += f", address 0x{address:08x}"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+
+_CORES = {
+    # core: (unicorn cpu model, C model kind, CPUID)
+    "cortex-m0plus": (A.UC_CPU_ARM_CORTEX_M0, _cm.CORE_M0P, 0x410CC601),
+    "cortex-m3": (A.UC_CPU_ARM_CORTEX_M3, _cm.CORE_M3, 0x412FC231),
+    "cortex-m4": (A.UC_CPU_ARM_CORTEX_M4, _cm.CORE_M4, 0x410FC241),
+    "cortex-m7": (A.UC_CPU_ARM_CORTEX_M7, _cm.CORE_M7, 0x411FC272),
+    "cortex-m33": (A.UC_CPU_ARM_CORTEX_M33, _cm.CORE_M33, 0x410FD213),
+}
+_ACCEL = {"none": _cm.ACC_NONE, "prefetch": _cm.ACC_PREFETCH, "art": _cm.ACC_ART, "cache": _cm.ACC_CACHE}
+_FPU = {"none": 0, "sp": 1, "dp": 2}
+
+# Flash geometry not in the catalogue: (fetch width bytes, I-cache line, I ways, D-cache line, D ways).
+#   STM32F4 (RM0386 3.5.2): 128-bit flash, ART I-cache 64 x 128-bit lines, D-cache 8 x 128-bit
+#   STM32L4/L4+ (RM0351 3.3.3, RM0432 3.3.4): 64-bit flash, ART I-cache 32 lines of 4 x 64 bits,
+#       D-cache 8 lines of 4 x 64 bits (256 B)
+#   STM32F7 (Cortex-M7 TRM ch. 5): L1 I-cache 2-way, D-cache 4-way, 32-byte lines; 256-bit AXI flash
+#   STM32L5 (RM0438 ch. 8): ICACHE 2-way, 16-byte lines; 128-bit flash
+#   STM32G0 / F1: 64-bit flash, prefetch only
+_GEOMETRY = {
+    "STM32F4": (16, 16, 64, 16, 8),
+    "STM32L4": (8, 32, 32, 32, 8),
+    "STM32F7": (32, 32, 2, 32, 4),
+    "STM32L5": (16, 16, 2, 16, 1),
+}
+_DEFAULT_GEOMETRY = (8, 8, 1, 8, 1)
+
+PPB_BASE = 0xE0000000
+PERIPH_BASE, PERIPH_END = 0x40000000, 0x60000000
+_UNTIL = 0xFFFFFFF0  # never reached (EXC_RETURN range, not mapped)
+
+_ERRORS = {
+    K.UC_ERR_READ_UNMAPPED: "read from unmapped memory",
+    K.UC_ERR_WRITE_UNMAPPED: "write to unmapped memory",
+    K.UC_ERR_FETCH_UNMAPPED: "wild jump: instruction fetch from unmapped memory",
+    K.UC_ERR_READ_PROT: "read from protected memory",
+    K.UC_ERR_WRITE_PROT: "write to read-only memory (flash)",
+    K.UC_ERR_FETCH_PROT: "wild jump: instruction fetch from non-executable memory",
+    K.UC_ERR_INSN_INVALID: "invalid instruction for this core (or branch to an address without the Thumb bit)",
+    K.UC_ERR_EXCEPTION: "unhandled CPU exception",
+    K.UC_ERR_READ_UNALIGNED: "unaligned read",
+    K.UC_ERR_WRITE_UNALIGNED: "unaligned write",
+    K.UC_ERR_FETCH_UNALIGNED: "unaligned fetch",
+}
+
+
+def _page_up(n: int) -> int:
+    return (n + 0xFFF) & ~0xFFF
+
+
+class VirtualBoard:
+    """A catalogue board running a firmware ELF under the cycle model.
+
+    ``vb.run()`` executes until the firmware idles on the UART receiver, hits BKPT, or spends the budget.
+    ``vb.cycles`` are modelled core cycles since reset; ``vb.instructions`` executed instructions.
+    """
+
+    def __init__(self, board: Board, elf: str | Path | bytes | bytearray | ElfImage, strict: bool = False):
+        """``strict=True`` installs a native memory hook on all memory: every unaligned
+        LDRD/STRD/LDM/STM/LDREX/VLDR/VLDM faults, and every data read from flash pays its wait states.
+        Unicorn then takes its slow path for every access: 5-10x slower on real firmware. The default
+        (fast) mode times literal-pool flash loads statically, checks alignment of those multi-word
+        accesses whose base register is not written earlier in the same block, and leaves register-based
+        flash data reads untimed (README.md)."""
+        if board.core not in _CORES:
+            raise ValueError(f"unsupported core {board.core}")
+        self.board = board
+        self.strict = strict
+        self.image = elf if isinstance(elf, ElfImage) else parse_elf(elf)
+        self._rx = bytearray()
+        self._tx = bytearray()
+        self._stop_requested = False
+        self._build()
+
+    # ------------------------------------------------------------------ setup
+    def _build(self) -> None:
+        b = self.board
+        cpu_model, kind, self._cpuid = _CORES[b.core]
+        fetch, iline, iways, dline, dways = _GEOMETRY.get(b.mcu[:7], _DEFAULT_GEOMETRY)
+        self._is_m7 = b.core == "cortex-m7"
+        icache = b.icache_bytes if b.flash_accelerator in ("art", "cache") else 0
+        dcache = b.dcache_bytes if b.flash_accelerator in ("art", "cache") else 0
+        if b.flash_accelerator == "art":
+            # ART: the reference manuals do not document the organisation; modelled as a 4-way
+            # set-associative LRU I-cache (fast lookups) and a fully associative LRU D-cache
+            iways = min(4, max(1, icache // iline))
+            dways = max(1, dcache // dline)
+        self.model = _cm.Model(
+            kind, _FPU[b.fpu], int(b.dsp), _ACCEL[b.flash_accelerator], b.flash_wait_states, fetch,
+            icache, iline, iways, dcache, dline, dways,
+            caches_enabled=not self._is_m7,  # M7 L1 caches are off until CCR.IC/DC are set
+            strict=self.strict,
+        )
+        uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB)  # not UC_MODE_MCLASS: it forces a Cortex-M33
+        uc.ctl_set_cpu_model(cpu_model)
+        self.uc = uc
+        self._buffers: list[tuple[int, int, mmap.mmap]] = []
+
+        def add(base: int, size: int, perms: int, flash: bool) -> None:
+            size = _page_up(size)
+            buf = mmap.mmap(-1, size)
+            addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+            uc.mem_map_ptr(base, size, perms, addr)
+            self.model.add_region(base, size, addr, flash)
+            self._buffers.append((base, size, buf))
+
+        add(b.flash.base, b.flash.size, UC_PROT_READ | UC_PROT_EXEC, True)
+        add(b.sram.base, b.sram.size, UC_PROT_ALL, False)
+        for t in b.tcm:
+            if b.sram.contains(t.base) or b.flash.contains(t.base):
+                continue  # DTCM aliasing the start of SRAM: zero wait state either way
+            perms = UC_PROT_ALL if t.instructions else (UC_PROT_READ | UC_PROT_WRITE)
+            add(t.base, t.size, perms, False)
+
+        # peripherals: a plain register file, except the UART page (Python MMIO)
+        uart_page = b.uart.base & ~0xFFF
+        self._uart_off = b.uart.base - uart_page
+        if uart_page > PERIPH_BASE:
+            uc.mem_map(PERIPH_BASE, uart_page - PERIPH_BASE, UC_PROT_READ | UC_PROT_WRITE)
+        uc.mmio_map(uart_page, 0x1000, self._uart_read, None, self._uart_write, None)
+        uc.mem_map(uart_page + 0x1000, PERIPH_END - uart_page - 0x1000, UC_PROT_READ | UC_PROT_WRITE)
+        # private peripheral bus: DWT, SCS (SysTick, NVIC, SCB, cache maintenance), ITM
+        uc.mmio_map(PPB_BASE, 0x100000, self._ppb_read, None, self._ppb_write, None)
+
+        self._ppb: dict[int, int] = {0xE000ED14: 0x00000200}
+        self._uart_regs: dict[int, int] = {}
+        self._cyc_frozen = 0
+        self._cyc_start: int | None = None
+        self._status_polls = 0
+        self._stop_reason: StopReason | None = None
+        self._fault: VirtualBoardFault | None = None
+        self._invalid_addr: int | None = None
+
+        # native cycle model hooks (C function pointers, user_data = C state)
+        self.model.set_engine(
+            ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value,
+            ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value,
+            A.UC_ARM_REG_PC,
+        )
+        self.model.set_reg_ids([getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)]
+                               + [A.UC_ARM_REG_SP, A.UC_ARM_REG_LR, A.UC_ARM_REG_PC])
+        self._native_hooks = []
+        hooks = [(UC_HOOK_BLOCK, _cm.block_hook_ptr())]
+        if self.strict:
+            hooks.append((UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _cm.mem_hook_ptr()))
+        for htype, fn in hooks:
+            h = ctypes.c_size_t()
+            err = uclib.uc_hook_add(uc._uch, ctypes.byref(h), htype, ctypes.c_void_p(fn),
+                                    ctypes.c_void_p(self.model.address), 1, 0)
+            if err != K.UC_ERR_OK:
+                raise RuntimeError(f"uc_hook_add failed: {err}")
+            self._native_hooks.append(h)
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
+
+        self._load()
+
+    def _buffer_for(self, addr: int) -> tuple[int, mmap.mmap] | None:
+        for base, size, buf in self._buffers:
+            if base <= addr < base + size:
+                return base, buf
+        return None
+
+    def _load(self) -> None:
+        for seg in self.image.segments:
+            if not seg.data:
+                continue
+            hit = self._buffer_for(seg.paddr)
+            if hit is None or seg.paddr + len(seg.data) > hit[0] + len(hit[1]):
+                raise VirtualBoardFault("ELF segment outside the board's memory", address=seg.paddr,
+                                        detail=f"{len(seg.data)} bytes")
+            base, buf = hit
+            buf[seg.paddr - base : seg.paddr - base + len(seg.data)] = seg.data
+        flash = self._buffer_for(self.board.flash.base)[1]
+        sp, reset = struct.unpack_from("<II", flash, 0)
+        if reset & 1 and self._buffer_for(reset & ~1) is not None:
+            self._pc = reset & ~1
+            self.uc.reg_write(A.UC_ARM_REG_SP, sp)
+        else:  # no vector table: start at the ELF entry, stack at the top of SRAM
+            self._pc = self.image.entry & ~1
+            self.uc.reg_write(A.UC_ARM_REG_SP, self.board.sram.end)
+
+    def reset(self) -> None:
+        """Power-on reset: reload the ELF, zero RAM and counters. UART buffers are emptied."""
+        self._rx.clear()
+        self._tx.clear()
+        self._build()
+
+    # ------------------------------------------------------------------ API
+    @property
+    def cycles(self) -> int:
+        return self.model.cycles
+
+    @property
+    def instructions(self) -> int:
+        return self.model.instructions
+
+    @property
+    def pc(self) -> int:
+        return self._pc
+
+    def symbol(self, name: str) -> int:
+        return self.image.symbols[name]
+
+    def read_memory(self, addr: int, size: int) -> bytes:
+        return bytes(self.uc.mem_read(addr, size))
+
+    def write_memory(self, addr: int, data: bytes) -> None:
+        self.uc.mem_write(addr, bytes(data))
+
+    def reg(self, name: str) -> int:
+        return self.uc.reg_read(getattr(A, f"UC_ARM_REG_{name.upper()}"))
+
+    def uart_write(self, data: bytes) -> None:
+        """Host -> board: bytes appended to the UART receive FIFO."""
+        self._rx += data
+
+    def uart_read(self) -> bytes:
+        """Board -> host: bytes transmitted so far (drained)."""
+        out = bytes(self._tx)
+        self._tx.clear()
+        return out
+
+    def stop(self) -> None:
+        """Ask a run() in progress (in another thread) to return StopReason.STOPPED; if none is in
+        progress, the next run() returns STOPPED at once."""
+        self._stop_requested = True
+        self.uc.emu_stop()
+
+    def run(self, max_cycles: int | None = None, timeout_s: float = 10.0,
+            max_instructions: int | None = None) -> StopReason:
+        """Run until IDLE, BKPT or the budget (counted from this call); faults/timeouts raise."""
+        if self._fault is not None:
+            raise self._fault
+        if self._stop_requested:
+            self._stop_requested = False
+            return StopReason.STOPPED
+        m = self.model
+        m.max_cycles = m.cycles + max_cycles if max_cycles else 0
+        m.max_instructions = m.instructions + max_instructions if max_instructions else 0
+        m.stop = 0
+        self._stop_reason = None
+        self._status_polls = 0
+        self._invalid_addr = None
+        t0 = time.monotonic()
+        err: UcError | None = None
+        try:
+            self.uc.emu_start(self._pc | 1, _UNTIL, timeout=max(1, int(timeout_s * 1e6)))
+        except UcError as e:
+            err = e
+        pc = self.uc.reg_read(A.UC_ARM_REG_PC) & ~1
+        if err is not None:
+            m.truncate_at(pc, False)
+            self._pc = pc
+            addr = self._invalid_addr
+            if err.errno in (K.UC_ERR_FETCH_UNMAPPED, K.UC_ERR_FETCH_PROT):
+                addr = pc
+            self._fault = VirtualBoardFault(_ERRORS.get(err.errno, str(err)), pc, addr)
+            raise self._fault
+        if m.stop == 2:
+            kind, fpc, faddr = m.fault
+            m.truncate_at(fpc, False)
+            self._pc = fpc
+            reason = {1: f"invalid instruction for {self.board.core}",
+                      2: "unaligned access (UsageFault UNALIGNED)",
+                      3: "NOCP: FPU instruction with the FPU disabled (enable CP10/CP11 in CPACR "
+                         "0xE000ED88 first)"}.get(kind, "fault")
+            self._fault = VirtualBoardFault(reason, fpc, faddr)
+            raise self._fault
+        self._pc = pc
+        if self._fault is not None:
+            raise self._fault
+        if self._stop_reason is not None:
+            return self._stop_reason
+        if m.stop == 1:
+            return StopReason.BUDGET
+        if self._stop_requested:
+            self._stop_requested = False
+            return StopReason.STOPPED
+        elapsed = time.monotonic() - t0
+        self._fault = VirtualBoardFault(
+            "timeout", pc, detail=f"no idle/BKPT after {elapsed:.2f} s wall clock "
+            f"({m.instructions} instructions, {m.cycles} cycles): infinite loop?")
+        raise self._fault
+
+    # ------------------------------------------------------------------ hooks
+    def _on_intr(self, uc: Uc, intno: int, _ud) -> None:
+        pc = uc.reg_read(A.UC_ARM_REG_PC) & ~1
+        if intno == 7:  # EXCP_BKPT
+            self.model.truncate_at(pc, True)
+            uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
+            self._stop_reason = StopReason.BKPT
+        else:
+            self.model.truncate_at(pc, False)
+            names = {1: "undefined instruction (UsageFault)", 2: "SVC (no handler modelled)",
+                     3: "prefetch abort", 4: "unaligned access (data abort; Armv6-M has no unaligned support)", 18: "NOCP: coprocessor/FPU instruction on a core "
+                     "without (or with a disabled) FPU"}
+            self._fault = VirtualBoardFault(names.get(intno, f"CPU exception {intno}"), pc)
+        uc.emu_stop()
+
+    def _on_invalid(self, uc: Uc, access: int, address: int, size: int, value: int, _ud) -> bool:
+        self._invalid_addr = address
+        return False
+
+    # DWT CYCCNT: exact to the reading instruction (cycles accumulated before it starts)
+    def _now(self, uc: Uc, addr: int) -> int:
+        """Modelled cycles before the instruction doing the current PPB access at ``addr``."""
+        if self.strict:  # Unicorn synchronises the PC before memory accesses when a mem hook exists
+            return self.model.cycles_at(uc.reg_read(A.UC_ARM_REG_PC))
+        return self.model.cycles_at_access(addr)  # match the access against the block's loads/stores
+
+    def _cyccnt(self, uc: Uc, addr: int = 0xE0001004) -> int:
+        if self._cyc_start is None:
+            return self._cyc_frozen & 0xFFFFFFFF
+        return (self._cyc_frozen + self._now(uc, addr) - self._cyc_start) & 0xFFFFFFFF
+
+    def _cyc_update(self, uc: Uc, addr: int) -> None:
+        enabled = bool(self._ppb.get(0xE0001000, 0) & 1) and bool(self._ppb.get(0xE000EDFC, 0) & (1 << 24))
+        if enabled and self._cyc_start is None:
+            self._cyc_start = self._now(uc, addr)
+        elif not enabled and self._cyc_start is not None:
+            self._cyc_frozen = self._cyccnt(uc, addr)
+            self._cyc_start = None
+
+    def _ppb_read(self, uc: Uc, offset: int, size: int, _ud) -> int:
+        addr = PPB_BASE + offset
+        word = addr & ~3
+        if word == 0xE0001004:
+            v = self._cyccnt(uc, addr)
+        elif word == 0xE000ED00:
+            v = self._cpuid
+        elif word == 0xE000ED80:  # CCSIDR, selected by CSSELR
+            if self._is_m7:
+                v = 0xF01FE009 if self._ppb.get(0xE000ED84, 0) & 1 else 0xF00FE019  # I: 16K 2-way, D: 16K 4-way
+            else:
+                v = 0
+        elif word == 0xE000ED78:
+            v = 0x09000003 if self._is_m7 else 0
+        elif word == 0xE000ED7C:
+            v = 0x8303C003 if self._is_m7 else 0
+        elif word == 0xE0001000:
+            v = self._ppb.get(word, 0x40000000)  # NUMCOMP = 4
+        else:
+            v = self._ppb.get(word, 0)
+        shift = (addr & 3) * 8
+        return (v >> shift) & ((1 << (8 * size)) - 1)
+
+    def _ppb_write(self, uc: Uc, offset: int, size: int, value: int, _ud) -> None:
+        addr = PPB_BASE + offset
+        word = addr & ~3
+        if size < 4:
+            old = self._ppb.get(word, 0)
+            shift = (addr & 3) * 8
+            mask = ((1 << (8 * size)) - 1) << shift
+            value = (old & ~mask) | ((value << shift) & mask)
+        value &= 0xFFFFFFFF
+        if word == 0xE0001004:  # CYCCNT write
+            self._cyc_frozen = value
+            if self._cyc_start is not None:
+                self._cyc_start = self._now(uc, addr)
+            return
+        self._ppb[word] = value
+        if word in (0xE0001000, 0xE000EDFC):
+            self._cyc_update(uc, addr)
+        elif word == 0xE000ED88:  # CPACR: CP10 and CP11 full (or privileged) access
+            self.model.fpu_enabled = (value >> 20) & 0x5 == 0x5
+        elif word == 0xE000ED14 and self._is_m7:  # CCR: IC bit 17, DC bit 16
+            self.model.icache_enabled = bool(value & (1 << 17))
+            self.model.dcache_enabled = bool(value & (1 << 16))
+        elif word == 0xE000EF50 and self._is_m7:  # ICIALLU
+            self.model.invalidate_icache()
+        elif word in (0xE000EF60, 0xE000EF74) and self._is_m7:  # DCISW / DCCISW (whole cache, approx.)
+            self.model.invalidate_dcache()
+
+    def _uart_regs_layout(self) -> tuple[int, int, int]:
+        if self.board.uart.kind == "stm32-usart-v1":
+            return 0x00, 0x04, 0x04  # SR, DR (read), DR (write)
+        return 0x1C, 0x24, 0x28  # ISR, RDR, TDR
+
+    def _uart_read(self, uc: Uc, offset: int, size: int, _ud) -> int:
+        rel = offset - self._uart_off
+        status, rdr, _tdr = self._uart_regs_layout()
+        if rel == status:
+            v = (1 << 7) | (1 << 6)  # TXE, TC: the transmitter is always ready
+            if self.board.uart.kind != "stm32-usart-v1":
+                v |= (1 << 21) | (1 << 22)  # TEACK, REACK
+            if self._rx:
+                v |= 1 << 5  # RXNE
+                self._status_polls = 0
+            else:
+                self._status_polls += 1
+                if self._status_polls >= 2:  # polling an empty receiver: idle
+                    self._stop_reason = StopReason.IDLE
+                    uc.emu_stop()
+            return v
+        if rel == rdr:
+            self._status_polls = 0
+            if self._rx:
+                v = self._rx[0]
+                del self._rx[0]
+                return v
+            return 0
+        return self._uart_regs.get(offset & ~3, 0)
+
+    def _uart_write(self, uc: Uc, offset: int, size: int, value: int, _ud) -> None:
+        rel = offset - self._uart_off
+        _status, _rdr, tdr = self._uart_regs_layout()
+        if rel == tdr:
+            self._tx.append(value & 0xFF)
+            self._status_polls = 0
+            return
+        self._uart_regs[offset & ~3] = value
+
+
+def run_elf_mips(board: Board, elf, uart_input: bytes = b"", timeout_s: float = 600.0,
+                 max_runs: int = 1000, strict: bool = False, baseline: bool = True) -> dict:
+    """Benchmark hook: run an ELF (e.g. the KWS firmware) with ``uart_input`` over the in-process API
+    until it goes idle with nothing left to read (or BKPT), and report simulation speed. With
+    ``baseline`` the same run is repeated with the native cycle-model hooks removed (bare Unicorn plus
+    the UART/PPB MMIO models) for the ratio.
+
+    Returns dict(instructions, cycles, wall_s, mips, uart_output[, bare_wall_s, bare_mips, ratio])."""
+
+    def once(hooks: bool):
+        vb = VirtualBoard(board, elf, strict=strict)
+        if not hooks:
+            for h in vb._native_hooks:
+                uclib.uc_hook_del(vb.uc._uch, h)
+        vb.uart_write(uart_input)
+        out = bytearray()
+        t0 = time.perf_counter()
+        for _ in range(max_runs):
+            reason = vb.run(timeout_s=timeout_s)
+            out += vb.uart_read()
+            if reason is StopReason.BKPT or (reason is StopReason.IDLE and not vb._rx):
+                break
+        return vb, time.perf_counter() - t0, bytes(out)
+
+    vb, wall, out = once(True)
+    res = {"instructions": vb.instructions, "cycles": vb.cycles, "wall_s": wall,
+           "mips": vb.instructions / wall / 1e6 if wall else float("nan"), "uart_output": out}
+    if baseline:
+        _, bare, bare_out = once(False)
+        res.update(bare_wall_s=bare, bare_mips=vb.instructions / bare / 1e6 if bare else float("nan"),
+                   ratio=bare / wall if wall else float("nan"), bare_output_matches=bare_out == out)
+    return res

@@ -11,9 +11,11 @@ setup:
 
 run: setup
 	$(BIN)/costmodel analyze $(EXAMPLE) --target $(TARGET)
+	@mkdir -p out
+	$(BIN)/measure-agent measure $(EXAMPLE) --target $(TARGET) --save out/$(notdir $(basename $(EXAMPLE)))-$(TARGET).measure.json
 
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
-	rm -rf build .cache *.egg-info
+	rm -rf build .cache out *.egg-info

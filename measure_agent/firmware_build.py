@@ -320,7 +320,8 @@ def _runtime_sources(runtime: str) -> tuple[list[Path], list[Path], list[str]]:
     if runtime == "nn":
         srcs = sorted(RUNTIME_DIR.rglob("*.c")) + sorted(KERNELS_DIR.rglob("*.c"))
         return srcs, [RUNTIME_DIR, KERNELS_DIR], ['-DFW_RUNTIME="nn"']
-    return [SHELL_DIR / "stub" / "stub_executor.c"], [SHELL_DIR / "stub"], [
+    # the stub implements the runtime's own interface header, firmware/runtime/executor.h
+    return [SHELL_DIR / "stub" / "stub_executor.c"], [RUNTIME_DIR], [
         '-DFW_RUNTIME="stub"', "-DSHELL_STUB_EXECUTOR=1"]
 
 

@@ -234,3 +234,28 @@ def test_agent_killed_between_request_and_result(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_tls_with_server_certificate(tmp_path):
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not available to make a test certificate")
+    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    cfg = local_config(TARGET, tmp_path / "j.sqlite")
+    cfg = AgentConfig(listen="localhost:0", journal=cfg.journal, clients=cfg.clients, boards=cfg.boards,
+                      tls_cert=cert, tls_key=key)
+    server, agent, port = serve(cfg)
+    try:
+        with AgentClient(f"localhost:{port}", cfg.clients["local"], root_certificate=cert, retry_for_s=0) as client:
+            assert client.boards()[0].target == TARGET
+        with AgentClient(f"localhost:{port}", cfg.clients["local"], retry_for_s=0) as plaintext:
+            with pytest.raises(AgentError) as err:
+                plaintext.boards()
+            assert err.value.code == grpc.StatusCode.UNAVAILABLE
+    finally:
+        server.stop(grace=1).wait()
+        agent.close()

@@ -20,6 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Measurement agent: boards, firmware builds, on-device latency and energy.")
 
 TOKEN_ENV = "MEASURE_AGENT_TOKEN"
+UINT64_FIELDS = {"clock_hz", "total_cycles", "plan_bytes", "arena_bytes", "flash_bytes", "ram_bytes", "macs", "cycles"}
 
 
 @app.callback()
@@ -95,6 +96,10 @@ def _result_dict(result) -> dict:
 
     data = MessageToDict(result, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     data.pop("outputs", None)
+    # proto3 JSON writes 64-bit integers as strings; readers of this file want numbers
+    for record in [data, *data.get("layers", [])]:
+        for key in UINT64_FIELDS & record.keys():
+            record[key] = int(record[key])
     return data
 
 

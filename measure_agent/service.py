@@ -33,8 +33,10 @@ class Agent:
         self._lock = threading.Lock()
         self.pool = BoardPool(backends or [make_backend(b) for b in config.boards], self._run)
         for entry in self.journal.unfinished():  # left behind by an agent that stopped
-            request = pb.MeasureRequest.FromString(entry.request)
-            self._enqueue(request)
+            try:
+                self._enqueue(pb.MeasureRequest.FromString(entry.request))
+            except MeasureError:
+                pass  # e.g. its board is no longer configured: journaled as failed, retried on request
 
     def close(self) -> None:
         self.pool.stop()

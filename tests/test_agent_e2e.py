@@ -259,3 +259,20 @@ def test_tls_with_server_certificate(tmp_path):
     finally:
         server.stop(grace=1).wait()
         agent.close()
+
+
+def test_journaled_request_for_a_board_no_longer_configured(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite")
+    orphan = pb.MeasureRequest(request_id="orphan-1", model=small_model(), target="NUCLEO-F767ZI")
+    journal.accept("orphan-1", "ci", orphan.SerializeToString())
+    journal.close()
+    cfg = local_config(TARGET, tmp_path / "j.sqlite")
+    server, agent, port = serve(cfg)  # starts although the request cannot be placed
+    try:
+        with AgentClient(f"127.0.0.1:{port}", cfg.clients["local"], retry_for_s=0) as client:
+            with pytest.raises(AgentError) as err:
+                client.result("orphan-1")
+            assert err.value.code == grpc.StatusCode.UNAVAILABLE and "NUCLEO-F767ZI" in err.value.message
+    finally:
+        server.stop(grace=1).wait()
+        agent.close()

@@ -97,7 +97,7 @@ class VirtualBackend(Backend):
         vb = VirtualBoard(self.board, Path(image.elf))
         self._bridge = PtyBridge(vb)
         self._serial = open_serial(self._bridge.path)
-        return BoardLink(self._serial, timeout=5.0, run_timeout=600.0)
+        return BoardLink(_FaultAwareLine(self._serial, self._bridge), timeout=5.0, run_timeout=600.0)
 
     def _close_link(self) -> None:
         for closer in (self._serial, self._bridge):
@@ -118,6 +118,26 @@ class VirtualBackend(Backend):
         if self._bridge is not None:
             self._serial.write(data)
             self._bridge.inject_to_host(data)
+
+
+class _FaultAwareLine:
+    """The pty seen by BoardLink, failing at once once the simulator has stopped on a fault (a real board
+    that crashed just goes quiet, and its link waits for the timeout)."""
+
+    def __init__(self, serial, bridge):
+        self._serial = serial
+        self._bridge = bridge
+
+    def read(self, n: int = 1) -> bytes:
+        data = self._serial.read(n)
+        if not data and self._bridge.error is not None:
+            from measure_agent.serial_link import BoardLinkError
+
+            raise BoardLinkError(f"virtual board stopped: {self._bridge.error}")
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._serial, name)
 
 
 class SerialBackend(Backend):

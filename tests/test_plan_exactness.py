@@ -16,6 +16,7 @@ from costmodel.tflite import read_model
 from measure_agent.plan import compile_plan
 from measure_agent.plan.host import run_on_host
 from measure_agent.plan.testmodels import Reference, model_path, random_inputs
+from tests.conftest import SHARED_MODELS
 
 FLOAT_RTOL = 1e-5
 FLOAT_ATOL = 1e-5
@@ -23,7 +24,6 @@ HYBRID_RTOL = 1e-4
 HYBRID_ATOL = 1e-4
 TRIALS = 3
 VARIANTS = ("reference", "simd")
-SHARED_MODELS = Path("/work/shared/models")
 
 CONV = [
     dict(shape=(8, 8, 1), filters=4, k=3, s=1, pad="same", act="relu"),

@@ -34,6 +34,12 @@ def test_m4_rejects_double_precision():
     rejects("NUCLEO-L496ZG", "vadd.f64 d0, d1, d2", cpu="cortex-m7")
 
 
+def test_m4_accepts_double_register_load_store():
+    # FPv4-SP-D16 moves D registers (pairs of S registers) to and from memory; GCC emits this for doubles
+    vb, reason = run("NUCLEO-L496ZG", "    sub sp, #8\n    vstr d0, [sp]\n    vldr d1, [sp]\n    add sp, #8\n")
+    assert reason is StopReason.BKPT
+
+
 def test_m4_rejects_armv8m():
     rejects("NUCLEO-L496ZG", "lda r0, [sp]", cpu="cortex-m33")
 

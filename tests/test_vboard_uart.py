@@ -139,3 +139,92 @@ def test_run_elf_mips_hook():
     r = run_elf_mips(board, build(board, uart_echo(board)), b"benchmark input")
     assert r["uart_output"] == b"benchmark input" and r["bare_output_matches"]
     assert r["instructions"] > 0 and r["cycles"] >= r["instructions"] and r["mips"] > 0
+
+
+# ------------------------------------------------------------------ native UART model (_cyclemodel.Uart)
+@pytest.mark.parametrize("name", ["NUCLEO-L496ZG", "NUCLEO-F103RB"])  # v2 and v1 register layouts
+def test_native_uart_status_register_and_register_file(name):
+    # status read: TXE|TC (+TEACK|REACK on v2), RXNE only with data, ORE never; other registers of the
+    # page read back what was written (the firmware's BRR/CR1 configuration)
+    board = get_board(name)
+    v1 = board.uart.kind == "stm32-usart-v1"
+    status, rdr, tdr = (0x00, 0x04, 0x04) if v1 else (0x1C, 0x24, 0x28)
+    body = f"""
+    ldr r0, =0x{board.uart.base:08x}
+    ldr r4, [r0, #{status}]       @ RX empty
+    ldr r1, =0x1234
+    str r1, [r0, #0x0C]           @ BRR (v2) / CR1 (v1): register file
+    ldr r6, [r0, #0x0C]
+1:  ldr r5, [r0, #{status}]       @ wait for RXNE
+    movs r3, #0x20
+    tst r5, r3
+    beq 1b
+    ldr r7, [r0, #{rdr}]
+    str r7, [r0, #{tdr}]
+    bkpt #0
+    .ltorg
+"""
+    vb = VirtualBoard(board, build(board, body, where="flash"))
+    assert vb.run(timeout_s=5) is StopReason.IDLE  # two status reads with RX empty
+    vb.uart_write(b"Z")
+    assert vb.uart_rx_pending == 1
+    assert vb.run(timeout_s=5) is StopReason.BKPT
+    base = (1 << 7) | (1 << 6) | (0 if v1 else (1 << 21) | (1 << 22))
+    assert vb.reg("r4") == base
+    assert vb.reg("r5") == base | (1 << 5)
+    assert vb.reg("r6") == 0x1234 and vb.reg("r7") == ord("Z")
+    assert vb.uart_read() == b"Z" and vb.uart_rx_pending == 0
+
+
+def test_native_uart_large_transfer_and_reset():
+    vb = echo_board("NUCLEO-L4R5ZI")
+    data = os.urandom(200_000)
+    vb.uart_write(data[:1000])
+    vb.uart_write(bytearray(data[1000:]))  # any bytes-like
+    assert vb.run(timeout_s=30) is StopReason.IDLE
+    assert vb.uart_read() == data
+    vb.uart_write(b"left over")
+    vb.reset()  # power-on reset empties both FIFOs
+    assert vb.uart_rx_pending == 0 and vb.uart_read() == b""
+    assert vb.run(timeout_s=5) is StopReason.IDLE and vb.uart_read() == b""
+
+
+def test_native_uart_write_from_another_thread_during_run():
+    import threading
+
+    board = get_board("NUCLEO-L496ZG")
+    # echo, but spin a while between bytes so that run() is in progress while the host thread writes
+    vb = echo_board("NUCLEO-L496ZG")
+    chunks = [os.urandom(97) for _ in range(50)]
+
+    def feed():
+        for c in chunks:
+            vb.uart_write(c)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=feed)
+    t.start()
+    got = bytearray()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        vb.run(timeout_s=5)
+        got += vb.uart_read()
+        if not t.is_alive() and vb.uart_rx_pending == 0:
+            vb.run(timeout_s=5)
+            got += vb.uart_read()
+            break
+    t.join()
+    assert bytes(got) == b"".join(chunks)
+    assert board.uart.kind == "stm32-usart-v2"
+
+
+def test_native_uart_object_fifo_semantics():
+    from measure_agent.vboard import _cyclemodel as cm
+
+    u = cm.Uart(True, 0x800)
+    assert u.rx_pending == 0 and u.read() == b"" and not u.idle
+    u.write(b"abc")
+    u.write(b"")
+    assert u.rx_pending == 3
+    u.clear()
+    assert u.rx_pending == 0 and u.tx_pending == 0

@@ -26,7 +26,7 @@ from unicorn import (
 )
 from unicorn import arm_const as A
 from unicorn import unicorn_const as K
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import MMIO_READ_CFUNC, MMIO_WRITE_CFUNC, uccallback, uclib
 
 from costmodel.boards import Board
 
@@ -134,8 +134,10 @@ class VirtualBoard:
         self.board = board
         self.strict = strict
         self.image = elf if isinstance(elf, ElfImage) else parse_elf(elf)
-        self._rx = bytearray()
-        self._tx = bytearray()
+        # the UART (RX/TX FIFOs, registers, idle rule) is native: _cyclemodel.Uart, mapped with
+        # uc_mmio_map and C callbacks (no Python per UART access)
+        self._uart = _cm.Uart(board.uart.kind != "stm32-usart-v1", board.uart.base & 0xFFF)
+        self._uart.set_engine(ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value)
         self._stop_requested = False
         self._build()
 
@@ -179,21 +181,35 @@ class VirtualBoard:
             perms = UC_PROT_ALL if t.instructions else (UC_PROT_READ | UC_PROT_WRITE)
             add(t.base, t.size, perms, False)
 
-        # peripherals: a plain register file, except the UART page (Python MMIO)
+        # peripherals: a plain register file, except the UART page (native MMIO, _cyclemodel.Uart)
         uart_page = b.uart.base & ~0xFFF
         self._uart_off = b.uart.base - uart_page
         if uart_page > PERIPH_BASE:
             uc.mem_map(PERIPH_BASE, uart_page - PERIPH_BASE, UC_PROT_READ | UC_PROT_WRITE)
-        uc.mmio_map(uart_page, 0x1000, self._uart_read, None, self._uart_write, None)
+        self._uart.reset_regs()
+        rd, wr = _cm.uart_mmio_ptrs()
+        ud = ctypes.c_void_p(self._uart.address)
+        err = uclib.uc_mmio_map(uc._uch, uart_page, 0x1000, ctypes.c_void_p(rd), ud, ctypes.c_void_p(wr), ud)
+        if err != K.UC_ERR_OK:
+            raise RuntimeError(f"uc_mmio_map failed: {err}")
         uc.mem_map(uart_page + 0x1000, PERIPH_END - uart_page - 0x1000, UC_PROT_READ | UC_PROT_WRITE)
-        # private peripheral bus: DWT, SCS (SysTick, NVIC, SCB, cache maintenance), ITM
-        uc.mmio_map(PPB_BASE, 0x100000, self._ppb_read, None, self._ppb_write, None)
+        # private peripheral bus: DWT, SCS (SysTick, NVIC, SCB, cache maintenance), ITM. Reads of
+        # DWT CYCCNT (once per received byte in the firmware's UART loop) are answered natively
+        # (_cyclemodel ppb read callback, state in the Model); other reads and all writes go to the
+        # Python model below.
+        ppb_read = uccallback(uc, MMIO_READ_CFUNC)(
+            lambda uc_, offset, size, _key: self._ppb_read(uc_, offset, size, None))
+        ppb_write = uccallback(uc, MMIO_WRITE_CFUNC)(
+            lambda uc_, offset, size, value, _key: self._ppb_write(uc_, offset, size, value, None))
+        self._ppb_cbs = (ppb_read, ppb_write)  # keep the ctypes callbacks alive
+        self.model.set_ppb_fallback(ctypes.cast(ppb_read, ctypes.c_void_p).value, 0)
+        err = uclib.uc_mmio_map(uc._uch, PPB_BASE, 0x100000, ctypes.c_void_p(_cm.ppb_read_ptr()),
+                                ctypes.c_void_p(self.model.address), ppb_write, None)
+        if err != K.UC_ERR_OK:
+            raise RuntimeError(f"uc_mmio_map failed: {err}")
 
         self._ppb: dict[int, int] = {0xE000ED14: 0x00000200}
-        self._uart_regs: dict[int, int] = {}
-        self._cyc_frozen = 0
-        self._cyc_start: int | None = None
-        self._status_polls = 0
+        # DWT CYCCNT state lives in the Model (model.cyc_frozen, model.cyc_start: None = stopped)
         self._stop_reason: StopReason | None = None
         self._fault: VirtualBoardFault | None = None
         self._invalid_addr: int | None = None
@@ -249,8 +265,7 @@ class VirtualBoard:
 
     def reset(self) -> None:
         """Power-on reset: reload the ELF, zero RAM and counters. UART buffers are emptied."""
-        self._rx.clear()
-        self._tx.clear()
+        self._uart.clear()
         self._build()
 
     # ------------------------------------------------------------------ API
@@ -280,13 +295,20 @@ class VirtualBoard:
 
     def uart_write(self, data: bytes) -> None:
         """Host -> board: bytes appended to the UART receive FIFO."""
-        self._rx += data
+        self._uart.write(bytes(data) if not isinstance(data, bytes) else data)
 
     def uart_read(self) -> bytes:
         """Board -> host: bytes transmitted so far (drained)."""
-        out = bytes(self._tx)
-        self._tx.clear()
-        return out
+        return self._uart.read()
+
+    @property
+    def uart_rx_pending(self) -> int:
+        """Bytes in the UART receive FIFO not yet read by the firmware."""
+        return self._uart.rx_pending
+
+    @property
+    def _rx(self) -> int:  # backwards compatible truthiness: "is anything left to read?"
+        return self._uart.rx_pending
 
     def stop(self) -> None:
         """Ask a run() in progress (in another thread) to return StopReason.STOPPED; if none is in
@@ -307,7 +329,7 @@ class VirtualBoard:
         m.max_instructions = m.instructions + max_instructions if max_instructions else 0
         m.stop = 0
         self._stop_reason = None
-        self._status_polls = 0
+        self._uart.begin_run()
         self._invalid_addr = None
         t0 = time.monotonic()
         err: UcError | None = None
@@ -339,6 +361,8 @@ class VirtualBoard:
             raise self._fault
         if self._stop_reason is not None:
             return self._stop_reason
+        if self._uart.idle:
+            return StopReason.IDLE
         if m.stop == 1:
             return StopReason.BUDGET
         if self._stop_requested:
@@ -357,6 +381,7 @@ class VirtualBoard:
             self.model.truncate_at(pc, True)
             uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
             self._stop_reason = StopReason.BKPT
+            self._uart.idle = False  # the later stop wins (as when both were Python callbacks)
         else:
             self.model.truncate_at(pc, False)
             names = {1: "undefined instruction (UsageFault)", 2: "SVC (no handler modelled)",
@@ -377,17 +402,17 @@ class VirtualBoard:
         return self.model.cycles_at_access(addr)  # match the access against the block's loads/stores
 
     def _cyccnt(self, uc: Uc, addr: int = 0xE0001004) -> int:
-        if self._cyc_start is None:
-            return self._cyc_frozen & 0xFFFFFFFF
-        return (self._cyc_frozen + self._now(uc, addr) - self._cyc_start) & 0xFFFFFFFF
+        if self.model.cyc_start is None:
+            return self.model.cyc_frozen & 0xFFFFFFFF
+        return (self.model.cyc_frozen + self._now(uc, addr) - self.model.cyc_start) & 0xFFFFFFFF
 
     def _cyc_update(self, uc: Uc, addr: int) -> None:
         enabled = bool(self._ppb.get(0xE0001000, 0) & 1) and bool(self._ppb.get(0xE000EDFC, 0) & (1 << 24))
-        if enabled and self._cyc_start is None:
-            self._cyc_start = self._now(uc, addr)
-        elif not enabled and self._cyc_start is not None:
-            self._cyc_frozen = self._cyccnt(uc, addr)
-            self._cyc_start = None
+        if enabled and self.model.cyc_start is None:
+            self.model.cyc_start = self._now(uc, addr)
+        elif not enabled and self.model.cyc_start is not None:
+            self.model.cyc_frozen = self._cyccnt(uc, addr)
+            self.model.cyc_start = None
 
     def _ppb_read(self, uc: Uc, offset: int, size: int, _ud) -> int:
         addr = PPB_BASE + offset
@@ -422,9 +447,9 @@ class VirtualBoard:
             value = (old & ~mask) | ((value << shift) & mask)
         value &= 0xFFFFFFFF
         if word == 0xE0001004:  # CYCCNT write
-            self._cyc_frozen = value
-            if self._cyc_start is not None:
-                self._cyc_start = self._now(uc, addr)
+            self.model.cyc_frozen = value
+            if self.model.cyc_start is not None:
+                self.model.cyc_start = self._now(uc, addr)
             return
         self._ppb[word] = value
         if word in (0xE0001000, 0xE000EDFC):
@@ -438,45 +463,6 @@ class VirtualBoard:
             self.model.invalidate_icache()
         elif word in (0xE000EF60, 0xE000EF74) and self._is_m7:  # DCISW / DCCISW (whole cache, approx.)
             self.model.invalidate_dcache()
-
-    def _uart_regs_layout(self) -> tuple[int, int, int]:
-        if self.board.uart.kind == "stm32-usart-v1":
-            return 0x00, 0x04, 0x04  # SR, DR (read), DR (write)
-        return 0x1C, 0x24, 0x28  # ISR, RDR, TDR
-
-    def _uart_read(self, uc: Uc, offset: int, size: int, _ud) -> int:
-        rel = offset - self._uart_off
-        status, rdr, _tdr = self._uart_regs_layout()
-        if rel == status:
-            v = (1 << 7) | (1 << 6)  # TXE, TC: the transmitter is always ready
-            if self.board.uart.kind != "stm32-usart-v1":
-                v |= (1 << 21) | (1 << 22)  # TEACK, REACK
-            if self._rx:
-                v |= 1 << 5  # RXNE
-                self._status_polls = 0
-            else:
-                self._status_polls += 1
-                if self._status_polls >= 2:  # polling an empty receiver: idle
-                    self._stop_reason = StopReason.IDLE
-                    uc.emu_stop()
-            return v
-        if rel == rdr:
-            self._status_polls = 0
-            if self._rx:
-                v = self._rx[0]
-                del self._rx[0]
-                return v
-            return 0
-        return self._uart_regs.get(offset & ~3, 0)
-
-    def _uart_write(self, uc: Uc, offset: int, size: int, value: int, _ud) -> None:
-        rel = offset - self._uart_off
-        _status, _rdr, tdr = self._uart_regs_layout()
-        if rel == tdr:
-            self._tx.append(value & 0xFF)
-            self._status_polls = 0
-            return
-        self._uart_regs[offset & ~3] = value
 
 
 def run_elf_mips(board: Board, elf, uart_input: bytes = b"", timeout_s: float = 600.0,
@@ -499,7 +485,7 @@ def run_elf_mips(board: Board, elf, uart_input: bytes = b"", timeout_s: float = 
         for _ in range(max_runs):
             reason = vb.run(timeout_s=timeout_s)
             out += vb.uart_read()
-            if reason is StopReason.BKPT or (reason is StopReason.IDLE and not vb._rx):
+            if reason is StopReason.BKPT or (reason is StopReason.IDLE and not vb.uart_rx_pending):
                 break
         return vb, time.perf_counter() - t0, bytes(out)
 

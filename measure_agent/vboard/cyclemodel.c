@@ -12,6 +12,10 @@
  *   on M-profile (any misaligned access on Armv6-M, LDRD/STRD/LDM/STM/LDREX/VLDR/VLDM... on
  *   Armv7-M / Armv8-M) stop the emulation with a fault.
  *
+ * - Uart: the UART page as native MMIO (uc_mmio_map with uart_mmio_read/uart_mmio_write): RX/TX
+ *   FIFOs, status/data registers of the stm32-usart-v1/v2 layouts, the idle rule (uc_emu_stop).
+ * - ppb_mmio_read: the PPB read callback; DWT CYCCNT natively, other registers via a Python fallback.
+ *
  * Timing tables: see README.md next to this file.  Everything here is plain C, no Python in the
  * per-instruction or per-block path.
  */
@@ -20,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 /* ------------------------------------------------------------------ cores */
 enum { CORE_M0P = 0, CORE_M3 = 1, CORE_M4 = 2, CORE_M7 = 3, CORE_M33 = 4 };
@@ -483,6 +488,11 @@ typedef struct {
     int reg_ids[16];                     /* unicorn ids of r0..r15 */
     void *uc;                            /* engine handle, seen by the block hook */
     uint64_t mmio_insn_base; int mmio_last;   /* last matched MMIO access (fast mode) */
+    /* DWT CYCCNT (read natively by ppb_mmio_read; written by the Python PPB model) */
+    int cyc_on;                          /* counting: CYCCNT = frozen + now - start */
+    uint64_t cyc_start, cyc_frozen;
+    uint64_t (*ppb_fallback)(void *, uint64_t, unsigned, void *);  /* other PPB reads (Python) */
+    void *ppb_fallback_ud;
 } Model;
 
 static void cache_free(Cache *c) { free(c->tags); free(c->age); memset(c, 0, sizeof *c); }
@@ -631,7 +641,9 @@ static Block *decode_block(Model *m, uint32_t addr, uint32_t size, const uint8_t
             int bad = 0;
             if (cur.dsp && !m->dsp) bad = 1;
             if (is_fp(cur.cls) && m->fpu == 0) bad = 1;
-            if (is_fp(cur.cls) && cur.dp && m->fpu == 1) bad = 1;
+            /* FPv4-SP-D16 has no double-precision arithmetic, but VLDR/VSTR of a D register
+               (a pair of S registers) is part of it (Armv7-M ARM A2.5, FPv4-SP extension). */
+            if (is_fp(cur.cls) && cur.dp && m->fpu == 1 && cur.cls != C_FLD && cur.cls != C_FST) bad = 1;
             if (cur.len == 4 && m->core == CORE_M0P && cur.cls != C_BL && cur.cls != C_BARRIER &&
                 cur.cls != C_ISB && cur.cls != C_SYSREG) bad = 1;
             if (bad) b->bad = (int32_t)n;
@@ -1017,12 +1029,10 @@ static PyObject *Model_truncate_at(Model *m, PyObject *args)
 /* Cycles before the instruction of the current block that performs the memory access at addr
  * (DWT CYCCNT reads/writes in fast mode): the first load/store at or after the previously matched
  * one whose effective address, computed from the current registers, covers addr. */
-static PyObject *Model_cycles_at_access(Model *m, PyObject *args)
+static uint64_t now_at_access(Model *m, uint32_t addr)
 {
-    unsigned addr;
-    if (!PyArg_ParseTuple(args, "I", &addr)) return NULL;
     Block *b = m->cur;
-    if (!b || !m->reg_read || !m->uc) return PyLong_FromUnsignedLongLong(m->cycles);
+    if (!b || !m->reg_read || !m->uc) return m->cycles;
     uint32_t r[16];
     for (int k = 0; k < 16; k++) { r[k] = 0; m->reg_read(m->uc, m->reg_ids[k], &r[k]); }
     int same = m->mmio_insn_base == m->cur_insn_base;
@@ -1040,10 +1050,81 @@ static PyObject *Model_cycles_at_access(Model *m, PyObject *args)
         }
     }
     if (found < 0) found = first_mem >= 0 ? first_mem : (start < (int)b->ninsn ? start : (int)b->ninsn - 1);
-    if (found < 0) return PyLong_FromUnsignedLongLong(m->cycles);
+    if (found < 0) return m->cycles;
     m->mmio_insn_base = m->cur_insn_base;
     m->mmio_last = found;
-    return PyLong_FromUnsignedLongLong(cycles_before(m, found, b->addr + b->off[found]));
+    return cycles_before(m, found, b->addr + b->off[found]);
+}
+
+static PyObject *Model_cycles_at_access(Model *m, PyObject *args)
+{
+    unsigned addr;
+    if (!PyArg_ParseTuple(args, "I", &addr)) return NULL;
+    return PyLong_FromUnsignedLongLong(now_at_access(m, addr));
+}
+
+/* Modelled cycles before the instruction doing the current PPB access at addr (as
+ * VirtualBoard._now): strict mode reads the PC (synchronised by the mem hook), fast mode matches the
+ * access against the block's loads/stores. */
+static uint64_t now_ppb(Model *m, void *uc, uint32_t addr)
+{
+    if (m->strict) {
+        uint32_t pc = 0;
+        if (m->reg_read) m->reg_read(uc, m->pc_regid, &pc);
+        pc &= ~1u;
+        int i = find_index(m->cur, pc);
+        return i < 0 ? m->cycles : cycles_before(m, i, pc);
+    }
+    return now_at_access(m, addr);
+}
+
+/* Native read callback of the PPB MMIO page: DWT CYCCNT here (it is read in the firmware's UART
+ * receive loop, once per byte), everything else through the Python model (ppb_fallback). */
+static uint64_t ppb_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data)
+{
+    Model *m = (Model *)user_data;
+    uint32_t addr = 0xE0000000u + (uint32_t)offset;
+    if ((addr & ~3u) == 0xE0001004u) {
+        uint64_t v = m->cyc_on ? (m->cyc_frozen + now_ppb(m, uc, addr) - m->cyc_start) : m->cyc_frozen;
+        v &= 0xFFFFFFFFu;
+        uint64_t mask = size >= 8 ? ~(uint64_t)0 : (((uint64_t)1 << (8 * size)) - 1);
+        return (v >> ((addr & 3) * 8)) & mask;
+    }
+    return m->ppb_fallback ? m->ppb_fallback(uc, offset, size, m->ppb_fallback_ud) : 0;
+}
+
+static PyObject *Model_set_ppb_fallback(Model *m, PyObject *args)
+{
+    unsigned long long fn, ud;
+    if (!PyArg_ParseTuple(args, "KK", &fn, &ud)) return NULL;
+    m->ppb_fallback = (uint64_t (*)(void *, uint64_t, unsigned, void *))(uintptr_t)fn;
+    m->ppb_fallback_ud = (void *)(uintptr_t)ud;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Model_get_cyc_start(Model *m, void *c)
+{
+    (void)c;
+    if (!m->cyc_on) Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(m->cyc_start);
+}
+static int Model_set_cyc_start(Model *m, PyObject *v, void *c)
+{
+    (void)c;
+    if (!v || v == Py_None) { m->cyc_on = 0; m->cyc_start = 0; return 0; }
+    uint64_t x = PyLong_AsUnsignedLongLong(v);
+    if (PyErr_Occurred()) return -1;
+    m->cyc_start = x; m->cyc_on = 1;
+    return 0;
+}
+static PyObject *Model_get_cyc_frozen(Model *m, void *c) { (void)c; return PyLong_FromUnsignedLongLong(m->cyc_frozen); }
+static int Model_set_cyc_frozen(Model *m, PyObject *v, void *c)
+{
+    (void)c;
+    uint64_t x = PyLong_AsUnsignedLongLong(v);
+    if (PyErr_Occurred()) return -1;
+    m->cyc_frozen = x;
+    return 0;
 }
 
 static PyObject *Model_set_reg_ids(Model *m, PyObject *args)
@@ -1118,6 +1199,7 @@ static PyMethodDef Model_methods[] = {
     {"block_info", (PyCFunction)Model_block_info, METH_VARARGS, "static cost of a block"},
     {"cycles_at_access", (PyCFunction)Model_cycles_at_access, METH_VARARGS, "cycles before the insn accessing addr"},
     {"set_reg_ids", (PyCFunction)Model_set_reg_ids, METH_VARARGS, "unicorn ids of r0..r15"},
+    {"set_ppb_fallback", (PyCFunction)Model_set_ppb_fallback, METH_VARARGS, "set_ppb_fallback(read_fn_ptr, user_data): PPB reads other than CYCCNT"},
     {"invalidate_icache", (PyCFunction)Model_invalidate_icache, METH_NOARGS, ""},
     {"invalidate_dcache", (PyCFunction)Model_invalidate_dcache, METH_NOARGS, ""},
     {NULL, NULL, 0, NULL}
@@ -1134,6 +1216,8 @@ static PyGetSetDef Model_getset[] = {
     {"icache_enabled", (getter)Model_get_ic, (setter)Model_set_ic, "", NULL},
     {"dcache_enabled", (getter)Model_get_dc, (setter)Model_set_dc, "", NULL},
     {"fpu_enabled", (getter)Model_get_fpu, (setter)Model_set_fpu, "CPACR grants CP10/CP11", NULL},
+    {"cyc_start", (getter)Model_get_cyc_start, (setter)Model_set_cyc_start, "CYCCNT: model cycles when it started counting (None: stopped)", NULL},
+    {"cyc_frozen", (getter)Model_get_cyc_frozen, (setter)Model_set_cyc_frozen, "CYCCNT: value when started / stopped / written", NULL},
     {NULL, NULL, NULL, NULL, NULL}
 };
 
@@ -1166,8 +1250,245 @@ static PyObject *py_decode(PyObject *s, PyObject *args)
                          "nregs", I.nregs, "dst", I.dst, "src", I.src);
 }
 
+
+/* ------------------------------------------------------------------ UART
+ * The UART's 4 KB page as a native Unicorn MMIO region (uc_mmio_map with the C callbacks below,
+ * user_data = the Uart state): RX / TX FIFOs, the status / data registers of the two STM32 layouts
+ * and the idle rule (two status reads in a row with the RX FIFO empty -> uc_emu_stop, idle flag).
+ * The callbacks run while Python has released the GIL (uc_emu_start through ctypes): the FIFOs are
+ * protected by a mutex so that another thread may call write()/read() during a run. */
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t lock;
+    uint32_t uart_off;                   /* UART base - page base */
+    uint32_t status, rdr, tdr;           /* register offsets from the UART base */
+    uint64_t status_extra;               /* TEACK | REACK on the v2 layout */
+    uint8_t *rx; size_t rx_head, rx_len, rx_cap;
+    uint8_t *tx; size_t tx_len, tx_cap;
+    uint64_t regs[1024];                 /* other registers of the page: a plain register file */
+    int polls;                           /* status reads in a row with the RX FIFO empty */
+    int idle;                            /* the idle rule stopped the emulation in this run */
+    int (*emu_stop)(void *);
+} Uart;
+
+static uint64_t uart_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data)
+{
+    Uart *u = (Uart *)user_data;
+    (void)size;
+    uint32_t rel = (uint32_t)offset - u->uart_off;
+    uint64_t v;
+    pthread_mutex_lock(&u->lock);
+    if (rel == u->status) {
+        v = (1u << 7) | (1u << 6) | u->status_extra;  /* TXE, TC: the transmitter is always ready */
+        if (u->rx_len) {
+            v |= 1u << 5;  /* RXNE */
+            u->polls = 0;
+        } else if (++u->polls >= 2) {  /* polling an empty receiver: idle */
+            u->idle = 1;
+            pthread_mutex_unlock(&u->lock);
+            if (u->emu_stop) u->emu_stop(uc);
+            return v;
+        }
+    } else if (rel == u->rdr) {
+        u->polls = 0;
+        v = 0;
+        if (u->rx_len) {
+            v = u->rx[u->rx_head++];
+            if (--u->rx_len == 0) u->rx_head = 0;
+        }
+    } else {
+        v = u->regs[((uint32_t)offset & 0xFFFu) >> 2];
+    }
+    pthread_mutex_unlock(&u->lock);
+    return v;
+}
+
+static int uart_tx_push(Uart *u, uint8_t c)
+{
+    if (u->tx_len == u->tx_cap) {
+        size_t cap = u->tx_cap ? u->tx_cap * 2 : 4096;
+        uint8_t *p = realloc(u->tx, cap);
+        if (!p) return -1;
+        u->tx = p; u->tx_cap = cap;
+    }
+    u->tx[u->tx_len++] = c;
+    return 0;
+}
+
+static void uart_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *user_data)
+{
+    Uart *u = (Uart *)user_data;
+    (void)uc; (void)size;
+    uint32_t rel = (uint32_t)offset - u->uart_off;
+    pthread_mutex_lock(&u->lock);
+    if (rel == u->tdr) {
+        uart_tx_push(u, (uint8_t)(value & 0xFF));  /* out of memory: the byte is lost */
+        u->polls = 0;
+    } else {
+        u->regs[((uint32_t)offset & 0xFFFu) >> 2] = value;
+    }
+    pthread_mutex_unlock(&u->lock);
+}
+
+static int Uart_init(Uart *u, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"v2", "uart_off", NULL};
+    int v2 = 0; unsigned off = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pI", kwlist, &v2, &off)) return -1;
+    pthread_mutex_init(&u->lock, NULL);
+    u->uart_off = off;
+    if (v2) { u->status = 0x1C; u->rdr = 0x24; u->tdr = 0x28; u->status_extra = (1u << 21) | (1u << 22); }
+    else { u->status = 0x00; u->rdr = 0x04; u->tdr = 0x04; u->status_extra = 0; }
+    return 0;
+}
+
+static void Uart_dealloc(Uart *u)
+{
+    free(u->rx); free(u->tx);
+    pthread_mutex_destroy(&u->lock);
+    Py_TYPE(u)->tp_free((PyObject *)u);
+}
+
+/* write(data): host -> board, appended to the RX FIFO */
+static PyObject *Uart_write(Uart *u, PyObject *args)
+{
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+    size_t n = (size_t)buf.len;
+    pthread_mutex_lock(&u->lock);
+    if (u->rx_head && u->rx_head + u->rx_len + n > u->rx_cap) {
+        memmove(u->rx, u->rx + u->rx_head, u->rx_len);
+        u->rx_head = 0;
+    }
+    if (u->rx_len + n > u->rx_cap) {
+        size_t cap = u->rx_cap ? u->rx_cap : 4096;
+        while (cap < u->rx_len + n) cap *= 2;
+        uint8_t *p = realloc(u->rx, cap);
+        if (!p) { pthread_mutex_unlock(&u->lock); PyBuffer_Release(&buf); return PyErr_NoMemory(); }
+        u->rx = p; u->rx_cap = cap;
+    }
+    if (n) memcpy(u->rx + u->rx_head + u->rx_len, buf.buf, n);
+    u->rx_len += n;
+    pthread_mutex_unlock(&u->lock);
+    PyBuffer_Release(&buf);
+    Py_RETURN_NONE;
+}
+
+/* read() -> bytes: board -> host, the TX buffer drained */
+static PyObject *Uart_read(Uart *u, PyObject *noargs)
+{
+    (void)noargs;
+    pthread_mutex_lock(&u->lock);
+    PyObject *out = PyBytes_FromStringAndSize((const char *)u->tx, (Py_ssize_t)u->tx_len);
+    if (out) u->tx_len = 0;
+    pthread_mutex_unlock(&u->lock);
+    return out;
+}
+
+/* clear(): empty both FIFOs */
+static PyObject *Uart_clear(Uart *u, PyObject *noargs)
+{
+    (void)noargs;
+    pthread_mutex_lock(&u->lock);
+    u->rx_head = u->rx_len = 0; u->tx_len = 0; u->polls = 0; u->idle = 0;
+    pthread_mutex_unlock(&u->lock);
+    Py_RETURN_NONE;
+}
+
+/* reset_regs(): power-on state of the register file and the idle detector (FIFOs kept) */
+static PyObject *Uart_reset_regs(Uart *u, PyObject *noargs)
+{
+    (void)noargs;
+    pthread_mutex_lock(&u->lock);
+    memset(u->regs, 0, sizeof u->regs); u->polls = 0; u->idle = 0;
+    pthread_mutex_unlock(&u->lock);
+    Py_RETURN_NONE;
+}
+
+/* begin_run(): a run() starts: the poll counter and the idle flag are cleared */
+static PyObject *Uart_begin_run(Uart *u, PyObject *noargs)
+{
+    (void)noargs;
+    pthread_mutex_lock(&u->lock);
+    u->polls = 0; u->idle = 0;
+    pthread_mutex_unlock(&u->lock);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Uart_set_engine(Uart *u, PyObject *args)
+{
+    unsigned long long stop;
+    if (!PyArg_ParseTuple(args, "K", &stop)) return NULL;
+    u->emu_stop = (int (*)(void *))(uintptr_t)stop;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Uart_get_addr(Uart *u, void *c) { (void)c; return PyLong_FromVoidPtr(u); }
+static PyObject *Uart_get_rx_pending(Uart *u, void *c)
+{
+    (void)c;
+    pthread_mutex_lock(&u->lock); size_t n = u->rx_len; pthread_mutex_unlock(&u->lock);
+    return PyLong_FromSize_t(n);
+}
+static PyObject *Uart_get_tx_pending(Uart *u, void *c)
+{
+    (void)c;
+    pthread_mutex_lock(&u->lock); size_t n = u->tx_len; pthread_mutex_unlock(&u->lock);
+    return PyLong_FromSize_t(n);
+}
+static PyObject *Uart_get_idle(Uart *u, void *c) { (void)c; return PyBool_FromLong(u->idle); }
+static int Uart_set_idle(Uart *u, PyObject *v, void *c)
+{
+    (void)c; int on = PyObject_IsTrue(v); if (on < 0) return -1;
+    pthread_mutex_lock(&u->lock); u->idle = on; pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+static PyObject *Uart_get_polls(Uart *u, void *c) { (void)c; return PyLong_FromLong(u->polls); }
+
+static PyMethodDef Uart_methods[] = {
+    {"write", (PyCFunction)Uart_write, METH_VARARGS, "append bytes to the RX FIFO (host -> board)"},
+    {"read", (PyCFunction)Uart_read, METH_NOARGS, "drain the TX buffer (board -> host)"},
+    {"clear", (PyCFunction)Uart_clear, METH_NOARGS, "empty both FIFOs"},
+    {"reset_regs", (PyCFunction)Uart_reset_regs, METH_NOARGS, "zero the register file and the idle detector"},
+    {"begin_run", (PyCFunction)Uart_begin_run, METH_NOARGS, "clear the poll counter and the idle flag"},
+    {"set_engine", (PyCFunction)Uart_set_engine, METH_VARARGS, "set_engine(uc_emu_stop_ptr)"},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef Uart_getset[] = {
+    {"address", (getter)Uart_get_addr, NULL, "address of the C state (mmio user_data)", NULL},
+    {"rx_pending", (getter)Uart_get_rx_pending, NULL, "bytes in the RX FIFO", NULL},
+    {"tx_pending", (getter)Uart_get_tx_pending, NULL, "bytes in the TX buffer", NULL},
+    {"idle", (getter)Uart_get_idle, (setter)Uart_set_idle, "the idle rule stopped the emulation", NULL},
+    {"polls", (getter)Uart_get_polls, NULL, "status reads in a row with RX empty", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject UartType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "measure_agent.vboard._cyclemodel.Uart",
+    .tp_basicsize = sizeof(Uart),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Uart_init,
+    .tp_dealloc = (destructor)Uart_dealloc,
+    .tp_methods = Uart_methods,
+    .tp_getset = Uart_getset,
+    .tp_doc = "UART(v2, uart_off): native MMIO model; callbacks uart_mmio_ptrs() with user_data = address",
+};
+
+static PyObject *ppb_read_ptr(PyObject *s, PyObject *n) { (void)s; (void)n; return PyLong_FromVoidPtr((void *)ppb_mmio_read); }
+
+static PyObject *uart_mmio_ptrs(PyObject *s, PyObject *n)
+{
+    (void)s; (void)n;
+    return Py_BuildValue("(NN)", PyLong_FromVoidPtr((void *)uart_mmio_read), PyLong_FromVoidPtr((void *)uart_mmio_write));
+}
+
 PyObject *vb_empty_hooks(PyObject *s, PyObject *n);
 static PyMethodDef module_methods[] = {
+    {"uart_mmio_ptrs", uart_mmio_ptrs, METH_NOARGS, "(read, write) native uc_mmio_map callbacks of Uart"},
+    {"ppb_read_ptr", ppb_read_ptr, METH_NOARGS, "native PPB uc_mmio_map read callback (user_data = Model)"},
     {"empty_hook_ptrs", vb_empty_hooks, METH_NOARGS, "(block, mem) no-op native hooks, for benchmarks"},
     {"block_hook_ptr", block_hook_ptr, METH_NOARGS, "address of the native UC_HOOK_BLOCK callback"},
     {"mem_hook_ptr", mem_hook_ptr, METH_NOARGS, "address of the native UC_HOOK_MEM_READ/WRITE callback"},
@@ -1180,10 +1501,13 @@ static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_cyclemodel", "Na
 PyMODINIT_FUNC PyInit__cyclemodel(void)
 {
     if (PyType_Ready(&ModelType) < 0) return NULL;
+    if (PyType_Ready(&UartType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&moduledef);
     if (!mod) return NULL;
     Py_INCREF(&ModelType);
     PyModule_AddObject(mod, "Model", (PyObject *)&ModelType);
+    Py_INCREF(&UartType);
+    PyModule_AddObject(mod, "Uart", (PyObject *)&UartType);
     PyModule_AddIntConstant(mod, "CORE_M0P", CORE_M0P);
     PyModule_AddIntConstant(mod, "CORE_M3", CORE_M3);
     PyModule_AddIntConstant(mod, "CORE_M4", CORE_M4);

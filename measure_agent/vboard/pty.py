@@ -49,7 +49,7 @@ class PtyBridge:
                 self._flush_tx()
                 if reason is StopReason.STOPPED:
                     continue
-                if reason is StopReason.IDLE and not self.vb._rx:
+                if reason is StopReason.IDLE and not self.vb.uart_rx_pending:
                     r, _, _ = select.select([self._master, self._wake_r], [], [])
                     if self._wake_r in r:
                         os.read(self._wake_r, 64)

@@ -172,6 +172,7 @@ uint32_t nn_arena_bytes_needed(const uint8_t *plan, uint32_t plan_len)
 static uint32_t id_at(uint32_t i) { return rd16(g_nn.plan + g_nn.ids_off + 2u * i); }
 static int32_t param_at(const opview *o, uint32_t i) { return (int32_t)rd32(g_nn.plan + g_nn.params_off + 4u * (o->params_start + i)); }
 
+
 /* Decodes and checks tensor `id`. */
 static int get_tensor(uint32_t id, tview *t)
 {
@@ -310,6 +311,17 @@ static int check_no_overlap(const opctx *c, uint32_t n_in)
     return NN_OK;
 }
 
+/* The first six parameters of every convolution op: strides, paddings, dilations. */
+static void read_conv_geometry(const opview *o, opctx *c)
+{
+    c->conv.stride_w = param_at(o, 0);
+    c->conv.stride_h = param_at(o, 1);
+    c->conv.pad_w = param_at(o, 2);
+    c->conv.pad_h = param_at(o, 3);
+    c->conv.dil_w = param_at(o, 4);
+    c->conv.dil_h = param_at(o, 5);
+}
+
 static int check_conv_geometry(const opctx *c, int depthwise)
 {
     CHECK(c->conv.stride_w >= 1 && c->conv.stride_h >= 1 && c->conv.stride_w <= 1024 && c->conv.stride_h <= 1024,
@@ -420,12 +432,7 @@ static int prepare_op(uint32_t i, opctx *c)
         CHECK(o.n_in == 5 && o.n_params == (dw ? 11u : 10u), NN_ERR_BAD_PLAN);
         CHECK(is_dt(in0, NN_DT_INT8) && is_dt(out, NN_DT_INT8) && c->has[1] && is_dt(&c->in[1], NN_DT_INT8),
               NN_ERR_BAD_PLAN);
-        c->conv.stride_w = param_at(&o, 0);
-        c->conv.stride_h = param_at(&o, 1);
-        c->conv.pad_w = param_at(&o, 2);
-        c->conv.pad_h = param_at(&o, 3);
-        c->conv.dil_w = param_at(&o, 4);
-        c->conv.dil_h = param_at(&o, 5);
+        read_conv_geometry(&o, c);
         c->conv.input_offset = param_at(&o, 6);
         c->conv.output_offset = param_at(&o, 7);
         c->conv.act_min = param_at(&o, 8);
@@ -657,12 +664,7 @@ static int prepare_op(uint32_t i, opctx *c)
         CHECK(is_dt(in0, NN_DT_FLOAT32) && is_dt(out, NN_DT_FLOAT32) && c->has[1] &&
                   is_dt(&c->in[1], hy ? NN_DT_INT8 : NN_DT_FLOAT32),
               NN_ERR_BAD_PLAN);
-        c->conv.stride_w = param_at(&o, 0);
-        c->conv.stride_h = param_at(&o, 1);
-        c->conv.pad_w = param_at(&o, 2);
-        c->conv.pad_h = param_at(&o, 3);
-        c->conv.dil_w = param_at(&o, 4);
-        c->conv.dil_h = param_at(&o, 5);
+        read_conv_geometry(&o, c);
         c->conv.act_min_f = rdf((uint32_t)param_at(&o, 6));
         c->conv.act_max_f = rdf((uint32_t)param_at(&o, 7));
         c->conv.depth_multiplier = dw ? param_at(&o, 8) : 1;

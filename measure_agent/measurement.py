@@ -12,7 +12,7 @@ from costmodel.analysis import analyze
 from costmodel.graph import NUMPY_TYPES
 from costmodel.tflite import ModelError, read_model
 from measure_agent.backends import Backend
-from measure_agent.energy import split_energy
+from measure_agent.energy import MonitorError, split_energy
 from measure_agent.errors import BoardNotAnswering, DoesNotFit, InvalidModel, MeasureError, UnsupportedModel
 from protos import agent_pb2 as pb
 
@@ -127,6 +127,8 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         run = link.run(repetitions)
         monitored = backend.monitor.stop() / repetitions if backend.monitor else None
         outputs = [link.read_output(i) for i in range(len(plan.outputs))]
+    except MonitorError as exc:
+        raise MeasureError(f"energy monitor of board {backend.board_id}: {exc}") from None
     except BoardTimeout as exc:
         backend.recover()
         raise BoardNotAnswering(f"board {backend.board_id} stopped answering: {exc}") from None

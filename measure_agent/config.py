@@ -119,7 +119,7 @@ def parse_config(text: str, base_dir: Path = Path(".")) -> AgentConfig:
         raise ConfigError("no boards configured")
 
     def path(value):
-        return None if value is None else (base_dir / Path(value).expanduser())
+        return None if value is None else (base_dir / Path(value).expanduser()).resolve()
 
     return AgentConfig(
         listen=str(agent.get("listen", "127.0.0.1:50051")),

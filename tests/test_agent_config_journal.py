@@ -31,7 +31,7 @@ flash_command = ["st-flash", "write", "{{bin}}", "0x08000000"]
     assert [b.id for b in cfg.boards] == ["vb-nucleo-l4r5zi-0", "vb-nucleo-l4r5zi-1", "l4"]
     assert cfg.boards[0].target == "NUCLEO-L4R5ZI"
     assert cfg.boards[2].flash_command[2] == "{bin}"
-    assert cfg.journal == tmp_path / "j.sqlite"
+    assert cfg.journal == (tmp_path / "j.sqlite").resolve()
     assert cfg.client_for_token(TOKEN) == "ci" and cfg.client_for_token("nope") is None
 
 
@@ -80,3 +80,13 @@ def test_journal_retries_only_transient_failures(tmp_path):
     entry, new = journal.accept("hung", "ci", b"y")
     assert new and entry.state == QUEUED and entry.error_code is None
     assert journal.count(FAILED) == 1
+
+
+def test_shipped_example_bench_config():
+    from measure_agent.config import load_config
+    from tests.conftest import REPO
+
+    cfg = load_config(REPO / "examples" / "bench.toml")
+    assert [b.target for b in cfg.boards] == ["NUCLEO-L4R5ZI", "NUCLEO-L4R5ZI", "NUCLEO-F767ZI"]
+    assert cfg.journal == REPO / "out" / "bench-journal.sqlite"
+    assert cfg.client_for_token("replace-me-with-a-long-random-token") == "search-1"

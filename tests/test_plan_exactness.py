@@ -79,6 +79,24 @@ SWEEP = ([("conv", dict(shape=(6, 5, c), filters=3 + c % 3, k=3, s=1, pad="same"
 
 INT8_CASES = SWEEP + ([("conv", p) for p in CONV] + [("dwconv", p) for p in DWCONV] + [("dense", p) for p in DENSE]
               + [("pool", p) for p in POOL] + MISC)
+# depthwise SIMD paths: channel groups of 4 with a pair / single tail, full-window and border pixels,
+# the unrolled 3x3 and the generic kernel loops, strides, tiny inputs where every pixel is on the border
+DWCONV_SIMD = [
+    dict(shape=(6, 5, 2), k=3, s=1, pad="same", dm=1, act="relu"),
+    dict(shape=(6, 5, 6), k=3, s=2, pad="same", dm=1, act="none"),
+    dict(shape=(5, 7, 8), k=5, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(7, 6, 12), k=3, s=2, pad="valid", dm=1, act="none"),
+    dict(shape=(6, 6, 20), k=3, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(5, 5, 7), k=1, s=1, pad="valid", dm=1, act="none"),
+    dict(shape=(9, 9, 5), k=3, s=2, pad="valid", dm=1, act="relu"),
+    dict(shape=(1, 1, 8), k=1, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(1, 6, 4), k=3, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(6, 1, 4), k=3, s=1, pad="same", dm=1, act="relu"),
+    dict(shape=(2, 2, 10), k=3, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(4, 4, 13), k=5, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(8, 7, 9), k=3, s=1, pad="valid", dm=1, act="relu"),
+]
+INT8_CASES += [("dwconv", p) for p in DWCONV_SIMD]
 FLOAT_CASES = ([("conv", CONV[1]), ("conv", CONV[3]), ("dwconv", DWCONV[3]), ("dense", DENSE[5]),
                 ("pool", POOL[1]), ("pool", POOL[4])] + MISC)
 # weights of < 1024 elements stay float under dynamic-range quantization, so the hybrid cases are larger

@@ -70,6 +70,32 @@ static inline int32_t nn_requantize(int32_t x, int32_t multiplier, int32_t shift
     return nn_rdbypot(nn_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
+/* nn_requantize's per-channel constants, derived once for a kernel's inner loop (nn_requantize_ch). */
+typedef struct {
+    int32_t m, left, right, mask, half;
+} nn_requant_ch;
+
+static inline void nn_requant_ch_init(nn_requant_ch *k, int32_t multiplier, int32_t shift)
+{
+    k->m = multiplier;
+    k->left = shift > 0 ? shift : 0;
+    k->right = shift > 0 ? 0 : -shift;
+    k->mask = (int32_t)(((uint32_t)1 << k->right) - 1u);
+    k->half = k->mask >> 1;
+}
+
+/*
+ * nn_requantize in a branch-light form, equal to it whenever multiplier != INT32_MIN (then
+ * SaturatingRoundingDoublingHighMul cannot saturate): its nudge-and-truncate is floor((x*m + 2^30) / 2^31)
+ * for both signs (ceil(n / d) == floor((n + d - 1) / d)); RoundingDivideByPOT as in nn_rdbypot.
+ */
+static inline int32_t nn_requantize_ch(int32_t x, const nn_requant_ch *k)
+{
+    const int32_t xs = (int32_t)((uint32_t)x << k->left);
+    const int32_t h = (int32_t)(((int64_t)xs * (int64_t)k->m + ((int64_t)1 << 30)) >> 31);
+    return (h >> k->right) + (int32_t)((h & k->mask) > k->half + (int32_t)((uint32_t)h >> 31));
+}
+
 /*
  * The same scaling with a single rounding of the 64-bit product (half up): what the interpreter shipped by
  * ai-edge-litert does in its int8 FULLY_CONNECTED (verified empirically against the BUILTIN_REF kernels).

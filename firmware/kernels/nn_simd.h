@@ -17,6 +17,13 @@ static inline uint32_t nn_sadd16(uint32_t a, uint32_t b) { return (uint32_t)__sa
 static inline int32_t nn_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad((int32_t)a, (int32_t)b, acc); }
 static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb((int32_t)a, (int32_t)b, acc); }
 static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt((int32_t)a, (int32_t)b, acc); }
+/* SXTB16 of the operand rotated right by 8 bits (bytes 1 and 3), one instruction. */
+static inline uint32_t nn_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
 #else
 static inline uint32_t nn_ror(uint32_t x, uint32_t n) { return (x >> n) | (x << ((32u - n) & 31u)); }
 static inline uint32_t nn_sxtb16(uint32_t x)
@@ -45,6 +52,8 @@ static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(nn_hi16(a) * nn_hi16(b)));
 }
+/* SXTB16 of the operand rotated right by 8 bits (bytes 1 and 3). */
+static inline uint32_t nn_sxtb16_ror8(uint32_t x) { return nn_sxtb16(nn_ror(x, 8)); }
 #endif
 
 /* Unaligned-safe 32-bit load (a single LDR on Armv7-M). */
@@ -54,6 +63,9 @@ static inline uint32_t nn_read32(const void *p)
     memcpy(&v, p, 4);
     return v;
 }
+
+/* Unaligned-safe 32-bit store (a single STR on Armv7-M). */
+static inline void nn_write32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 
 /* Two int16 in one word: (lo, hi). */
 static inline uint32_t nn_pack16(int32_t lo, int32_t hi) { return (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16); }

@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 from measure_agent.backends import VirtualBackend  # noqa: E402
 from measure_agent.config import BoardConfig  # noqa: E402
 from measure_agent.measurement import measure  # noqa: E402
+from measure_agent.plan.reference import Reference  # noqa: E402
 from protos import agent_pb2 as pb  # noqa: E402
 
 
@@ -36,13 +37,7 @@ def main() -> None:
     model = args.model.read_bytes()
     x = np.random.default_rng(0).integers(-128, 127, size=(1, 49, 10, 1), dtype=np.int8)
 
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interp = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interp.allocate_tensors()
-    interp.set_tensor(interp.get_input_details()[0]["index"], x)
-    interp.invoke()
-    expected = interp.get_tensor(interp.get_output_details()[0]["index"])
+    (expected,) = Reference(model).run([x])
 
     results = {}
     for variant in args.variants.split(","):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,15 +19,20 @@ QUANTIZATIONS = ("int8", "float32", "dynamic")
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Silence TensorFlow's Python and C++ logging (it writes to the process's file descriptors)."""
+    """Silence TensorFlow's Python and C++ logging (the converter writes to the process's file descriptors)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stdout.flush()
+    sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        yield
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in saved + [devnull]:

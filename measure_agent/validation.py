@@ -12,6 +12,7 @@ from costmodel.graph import NUMPY_TYPES
 from measure_agent.backends import Backend
 from measure_agent.errors import BoardNotAnswering, InvalidModel
 from measure_agent.measurement import Settings, compile_model
+from measure_agent.plan.reference import Reference
 
 
 @dataclass
@@ -57,17 +58,13 @@ def _dequantize(raw: np.ndarray, spec) -> np.ndarray:
 def validate(backend: Backend, model: bytes, x: np.ndarray, y: np.ndarray, settings: Settings,
              progress: Callable[[int, int], None] = lambda done, total: None) -> ValidationReport:
     """Run every sample on the board (model uploaded once) and on the host interpreter."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from measure_agent.serial_link import BoardLinkError
 
     _, _, plan = compile_model(model)
     if len(plan.inputs) != 1 or len(plan.outputs) != 1:
         raise InvalidModel("validation needs a model with one input and one output")
     in_spec, out_spec = plan.inputs[0], plan.outputs[0]
-    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interpreter.allocate_tensors()
-    host_in = interpreter.get_input_details()[0]["index"]
-    host_out = interpreter.get_output_details()[0]["index"]
+    host = Reference(model)
     out_dtype = np.dtype(NUMPY_TYPES[out_spec.dtype])
 
     image = backend.firmware(settings.variant, settings.float_abi, settings.opt_level)
@@ -81,9 +78,7 @@ def validate(backend: Backend, model: bytes, x: np.ndarray, y: np.ndarray, setti
             link.set_input(0, q.tobytes())
             link.run(1)
             board_raw = np.frombuffer(link.read_output(0), dtype=out_dtype).reshape(out_spec.shape)
-            interpreter.set_tensor(host_in, q)
-            interpreter.invoke()
-            host_raw = interpreter.get_tensor(host_out)
+            (host_raw,) = host.run([q])
             board_class, host_class = int(np.argmax(board_raw)), int(np.argmax(host_raw))
             board_hits += board_class == label
             host_hits += host_class == label

@@ -18,6 +18,7 @@ import pytest
 from measure_agent.client import AgentClient, AgentError
 from measure_agent.config import AgentConfig, BoardConfig
 from measure_agent.journal import DONE, Journal
+from measure_agent.plan.reference import Reference
 from measure_agent.service import local_config, serve
 from protos import agent_pb2 as pb
 from tests.conftest import REPO, cached_tflite
@@ -66,17 +67,6 @@ def agent(tmp_path_factory):
     agent.close()
 
 
-def host_outputs(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interp = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interp.allocate_tensors()
-    for detail, data in zip(interp.get_input_details(), inputs):
-        interp.set_tensor(detail["index"], data)
-    interp.invoke()
-    return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
-
-
 def test_measure_over_socket_matches_interpreter(agent):
     _, client, cfg, _ = agent
     model = small_model()
@@ -95,7 +85,7 @@ def test_measure_over_socket_matches_interpreter(agent):
     assert result.latency_s == pytest.approx(result.total_cycles / 120e6)
     assert result.energy_source == "power-model"
     assert result.energy_j == pytest.approx(43.6e-3 * result.latency_s)
-    (expected,) = host_outputs(model, [x])
+    (expected,) = Reference(model).run([x])
     board_out = np.frombuffer(result.outputs[0].data, dtype=np.int8).reshape(expected.shape)
     np.testing.assert_array_equal(board_out, expected)
     entry = Journal(cfg.journal).get("exact-1")

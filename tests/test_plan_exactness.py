@@ -15,7 +15,8 @@ import pytest
 from costmodel.tflite import read_model
 from measure_agent.plan import compile_plan
 from measure_agent.plan.host import run_on_host
-from measure_agent.plan.testmodels import Reference, model_path, random_inputs
+from measure_agent.plan.reference import Reference
+from measure_agent.plan.testmodels import model_path, random_inputs
 from tests.conftest import SHARED_MODELS
 
 FLOAT_RTOL = 1e-5

@@ -11,7 +11,8 @@ from costmodel.tflite import read_model
 from measure_agent.backends import VirtualBackend
 from measure_agent.config import BoardConfig
 from measure_agent.plan import compile_plan
-from measure_agent.plan.testmodels import Reference, model_path, random_inputs
+from measure_agent.plan.reference import Reference
+from measure_agent.plan.testmodels import model_path, random_inputs
 from tests.conftest import shared_model
 from tests.test_plan_exactness import (FLOAT_ATOL, FLOAT_CASES, FLOAT_RTOL, HYBRID_ATOL, HYBRID_CASES, HYBRID_RTOL,
                                        INT8_CASES, _id)

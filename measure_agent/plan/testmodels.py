@@ -1,4 +1,4 @@
-"""Small random test models for the plan / kernel exactness tests, and the TFLite reference runner.
+"""Small random test models for the plan / kernel exactness tests.
 
 Models are built with Keras (batch size 1), converted to int8 (random calibration data), float32 or
 dynamic-range (hybrid) .tflite, and cached under ``.cache/test_models/`` keyed by a hash of the generating
@@ -7,42 +7,19 @@ parameters, so TensorFlow is imported only when a model is missing.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from costmodel.convert import quiet
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("NN_TEST_MODEL_CACHE", ROOT / ".cache" / "test_models"))
 GENERATOR_VERSION = 3
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence the converter (it writes to the C-level stdout/stderr)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(devnull)
-        os.close(saved[0])
-        os.close(saved[1])
 
 
 def _key(kind: str, quant: str, params: dict) -> str:
@@ -197,7 +174,7 @@ def model_path(kind: str, quant: str = "int8", seed: int = 0, **params) -> Path:
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
-    with _quiet(), warnings.catch_warnings():
+    with quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import tensorflow as tf  # noqa: F401  (imported quietly)
 
@@ -218,23 +195,3 @@ def random_inputs(details: list[dict], rng: np.random.Generator) -> list[np.ndar
         else:
             xs.append(rng.normal(0.0, 1.0, size=d["shape"]).astype(np.float32))
     return xs
-
-
-class Reference:
-    """The TFLite interpreter with its reference kernels (BUILTIN_REF, no XNNPACK)."""
-
-    def __init__(self, path: Path | str, resolver: str = "BUILTIN_REF"):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        with _quiet():
-            self.it = Interpreter(model_path=str(path),
-                                  experimental_op_resolver_type=getattr(OpResolverType, resolver))
-            self.it.allocate_tensors()
-        self.inputs = self.it.get_input_details()
-        self.outputs = self.it.get_output_details()
-
-    def run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
-        for d, x in zip(self.inputs, xs):
-            self.it.set_tensor(d["index"], x)
-        self.it.invoke()
-        return [self.it.get_tensor(d["index"]).copy() for d in self.outputs]

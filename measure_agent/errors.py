@@ -43,6 +43,16 @@ class ModelTooLarge(MeasureError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class UnknownRequest(MeasureError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class StillRunning(MeasureError):
+    """GetResult for a request that is queued or running."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
 BY_CODE_NAME = {cls.code.name: cls for cls in
                 (MeasureError, InvalidModel, UnsupportedModel, DoesNotFit, NoBoard, BoardNotAnswering, ModelTooLarge)}
 

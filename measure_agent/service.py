@@ -12,7 +12,8 @@ import grpc
 
 from measure_agent.backends import Backend, make_backend
 from measure_agent.config import AgentConfig, BoardConfig
-from measure_agent.errors import InvalidModel, MeasureError, ModelTooLarge, from_code_name
+from measure_agent.errors import (InvalidModel, MeasureError, ModelTooLarge, StillRunning, UnknownRequest,
+                                   from_code_name)
 from measure_agent.journal import DONE, FAILED, Journal
 from measure_agent.measurement import measure
 from measure_agent.scheduler import BoardPool, Job
@@ -99,12 +100,12 @@ class Agent:
     def result(self, request_id: str) -> pb.MeasureResult:
         entry = self.journal.get(request_id)
         if entry is None:
-            raise _NotFound(f"no request {request_id!r} on this agent")
+            raise UnknownRequest(f"no request {request_id!r} on this agent")
         if entry.state == DONE:
             return pb.MeasureResult.FromString(entry.result)
         if entry.state == FAILED:
             raise from_code_name(entry.error_code, entry.error_message)
-        raise _Pending(f"request {request_id!r} is {entry.state}")
+        raise StillRunning(f"request {request_id!r} is {entry.state}")
 
     def boards(self) -> list[pb.BoardInfo]:
         infos = []
@@ -115,14 +116,6 @@ class Agent:
                 runtime_variants=list(b.board.runtime_variants()), float_abis=list(b.board.float_abis()),
                 kind=b.kind, state=b.state, queue_length=worker.load, energy_source=b.energy_source))
         return infos
-
-
-class _NotFound(MeasureError):
-    code = grpc.StatusCode.NOT_FOUND
-
-
-class _Pending(MeasureError):
-    code = grpc.StatusCode.UNAVAILABLE
 
 
 class MeasureAgentServicer(pb_grpc.MeasureAgentServicer):

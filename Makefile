@@ -17,5 +17,8 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# build products live under the one cache root (measure_agent/firmware_build/cache.py); only its known folders go
+CACHE_ROOT := $(or $(MCU_NAS_CACHE),$(HOME)/.cache/mcu-nas)
 clean:
 	rm -rf build .cache out *.egg-info
+	rm -rf $(addprefix $(CACHE_ROOT)/,firmware host-shell host-runtime test-models test-programs)

@@ -20,8 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from measure_agent.backends import VirtualBackend  # noqa: E402
-from measure_agent.config import BoardConfig  # noqa: E402
+from measure_agent.backends import BoardSpec, VirtualBackend  # noqa: E402
 from measure_agent.measurement import measure  # noqa: E402
 from measure_agent.plan.reference import Reference  # noqa: E402
 from protos import agent_pb2 as pb  # noqa: E402
@@ -41,7 +40,7 @@ def main() -> None:
 
     results = {}
     for variant in args.variants.split(","):
-        backend = VirtualBackend(BoardConfig(id=f"bench-{variant}", kind="virtual", target=args.target))
+        backend = VirtualBackend(BoardSpec(id=f"bench-{variant}", kind="virtual", target=args.target))
         request = pb.MeasureRequest(request_id=f"kws-{variant}", model=model, runtime_variant=variant,
                                     opt_level=args.opt, repetitions=1,
                                     inputs=[pb.Tensor(shape=[1, 49, 10, 1], dtype="int8", data=x.tobytes())])

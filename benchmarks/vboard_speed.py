@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from unicorn import UC_ARCH_ARM, UC_MODE_THUMB, UC_PROT_ALL, Uc  # noqa: E402
+
+from measure_agent.firmware_build import cache_dir  # noqa: E402
 from unicorn import arm_const as A  # noqa: E402
 
 from costmodel.boards import get_board  # noqa: E402
@@ -70,7 +72,7 @@ SECTIONS {{
 def build_kernel(board, reps: int) -> bytes:
     lds = LDS.format(fb=board.flash.base, fs=board.flash.size, rb=board.sram.base, rs=board.sram.size)
     key = hashlib.sha256((KERNEL_C + lds + str(reps)).encode()).hexdigest()[:16]
-    cache = ROOT / ".cache" / "vboard_bench"
+    cache = cache_dir("test-programs") / "vboard-bench"
     cache.mkdir(parents=True, exist_ok=True)
     elf = cache / f"dot_{key}.elf"
     if not elf.exists():
@@ -108,12 +110,13 @@ def kws(board, strict: bool) -> None:
     from measure_agent.firmware_build import build_firmware
     from measure_agent.plan import compile_plan
     from measure_agent.serial_link import BoardLink, open_serial
+    from measure_agent.settings import FirmwareSettings
     from measure_agent.vboard import PtyBridge
 
     model = ROOT.parent / "shared" / "models" / "kws_ref_model.tflite"
     plan = compile_plan(read_model(model))
     x = np.random.default_rng(1).integers(-128, 128, size=plan.inputs[0].shape, dtype=np.int8)
-    image = build_firmware(board, opt="-Os")
+    image = build_firmware(board, FirmwareSettings.for_board(board, opt_level="-Os"))
     best: dict[bool, float] = {}
     n = cycles = None
     for hooks in (True, False, True, False):

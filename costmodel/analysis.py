@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from costmodel.boards import Board
 from costmodel.graph import Graph, Op
 from costmodel.memory import plan_arena
-from costmodel.tflite import ModelError
+from costmodel.errors import ModelError
 
 # Bytes of the measurement firmware's own code and state that a deployed model adds to; a
 # conservative estimate for the runtime (kernels, executor, start-up) at -Os on Armv7E-M.

@@ -1,4 +1,5 @@
-"""The board catalogue: targets a model can be measured on, read from ``data/boards.toml``."""
+"""The board catalogue: targets a model can be measured on, read from ``data/boards.toml``, with the
+facts of their MCU families and cores from ``data/families.toml``."""
 
 from __future__ import annotations
 
@@ -31,10 +32,67 @@ class Region:
 
 
 @dataclass(frozen=True)
+class Pin:
+    """A GPIO pin such as PG7: port index (A = 0) and pin number."""
+
+    port: int
+    number: int
+
+    @classmethod
+    def parse(cls, text: str) -> Pin:
+        text = str(text).upper()
+        if len(text) < 3 or text[0] != "P" or not "A" <= text[1] <= "K" or not text[2:].isdigit() \
+                or int(text[2:]) > 15:
+            raise CatalogueError(f"{text!r} is not a pin name like PA2 or PG7")
+        return cls(ord(text[1]) - ord("A"), int(text[2:]))
+
+    def __str__(self) -> str:
+        return f"P{chr(ord('A') + self.port)}{self.number}"
+
+
+@dataclass(frozen=True)
 class Uart:
     kind: str
     name: str
     base: int
+    tx: Pin
+    rx: Pin
+    af: int = 0
+
+
+@dataclass(frozen=True)
+class Gpio:
+    """GPIO register layout of a family: ``moder`` (MODER/AFR) or ``f1`` (CRL/CRH)."""
+
+    layout: str
+    base: int           # port A
+    stride: int         # between ports
+    rcc_enable: int     # RCC register whose bit (first_bit + port) clocks a port
+    first_bit: int
+
+    def port_base(self, port: int) -> int:
+        return self.base + port * self.stride
+
+
+@dataclass(frozen=True)
+class Family:
+    """Facts shared by the boards of one MCU family (``data/families.toml``)."""
+
+    name: str
+    flash_acr: int
+    flash_acr_latency_mask: int
+    accelerator_bits: dict[str, int]
+    flash_fetch_bytes: int
+    icache_line: int
+    icache_ways: int
+    dcache_line: int
+    dcache_ways: int
+    gpio: Gpio
+    uart_clocks: dict[str, tuple[int, int]]
+    icache_cr: int | None = None
+    power_enable: tuple[int, int] | None = None
+    vddio2: tuple[int, int] | None = None
+    afio_enable: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +115,8 @@ class Board:
     icache_bytes: int
     dcache_bytes: int
     uart: Uart
+    family: Family
+    cpuid: int
     power_mw: float
     power_kind: str
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -84,6 +144,50 @@ class CatalogueError(ValueError):
     """The catalogue file is malformed, or a board name is unknown."""
 
 
+GPIO_LAYOUTS = ("moder", "f1")
+
+
+def _pair(raw, what: str) -> tuple[int, int]:
+    if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw)):
+        raise CatalogueError(f"{what} must be [register, bit]")
+    return int(raw[0]), int(raw[1])
+
+
+def _family(name: str, raw: dict) -> Family:
+    try:
+        gpio = raw["gpio"]
+        if gpio.get("layout") not in GPIO_LAYOUTS:
+            raise CatalogueError(f"family {name}: gpio.layout must be one of {', '.join(GPIO_LAYOUTS)}")
+        optional = {key: _pair(raw[key], f"family {name}: {key}") for key in ("power_enable", "vddio2", "afio_enable")
+                    if key in raw}
+        return Family(
+            name=name, flash_acr=int(raw["flash_acr"]), flash_acr_latency_mask=int(raw["flash_acr_latency_mask"]),
+            accelerator_bits={str(k): int(v) for k, v in raw["accelerator_bits"].items()},
+            flash_fetch_bytes=int(raw["flash_fetch_bytes"]),
+            icache_line=int(raw["icache_line"]), icache_ways=int(raw["icache_ways"]),
+            dcache_line=int(raw["dcache_line"]), dcache_ways=int(raw["dcache_ways"]),
+            gpio=Gpio(str(gpio["layout"]), int(gpio["base"]), int(gpio["stride"]), int(gpio["rcc_enable"]),
+                      int(gpio["first_bit"])),
+            uart_clocks={str(k): _pair(v, f"family {name}: uart_clocks.{k}") for k, v in raw["uart_clocks"].items()},
+            icache_cr=int(raw["icache_cr"]) if "icache_cr" in raw else None, **optional)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CatalogueError(f"family {name}: missing or malformed field {exc}") from None
+
+
+def parse_families(text: str) -> tuple[dict[str, Family], dict[str, int]]:
+    """Parse families TOML text: (families by name, CPUID by core)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"families file is not valid TOML: {exc}") from None
+    cores = {}
+    for core, raw in data.get("cores", {}).items():
+        if core not in CORES or not isinstance(raw.get("cpuid"), int):
+            raise CatalogueError(f"cores.{core}: unknown core or no integer cpuid")
+        cores[core] = int(raw["cpuid"])
+    return {name: _family(name, raw) for name, raw in data.get("families", {}).items()}, cores
+
+
 def _region(raw: dict, what: str) -> Region:
     try:
         return Region(
@@ -96,7 +200,7 @@ def _region(raw: dict, what: str) -> Region:
         raise CatalogueError(f"{what}: needs base and size ({exc})") from None
 
 
-def _board(name: str, raw: dict) -> Board:
+def _board(name: str, raw: dict, families: dict[str, Family], cpuids: dict[str, int]) -> Board:
     def choice(key: str, allowed: tuple[str, ...]) -> str:
         value = raw.get(key)
         if value not in allowed:
@@ -120,7 +224,10 @@ def _board(name: str, raw: dict) -> Board:
             flash_accelerator=choice("flash_accelerator", ACCELERATORS),
             icache_bytes=int(raw["icache_bytes"]),
             dcache_bytes=int(raw["dcache_bytes"]),
-            uart=Uart(kind=str(raw["uart"]["kind"]), name=str(raw["uart"]["name"]), base=int(raw["uart"]["base"])),
+            uart=Uart(kind=str(raw["uart"]["kind"]), name=str(raw["uart"]["name"]), base=int(raw["uart"]["base"]),
+                      tx=Pin.parse(raw["uart"]["tx"]), rx=Pin.parse(raw["uart"]["rx"]), af=int(raw["uart"].get("af", 0))),
+            family=families[choice("family", tuple(families))],
+            cpuid=cpuids[choice("core", tuple(cpuids))],
             power_mw=float(raw["power_mw"]),
             power_kind=choice("power_kind", ("measured", "datasheet")),
             sources=dict(raw.get("sources", {})),
@@ -131,23 +238,32 @@ def _board(name: str, raw: dict) -> Board:
         raise CatalogueError(f"board {name}: uart kind must be one of {', '.join(UART_KINDS)}")
     if board.default_clock_hz > board.max_clock_hz:
         raise CatalogueError(f"board {name}: default clock above max clock")
+    if board.uart.name not in board.family.uart_clocks:
+        raise CatalogueError(f"board {name}: family {board.family.name} has no clock enable for {board.uart.name}")
+    if board.flash_accelerator not in ("none", *board.family.accelerator_bits):
+        raise CatalogueError(f"board {name}: family {board.family.name} does not say how to enable "
+                             f"the {board.flash_accelerator} accelerator")
     return board
 
 
-def parse_catalogue(text: str) -> dict[str, Board]:
-    """Parse catalogue TOML text into boards by name."""
+def _data(name: str) -> str:
+    return resources.files("costmodel").joinpath(f"data/{name}").read_text()
+
+
+def parse_catalogue(text: str, families_text: str | None = None) -> dict[str, Board]:
+    """Parse catalogue TOML text into boards by name (families from ``families_text``, default the shipped file)."""
+    families, cpuids = parse_families(families_text if families_text is not None else _data("families.toml"))
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(f"catalogue is not valid TOML: {exc}") from None
-    return {name: _board(name, raw) for name, raw in data.get("boards", {}).items()}
+    return {name: _board(name, raw, families, cpuids) for name, raw in data.get("boards", {}).items()}
 
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, Board]:
     """The shipped board catalogue."""
-    text = resources.files("costmodel").joinpath("data/boards.toml").read_text()
-    return parse_catalogue(text)
+    return parse_catalogue(_data("boards.toml"))
 
 
 def get_board(name: str) -> Board:

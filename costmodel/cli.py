@@ -10,7 +10,8 @@ import typer
 from costmodel.analysis import ModelAnalysis, analyze
 from costmodel.boards import CatalogueError, get_board
 from costmodel.console import CliError, human_bytes, print_json, stdout, table, thousands, user_errors
-from costmodel.tflite import ModelError, read_model
+from costmodel.errors import ModelError
+from costmodel.tflite import read_model
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Cost model for neural networks on Arm Cortex-M: analyse models, query latency tables.")

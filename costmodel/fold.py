@@ -1,15 +1,18 @@
-"""Fold static shape arithmetic out of a graph.
+"""Fold ops whose results are known when the model is read.
 
-TF 2.x converts ``Flatten`` on an input with a dynamic batch dimension into
-SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE. On an MCU the batch is 1 and every shape is static, so
-these ops compute constants: evaluate them here and drop them, leaving a plain RESHAPE.
+- Static shape arithmetic: TF 2.x converts ``Flatten`` on an input with a dynamic batch dimension into
+  SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE. On an MCU the batch is 1 and every shape is static, so these
+  ops compute constants: evaluate them and drop them, leaving a plain RESHAPE.
+- Constant DEQUANTIZE: float models with float16 (or int8) weights dequantize them with a DEQUANTIZE op on
+  the constant; the result is a float32 constant, computed here once, so the graph that is analysed is the
+  graph the runtime runs (no DEQUANTIZE layers for weights).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from costmodel.graph import NUMPY_TYPES, Graph, Op
+from costmodel.graph import NUMPY_TYPES, Graph, Op, Tensor
 
 FOLDABLE = ("SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION", "CAST", "EXPAND_DIMS", "SQUEEZE")
 
@@ -68,3 +71,45 @@ def fold_static_shapes(graph: Graph) -> Graph:
         op.index = i
     graph.ops = kept
     return graph
+
+
+def fold_constant_dequantize(graph: Graph) -> Graph:
+    """Evaluate DEQUANTIZE ops of constant tensors (float16, or int8/uint8/int16 with quantization) and remove
+    them; their outputs become float32 constants. A source constant that nothing reads any more loses its
+    data (it is no longer part of the model). Returns the same graph object, ops renumbered."""
+    kept = []
+    folded_sources = set()
+    for op in graph.ops:
+        src = graph.tensors[op.inputs[0]] if op.inputs else None
+        if op.type == "DEQUANTIZE" and src is not None and src.is_constant and len(op.outputs) == 1:
+            value = _dequantize(src)
+            out = graph.tensors[op.outputs[0]]
+            if value is not None and op.outputs[0] not in graph.outputs:
+                out.data = value.reshape(out.shape)
+                out.quant = None
+                folded_sources.add(src.index)
+                continue
+        kept.append(op)
+    still_read = {t for op in kept for t in op.inputs} | set(graph.outputs)
+    for t in folded_sources - still_read:
+        graph.tensors[t].data = None
+    for i, op in enumerate(kept):
+        op.index = i
+    graph.ops = kept
+    return graph
+
+
+def _dequantize(src: Tensor) -> np.ndarray | None:
+    """The float32 value of constant ``src``, or None when it cannot be dequantized."""
+    data = np.asarray(src.data)
+    if src.dtype == "float16":
+        return data.astype(np.float32)
+    if src.dtype in ("int8", "uint8", "int16") and src.quant is not None:
+        q = src.quant
+        shape = [1] * data.ndim
+        if q.scale.size > 1:
+            shape[q.axis] = -1
+        scale = np.asarray(q.scale, np.float64).reshape(shape)
+        zp = np.asarray(q.zero_point, np.float64).reshape(shape)
+        return (scale * (data.astype(np.float64) - zp)).astype(np.float32)
+    return None

@@ -11,12 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from costmodel.fold import fold_static_shapes
+from costmodel.errors import ModelError
+from costmodel.fold import fold_constant_dequantize, fold_static_shapes
 from costmodel.graph import NUMPY_TYPES, Graph, Op, Quantization, Tensor
-
-
-class ModelError(ValueError):
-    """The model file is malformed or cannot be represented."""
 
 
 TENSOR_TYPES = {
@@ -276,7 +273,8 @@ def parse_tflite(data: bytes, name: str = "model") -> Graph:
 
 
 def read_model(source: str | Path | bytes, name: str | None = None) -> Graph:
-    """Read a .tflite model (path or bytes) and fold its static shape arithmetic."""
+    """Read a .tflite model (path or bytes) and fold what is known statically: shape arithmetic and
+    DEQUANTIZE ops of constant weights (:mod:`costmodel.fold`)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:
@@ -286,4 +284,4 @@ def read_model(source: str | Path | bytes, name: str | None = None) -> Graph:
         name = name or path.stem
     else:
         data = bytes(source)
-    return fold_static_shapes(parse_tflite(data, name or "model"))
+    return fold_constant_dequantize(fold_static_shapes(parse_tflite(data, name or "model")))

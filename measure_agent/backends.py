@@ -3,20 +3,49 @@
 Both speak the firmware's serial protocol through :class:`~measure_agent.serial_link.BoardLink`; the
 virtual board is reached through a pseudo-terminal, so the code path is the one a real board uses.
 A backend keeps the firmware the board runs and changes it only when a request needs another
-variant (built once, cached by content hash; flashed once).
+build (built once, cached by content hash; flashed once). :meth:`Backend.run_plan` is the one board
+session: link, upload, set inputs, run, read outputs, and the mapping of link failures to
+measurement errors.
 """
 
 from __future__ import annotations
 
 import subprocess
-import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from costmodel.boards import Board, get_board
-from measure_agent.config import BoardConfig
-from measure_agent.energy import EnergyMonitor, monitor_from_config
+from measure_agent.energy import MODELLED, MONITORED, EnergyMonitor, MonitorError, monitor_from_config
 from measure_agent.errors import BoardNotAnswering, MeasureError
+from measure_agent.protocol import RunResult
+from measure_agent.settings import FirmwareSettings
+
+#: progress(stage, message) with stage "uploading" or "running"
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One board of a bench, as the agent's configuration describes it."""
+
+    id: str
+    kind: str                     # "virtual" | "serial"
+    target: str
+    port: str | None = None
+    baud: int = 115200
+    flash_command: tuple[str, ...] = ()
+    energy_monitor: dict | None = None
+
+
+@dataclass(frozen=True)
+class BoardRun:
+    """What one session on a board returns."""
+
+    cycles: RunResult             # per layer the minimum over the runs, and the run totals
+    outputs: list[bytes]
+    energy_j: float | None        # per run, from the board's energy monitor; None without one
 
 
 class Backend(ABC):
@@ -24,9 +53,9 @@ class Backend(ABC):
 
     kind = ""
 
-    def __init__(self, config: BoardConfig):
-        self.config = config
-        self.board: Board = get_board(config.target)
+    def __init__(self, spec: BoardSpec):
+        self.spec = spec
+        self.board: Board = get_board(spec.target)
         self.monitor: EnergyMonitor | None = None
         self.state = "idle"
         self._image = None
@@ -34,17 +63,50 @@ class Backend(ABC):
 
     @property
     def board_id(self) -> str:
-        return self.config.id
+        return self.spec.id
 
     @property
     def energy_source(self) -> str:
-        return "monitor" if self.monitor else "power-model"
+        return MONITORED if self.monitor else MODELLED
 
-    def firmware(self, variant: str, float_abi: str, opt_level: str):
-        """The firmware image for this board and variant (built on first use, then cached)."""
+    def firmware(self, settings: FirmwareSettings):
+        """The firmware image for this board and settings (built on first use, then cached)."""
         from measure_agent.firmware_build import build_firmware
 
-        return build_firmware(self.board, variant=variant, float_abi=float_abi, opt=opt_level)
+        return build_firmware(self.board, settings)
+
+    def run_plan(self, image, plan: bytes, inputs: list[bytes], repetitions: int = 1, *,
+                 measure_energy: bool = True, progress: Progress = lambda stage, message: None) -> BoardRun:
+        """Run ``plan`` on the board running ``image``: ``repetitions`` runs on ``inputs``.
+
+        The plan is uploaded only when the board does not hold it already. Raises
+        :class:`BoardNotAnswering` when the board stopped answering (it is recovered first) and
+        :class:`MeasureError` when it refused the plan or the energy monitor failed.
+        """
+        from measure_agent.serial_link import BoardError, BoardLinkError, BoardTimeout
+
+        monitor = self.monitor if measure_energy else None
+        try:
+            link = self.link(image)
+            progress("uploading", f"{len(plan)} bytes")
+            link.prepare(plan, inputs)
+            progress("running", f"{repetitions} runs")
+            if monitor:
+                monitor.start()
+            cycles = link.run(repetitions)
+            energy = monitor.stop() / repetitions if monitor else None
+            outputs = link.read_outputs()
+        except MonitorError as exc:
+            raise MeasureError(f"energy monitor of board {self.board_id}: {exc}") from None
+        except BoardTimeout as exc:
+            self.recover()
+            raise BoardNotAnswering(f"board {self.board_id} stopped answering: {exc}") from None
+        except BoardError as exc:
+            raise MeasureError(f"board {self.board_id} refused the model: {exc}") from None
+        except BoardLinkError as exc:
+            self.recover()
+            raise BoardNotAnswering(f"board {self.board_id}: {exc}") from None
+        return BoardRun(cycles, outputs, energy)
 
     def link(self, image):
         """A link to the board running ``image``: flashes or restarts the board when it runs another."""
@@ -85,8 +147,8 @@ class VirtualBackend(Backend):
 
     kind = "virtual"
 
-    def __init__(self, config: BoardConfig):
-        super().__init__(config)
+    def __init__(self, spec: BoardSpec):
+        super().__init__(spec)
         self._bridge = None
         self._serial = None
 
@@ -145,16 +207,15 @@ class SerialBackend(Backend):
 
     kind = "serial"
 
-    def __init__(self, config: BoardConfig):
-        super().__init__(config)
-        self.monitor = monitor_from_config(config.energy_monitor)
+    def __init__(self, spec: BoardSpec):
+        super().__init__(spec)
+        self.monitor = monitor_from_config(spec.energy_monitor)
         self._serial = None
-        self._lock = threading.Lock()
 
     def _start(self, image):
         from measure_agent.serial_link import BoardLink, BoardLinkError, open_serial
 
-        self._serial = open_serial(self.config.port, self.config.baud)
+        self._serial = open_serial(self.spec.port, self.spec.baud)
         link = BoardLink(self._serial, timeout=2.0, run_timeout=600.0)
         try:
             running = link.hello().build_id
@@ -166,13 +227,13 @@ class SerialBackend(Backend):
         return link
 
     def _flash(self, image) -> None:
-        if not self.config.flash_command:
+        if not self.spec.flash_command:
             raise MeasureError(f"board {self.board_id} runs other firmware and has no flash_command configured")
         elf = Path(image.elf)
         binary = elf.with_suffix(".bin")
         if not binary.exists():
             subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(binary)], check=True)
-        argv = [a.replace("{elf}", str(elf)).replace("{bin}", str(binary)) for a in self.config.flash_command]
+        argv = [a.replace("{elf}", str(elf)).replace("{bin}", str(binary)) for a in self.spec.flash_command]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -190,5 +251,5 @@ class SerialBackend(Backend):
         self._serial = None
 
 
-def make_backend(config: BoardConfig) -> Backend:
-    return VirtualBackend(config) if config.kind == "virtual" else SerialBackend(config)
+def make_backend(spec: BoardSpec) -> Backend:
+    return VirtualBackend(spec) if spec.kind == "virtual" else SerialBackend(spec)

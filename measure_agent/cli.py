@@ -20,7 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Measurement agent: boards, firmware builds, on-device latency and energy.")
 
 TOKEN_ENV = "MEASURE_AGENT_TOKEN"
-UINT64_FIELDS = {"clock_hz", "total_cycles", "plan_bytes", "arena_bytes", "flash_bytes", "ram_bytes", "macs", "cycles"}
+UINT64_FIELDS = {"clock_hz", "total_cycles", "plan_bytes", "arena_bytes", "flash_bytes", "ram_bytes", "macs", "cycles",
+                 "params", "weight_bytes"}
 
 
 @app.callback()
@@ -50,16 +51,16 @@ def build_command(
     target: Annotated[str, typer.Option(help="Board from the catalogue.")],
     variant: Annotated[str, typer.Option(help="Runtime variant: simd or reference.")] = "",
     float_abi: Annotated[str, typer.Option(help="hard or soft.")] = "",
-    opt: Annotated[str, typer.Option(help="Optimisation level: -Os, -O2 or -O3.")] = "-O2",
+    opt: Annotated[str, typer.Option(help="Optimisation level: -Os, -O2 or -O3 (default -O2).")] = "",
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build (or find cached) the firmware for a target and print its flash and RAM use."""
     from measure_agent.firmware_build import FirmwareBuildError, build_firmware
+    from measure_agent.settings import FirmwareSettings, SettingsError
 
-    with user_errors(CatalogueError, FirmwareBuildError):
+    with user_errors(CatalogueError, SettingsError, FirmwareBuildError):
         board = get_board(target)
-        image = build_firmware(board, variant=variant or board.runtime_variants()[-1],
-                               float_abi=float_abi or board.float_abis()[0], opt=opt)
+        image = build_firmware(board, FirmwareSettings.for_board(board, variant, float_abi, opt))
     info = {"target": board.name, "elf": str(image.elf), "flash_bytes": image.flash_bytes,
             "ram_bytes": image.ram_bytes, "model_ram_bytes": image.model_ram_bytes, "build_id": image.build_id}
     if json:
@@ -132,8 +133,7 @@ def measure_command(
     float_abi: Annotated[str, typer.Option(help="hard or soft.")] = "",
     opt: Annotated[str, typer.Option(help="-Os, -O2 or -O3.")] = "",
     repetitions: Annotated[int, typer.Option(help="Runs; per-layer cycles are the minimum.")] = 3,
-    save: Annotated[Optional[Path], typer.Option(help="Where to save the JSON result "
-                                                     "(default: MODEL-TARGET.measure.json).")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="Also save the JSON result to this file.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
 ) -> None:
     """Measure a model on a board: per-layer MACs, cycles, latency, energy and delta (latency per MAC)."""
@@ -154,13 +154,14 @@ def measure_command(
                                         opt_level=opt, repetitions=repetitions, on_event=on_event)
     payload = _result_dict(result)
     payload["model"] = str(model)
-    save = save or Path(f"{model.stem}-{board.name}.measure.json")
-    save.write_text(jsonlib.dumps(payload, indent=2) + "\n")
+    if save is not None:
+        save.write_text(jsonlib.dumps(payload, indent=2) + "\n")
     if json:
         print_json(payload)
     else:
         _render_result(result, model.name)
-        stderr.print(f"saved {save}")
+        if save is not None:
+            stderr.print(f"saved {save}")
 
 
 @app.command("validate")
@@ -173,27 +174,24 @@ def validate_command(
                                                               "by spaces, {elf}/{bin} replaced; never run by a shell.")] = None,
     variant: Annotated[str, typer.Option(help="Runtime variant: simd or reference.")] = "",
     float_abi: Annotated[str, typer.Option(help="hard or soft.")] = "",
-    opt: Annotated[str, typer.Option(help="-Os, -O2 or -O3.")] = "-O2",
+    opt: Annotated[str, typer.Option(help="-Os, -O2 (default) or -O3.")] = "",
     limit: Annotated[int, typer.Option(help="Use at most this many samples (0: all).")] = 0,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """On-device accuracy vs the host interpreter's, and their agreement (the paper's stage F)."""
     from rich.progress import Progress
 
-    from measure_agent.backends import make_backend
-    from measure_agent.config import BoardConfig
+    from measure_agent.backends import BoardSpec, make_backend
     from measure_agent.errors import MeasureError
-    from measure_agent.measurement import settings_for
+    from measure_agent.settings import FirmwareSettings, SettingsError
     from measure_agent.validation import load_dataset, validate
-    from protos import agent_pb2 as pb
 
-    with user_errors(CatalogueError, MeasureError, OSError):
+    with user_errors(CatalogueError, MeasureError, SettingsError, OSError):
         board = get_board(target)
-        config = BoardConfig(id=port or "validate", kind="serial" if port else "virtual", target=board.name,
-                             port=port, flash_command=tuple((flash_command or "").split()))
-        backend = make_backend(config)
-        settings = settings_for(pb.MeasureRequest(runtime_variant=variant, float_abi=float_abi, opt_level=opt),
-                                backend)
+        settings = FirmwareSettings.for_board(board, variant, float_abi, opt)
+        spec = BoardSpec(id=port or "validate", kind="serial" if port else "virtual", target=board.name,
+                         port=port, flash_command=tuple((flash_command or "").split()))
+        backend = make_backend(spec)
         x, y = load_dataset(data)
         if limit:
             x, y = x[:limit], y[:limit]
@@ -211,7 +209,7 @@ def validate_command(
             ["host interpreter accuracy", f"{report.host_accuracy:.2%}"],
             ["same prediction", f"{report.agreement:.2%}"], ["bit-identical outputs", f"{report.identical_outputs:.2%}"],
             ["max output difference", f"{report.max_abs_difference:.6g}"]]
-    stdout.print(table(f"{model.name} on {board.name} ({config.kind})", ["", "value"], rows))
+    stdout.print(table(f"{model.name} on {board.name} ({spec.kind})", ["", "value"], rows))
 
 
 class _agent_client:

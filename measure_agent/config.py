@@ -32,23 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from costmodel.boards import CatalogueError, get_board
+from measure_agent.backends import BoardSpec
 
 DEFAULT_MAX_MODEL_BYTES = 4 * 1024 * 1024
 
 
 class ConfigError(ValueError):
     """The configuration file is malformed."""
-
-
-@dataclass(frozen=True)
-class BoardConfig:
-    id: str
-    kind: str                     # "virtual" | "serial"
-    target: str
-    port: str | None = None
-    baud: int = 115200
-    flash_command: tuple[str, ...] = ()
-    energy_monitor: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -59,17 +49,11 @@ class AgentConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     clients: dict[str, str] = field(default_factory=dict)
-    boards: tuple[BoardConfig, ...] = ()
-
-    def client_for_token(self, token: str) -> str | None:
-        for name, secret in self.clients.items():
-            if secret == token:
-                return name
-        return None
+    boards: tuple[BoardSpec, ...] = ()
 
 
-def _boards(raw: list) -> tuple[BoardConfig, ...]:
-    boards: list[BoardConfig] = []
+def _boards(raw: list) -> tuple[BoardSpec, ...]:
+    boards: list[BoardSpec] = []
     for n, entry in enumerate(raw):
         if not isinstance(entry, dict):
             raise ConfigError(f"boards[{n}] must be a table")
@@ -83,7 +67,7 @@ def _boards(raw: list) -> tuple[BoardConfig, ...]:
             if not isinstance(count, int) or count < 1:
                 raise ConfigError(f"boards[{n}]: count must be a positive integer")
             base = entry.get("id", f"vb-{board.name.lower()}")
-            boards += [BoardConfig(id=f"{base}-{i}" if count > 1 or "id" not in entry else base,
+            boards += [BoardSpec(id=f"{base}-{i}" if count > 1 or "id" not in entry else base,
                                    kind="virtual", target=board.name) for i in range(count)]
         elif kind == "serial":
             if not entry.get("port"):
@@ -91,7 +75,7 @@ def _boards(raw: list) -> tuple[BoardConfig, ...]:
             command = entry.get("flash_command", [])
             if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
                 raise ConfigError(f"boards[{n}]: flash_command must be a list of strings (it is never run by a shell)")
-            boards.append(BoardConfig(id=str(entry.get("id", entry["port"])), kind="serial", target=board.name,
+            boards.append(BoardSpec(id=str(entry.get("id", entry["port"])), kind="serial", target=board.name,
                                       port=str(entry["port"]), baud=int(entry.get("baud", 115200)),
                                       flash_command=tuple(command), energy_monitor=entry.get("energy_monitor")))
         else:

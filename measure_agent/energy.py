@@ -13,8 +13,9 @@ from typing import Protocol
 
 from costmodel.boards import Board
 
-POWER_MODEL = "power-model"
-MONITOR = "monitor"
+#: ``energy_source`` of a result: measured by the board's energy monitor, or the catalogue power x latency
+MONITORED = "monitor"
+MODELLED = "power-model"
 
 
 class EnergyMonitor(Protocol):

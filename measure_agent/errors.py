@@ -1,15 +1,17 @@
-"""Errors of a measurement, each tied to the gRPC status code the agent answers with."""
+"""Errors of a measurement: plain exceptions, shared by the board layer, the measurement and the agent.
+
+Only the service knows how they travel (``measure_agent.service.STATUS_CODES`` maps each kind to a
+gRPC status code); the journal stores the ``kind`` of a failed request so that GetResult can raise
+the same error again.
+"""
 
 from __future__ import annotations
 
-import grpc
-
 
 class MeasureError(Exception):
-    """A measurement failed; ``code`` is the gRPC status the client receives."""
+    """A measurement failed. ``kind`` names the failure; ``transient``: retrying the request may succeed."""
 
-    code = grpc.StatusCode.INTERNAL
-    #: Whether retrying the same request could succeed (a board that hung, no board free).
+    kind = "internal"
     transient = False
 
     def __init__(self, message: str):
@@ -18,44 +20,59 @@ class MeasureError(Exception):
 
 
 class InvalidModel(MeasureError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    """The model or a request field is malformed."""
+
+    kind = "invalid"
 
 
 class UnsupportedModel(MeasureError):
-    code = grpc.StatusCode.UNIMPLEMENTED
+    """An op (or op/dtype combination) the runtime has no kernel for."""
+
+    kind = "unsupported"
 
 
 class DoesNotFit(MeasureError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    """The model does not fit the board's memory."""
+
+    kind = "does_not_fit"
 
 
 class NoBoard(MeasureError):
-    code = grpc.StatusCode.UNAVAILABLE
+    """No board of the requested target or id on this agent."""
+
+    kind = "no_board"
     transient = True
 
 
 class BoardNotAnswering(MeasureError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    """The board stopped answering (it has been reset; the request may be retried)."""
+
+    kind = "board_not_answering"
     transient = True
 
 
 class ModelTooLarge(MeasureError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    """The model is larger than the agent accepts."""
+
+    kind = "too_large"
 
 
 class UnknownRequest(MeasureError):
-    code = grpc.StatusCode.NOT_FOUND
+    """GetResult for a request id the agent never saw."""
+
+    kind = "unknown_request"
 
 
 class StillRunning(MeasureError):
     """GetResult for a request that is queued or running."""
 
-    code = grpc.StatusCode.UNAVAILABLE
+    kind = "still_running"
 
 
-BY_CODE_NAME = {cls.code.name: cls for cls in
-                (MeasureError, InvalidModel, UnsupportedModel, DoesNotFit, NoBoard, BoardNotAnswering, ModelTooLarge)}
+BY_KIND = {cls.kind: cls for cls in (MeasureError, InvalidModel, UnsupportedModel, DoesNotFit, NoBoard,
+                                      BoardNotAnswering, ModelTooLarge, UnknownRequest, StillRunning)}
 
 
-def from_code_name(name: str, message: str) -> MeasureError:
-    return BY_CODE_NAME.get(name, MeasureError)(message)
+def from_kind(kind: str, message: str) -> MeasureError:
+    """The error a journal entry recorded (an unknown kind becomes a plain MeasureError)."""
+    return BY_KIND.get(kind, MeasureError)(message)

@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS requests (
     state TEXT NOT NULL,            -- queued | running | done | failed
     request BLOB NOT NULL,          -- serialized MeasureRequest
     result BLOB,                    -- serialized MeasureResult, when done
-    error_code TEXT,                -- gRPC status name, when failed
+    error_kind TEXT,                -- measure_agent.errors kind, when failed
     error_message TEXT,
     transient INTEGER NOT NULL DEFAULT 0,
     board_id TEXT,
@@ -31,6 +31,11 @@ CREATE INDEX IF NOT EXISTS requests_state ON requests(state);
 """
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+SCHEMA_VERSION = 1
+
+
+class JournalError(RuntimeError):
+    """The journal file cannot be used (written by another version, or not a journal)."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Entry:
     state: str
     request: bytes
     result: bytes | None
-    error_code: str | None
+    error_kind: str | None
     error_message: str | None
     transient: bool
     board_id: str | None
@@ -56,7 +61,14 @@ class Journal:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests'").fetchone()
+        if has_table and version != SCHEMA_VERSION:
+            self._db.close()
+            raise JournalError(f"{self.path}: journal schema {version}, this agent writes schema {SCHEMA_VERSION}; "
+                               "move the file away (its results stay readable with the agent that wrote it)")
         self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -66,7 +78,7 @@ class Journal:
     def get(self, request_id: str) -> Entry | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT request_id, client, state, request, result, error_code, error_message, transient, board_id "
+                "SELECT request_id, client, state, request, result, error_kind, error_message, transient, board_id "
                 "FROM requests WHERE request_id = ?", (request_id,)).fetchone()
         return Entry(*row[:7], bool(row[7]), row[8]) if row else None
 
@@ -88,7 +100,7 @@ class Journal:
                     new = True
                 elif row[0] == FAILED and row[1]:
                     self._db.execute(
-                        "UPDATE requests SET state = ?, request = ?, error_code = NULL, error_message = NULL, "
+                        "UPDATE requests SET state = ?, request = ?, error_kind = NULL, error_message = NULL, "
                         "transient = 0, updated = ? WHERE request_id = ?", (QUEUED, request, now, request_id))
                     new = True
                 else:
@@ -105,9 +117,9 @@ class Journal:
     def finish(self, request_id: str, result: bytes) -> None:
         self._update(request_id, "state = ?, result = ?", (DONE, result))
 
-    def fail(self, request_id: str, code: str, message: str, transient: bool) -> None:
-        self._update(request_id, "state = ?, error_code = ?, error_message = ?, transient = ?",
-                     (FAILED, code, message, int(transient)))
+    def fail(self, request_id: str, kind: str, message: str, transient: bool) -> None:
+        self._update(request_id, "state = ?, error_kind = ?, error_message = ?, transient = ?",
+                     (FAILED, kind, message, int(transient)))
 
     def unfinished(self) -> list[Entry]:
         """Requests accepted but not finished, oldest first: to run again after a restart."""

@@ -8,45 +8,37 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.analysis import analyze
-from costmodel.graph import NUMPY_TYPES
-from costmodel.tflite import ModelError, read_model
+from costmodel.analysis import LayerAnalysis, ModelAnalysis, analyze
+from costmodel.errors import ModelError
+from costmodel.graph import NUMPY_TYPES, Graph
+from costmodel.tflite import read_model
 from measure_agent.backends import Backend
-from measure_agent.energy import MonitorError, split_energy
-from measure_agent.errors import BoardNotAnswering, DoesNotFit, InvalidModel, MeasureError, UnsupportedModel
+from measure_agent.energy import split_energy
+from measure_agent.errors import DoesNotFit, InvalidModel, MeasureError, UnsupportedModel
+from measure_agent.settings import FirmwareSettings, SettingsError
 from protos import agent_pb2 as pb
 
-DEFAULT_OPT_LEVEL = "-O2"
 DEFAULT_REPETITIONS = 3
-OPT_LEVELS = ("-Os", "-O2", "-O3")
 
 Progress = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The firmware a request needs: runtime variant, float ABI, optimisation level."""
+class CompiledModel:
+    """A model read, analysed and compiled: ``analysis.layers[i]`` describes ``plan.layers[i]``."""
 
-    variant: str
-    float_abi: str
-    opt_level: str
+    graph: Graph
+    analysis: ModelAnalysis
+    plan: object  # measure_agent.plan.Plan
 
 
-def settings_for(request: pb.MeasureRequest, backend: Backend) -> Settings:
-    """Fill in defaults for the board and check the request's choices; InvalidModel on a bad choice."""
-    board = backend.board
-    variant = request.runtime_variant or board.runtime_variants()[-1]
-    abi = request.float_abi or board.float_abis()[0]
-    opt = request.opt_level or DEFAULT_OPT_LEVEL
-    if variant not in board.runtime_variants():
-        raise InvalidModel(f"runtime variant {variant!r} is not available on {board.name} "
-                           f"({board.core}); choose from {', '.join(board.runtime_variants())}")
-    if abi not in board.float_abis():
-        raise InvalidModel(f"float ABI {abi!r} is not available on {board.name}; "
-                           f"choose from {', '.join(board.float_abis())}")
-    if opt not in OPT_LEVELS:
-        raise InvalidModel(f"optimisation level {opt!r} is not one of {', '.join(OPT_LEVELS)}")
-    return Settings(variant, abi, opt)
+def settings_for(request: pb.MeasureRequest, backend: Backend) -> FirmwareSettings:
+    """The request's firmware settings with the board's defaults; InvalidModel on a bad choice."""
+    try:
+        return FirmwareSettings.for_board(backend.board, request.runtime_variant, request.float_abi,
+                                          request.opt_level)
+    except SettingsError as exc:
+        raise InvalidModel(str(exc)) from None
 
 
 def _inputs(request: pb.MeasureRequest, plan) -> list[bytes]:
@@ -77,8 +69,12 @@ def _inputs(request: pb.MeasureRequest, plan) -> list[bytes]:
     return out
 
 
-def compile_model(model: bytes):
-    """Read and compile a .tflite model: (graph, analysis, plan), or InvalidModel / UnsupportedModel."""
+def compile_model(model: bytes) -> CompiledModel:
+    """Read, analyse and compile a .tflite model; InvalidModel / UnsupportedModel on a model that cannot run.
+
+    The analysis describes the very graph that is compiled, layer for layer (joined by index); a
+    mismatch is an internal error, never a silent default.
+    """
     from measure_agent.plan import UnsupportedOpError, compile_plan
 
     try:
@@ -95,64 +91,67 @@ def compile_model(model: bytes):
         analysis = analyze(graph)
     except ModelError as exc:  # the runtime supports it, the analysis cannot describe it
         raise UnsupportedModel(str(exc)) from None
-    return graph, analysis, plan
+    if len(analysis.layers) != len(plan.layers):
+        raise MeasureError(f"internal: the plan has {len(plan.layers)} layers, the analysis {len(analysis.layers)}")
+    for layer, planned in zip(analysis.layers, plan.layers):
+        if layer.index != planned.index or layer.op != planned.op_type:
+            raise MeasureError(f"internal: plan layer {planned.index} ({planned.op_type}) does not match analysis "
+                               f"layer {layer.index} ({layer.op})")
+    return CompiledModel(graph, analysis, plan)
+
+
+def layer_features(layer: LayerAnalysis) -> pb.LayerFeatures:
+    """The analysis' features of a layer in the result's schema."""
+    f = layer.features
+    out_c = layer.output_shapes[0][-1] if layer.output_shapes and layer.output_shapes[0] else 0
+    kernel = f.get("kernel", [0, 0])
+    stride = f.get("stride", [0, 0])
+    in_channels = f.get("in_channels", f.get("channels", 0))
+    return pb.LayerFeatures(
+        alignment=f.get("alignment", ""), in_channels=in_channels,
+        out_channels=f.get("filters", f.get("units", out_c if in_channels else 0)),
+        kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0], stride_w=stride[1],
+        padding=f.get("padding", ""), depth_multiplier=f.get("depth_multiplier", 0),
+        input_length=f.get("input_length", 0))
 
 
 def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = lambda stage, msg: None
             ) -> pb.MeasureResult:
     """Run ``request`` on ``backend`` and build the result. Raises MeasureError subclasses."""
-    from measure_agent.serial_link import BoardError, BoardLinkError, BoardTimeout
-
     board = backend.board
     settings = settings_for(request, backend)
-    graph, analysis, plan = compile_model(request.model)
+    compiled = compile_model(request.model)
+    plan = compiled.plan
     inputs = _inputs(request, plan)
     repetitions = request.repetitions or DEFAULT_REPETITIONS
 
-    progress(pb.MeasureEvent.BUILDING, f"firmware {settings.variant} {settings.float_abi} {settings.opt_level}")
-    image = backend.firmware(settings.variant, settings.float_abi, settings.opt_level)
+    progress(pb.MeasureEvent.BUILDING, f"firmware {settings.label()}")
+    image = backend.firmware(settings)
     need = len(plan.blob) + plan.arena_bytes
     if need > image.model_ram_bytes:
         raise DoesNotFit(f"model needs {need} bytes of RAM on the board (plan {len(plan.blob)} + arena "
                          f"{plan.arena_bytes}), {board.name} firmware has {image.model_ram_bytes}")
-    try:
-        link = backend.link(image)
-        progress(pb.MeasureEvent.UPLOADING, f"{len(plan.blob)} bytes")
-        link.upload_plan(plan.blob)
-        for i, data in enumerate(inputs):
-            link.set_input(i, data)
-        progress(pb.MeasureEvent.RUNNING, f"{repetitions} runs")
-        if backend.monitor:
-            backend.monitor.start()
-        run = link.run(repetitions)
-        monitored = backend.monitor.stop() / repetitions if backend.monitor else None
-        outputs = [link.read_output(i) for i in range(len(plan.outputs))]
-    except MonitorError as exc:
-        raise MeasureError(f"energy monitor of board {backend.board_id}: {exc}") from None
-    except BoardTimeout as exc:
-        backend.recover()
-        raise BoardNotAnswering(f"board {backend.board_id} stopped answering: {exc}") from None
-    except BoardError as exc:
-        raise MeasureError(f"board {backend.board_id} refused the model: {exc}") from None
-    except BoardLinkError as exc:
-        backend.recover()
-        raise BoardNotAnswering(f"board {backend.board_id}: {exc}") from None
-
-    if len(run.layer_cycles) != len(plan.layers):
-        raise MeasureError(f"board reported {len(run.layer_cycles)} layers, the plan has {len(plan.layers)}")
-    macs_by_name = {layer.name: layer.macs for layer in analysis.layers}
-    total_energy = monitored if monitored is not None else board.energy_joules(run.total)
-    energies = split_energy(total_energy, run.layer_cycles)
+    run = backend.run_plan(image, plan.blob, inputs, repetitions,
+                           progress=lambda stage, msg: progress(pb.MeasureEvent.Stage.Value(stage.upper()), msg))
+    cycles = run.cycles
+    if len(cycles.layer_cycles) != len(plan.layers):
+        raise MeasureError(f"board reported {len(cycles.layer_cycles)} layers, the plan has {len(plan.layers)}")
+    total_energy = run.energy_j if run.energy_j is not None else board.energy_joules(cycles.total)
+    energies = split_energy(total_energy, cycles.layer_cycles)
     result = pb.MeasureResult(
         request_id=request.request_id, board_id=backend.board_id, target=board.name,
         runtime_variant=settings.variant, float_abi=settings.float_abi, opt_level=settings.opt_level,
-        clock_hz=board.default_clock_hz, total_cycles=run.total, latency_s=board.cycles_to_seconds(run.total),
+        clock_hz=board.default_clock_hz, total_cycles=cycles.total, latency_s=board.cycles_to_seconds(cycles.total),
         energy_j=total_energy, energy_source=backend.energy_source, plan_bytes=len(plan.blob),
         arena_bytes=plan.arena_bytes, flash_bytes=image.flash_bytes, ram_bytes=image.ram_bytes,
         firmware_build_id=image.build_id, repetitions=repetitions, board_kind=backend.kind)
-    for i, (layer, cycles, energy) in enumerate(zip(plan.layers, run.layer_cycles, energies)):
-        result.layers.add(index=i, name=layer.name, op=layer.op_type, macs=macs_by_name.get(layer.name, 0),
-                          cycles=cycles, latency_s=board.cycles_to_seconds(cycles), energy_j=energy)
-    for spec, data in zip(plan.outputs, outputs):
+    for layer, planned, n, energy in zip(compiled.analysis.layers, plan.layers, cycles.layer_cycles, energies):
+        result.layers.add(
+            index=layer.index, name=layer.name, op=layer.op, macs=layer.macs, cycles=n,
+            latency_s=board.cycles_to_seconds(n), energy_j=energy, kernel=planned.kernels[settings.variant],
+            dtype=layer.dtype, input_shapes=[pb.Shape(dims=s) for s in layer.input_shapes],
+            output_shape=pb.Shape(dims=layer.output_shapes[0] if layer.output_shapes else []),
+            features=layer_features(layer), params=layer.params, weight_bytes=layer.weight_bytes)
+    for spec, data in zip(plan.outputs, run.outputs):
         result.outputs.add(shape=list(spec.shape), dtype=spec.dtype, data=data)
     return result

@@ -247,24 +247,27 @@ class BoardLink:
             out += part.data
         return bytes(out)
 
-    def measure(self, plan: bytes, inputs: list[bytes], runs: int = 3) -> tuple[P.RunResult, list[bytes]]:
-        """Upload + load ``plan`` (skipped when this link already loaded the same plan), set the inputs,
-        run ``runs`` times and read every output."""
+    def prepare(self, plan: bytes, inputs: list[bytes]) -> None:
+        """Make the board hold ``plan`` (uploaded and loaded unless this link already loaded the same plan)
+        with ``inputs`` set; a board reset behind the link's back is noticed and the plan uploaded again."""
         crc = P.crc32(plan)
         if self._load is None or self._loaded_crc != crc:
             self.upload_plan(plan)
-            self._loaded_crc = crc
         try:
             for i, data in enumerate(inputs):
                 self.set_input(i, data)
         except BoardError as exc:
-            if exc.code != P.ERR_NOT_LOADED:
+            if exc.code != P.ERR_NOT_LOADED or self._loaded_crc is None:
                 raise
-            self._load = None  # the board was reset behind our back: upload again
-            return self.measure(plan, inputs, runs)
-        result = self.run(runs)
-        outputs = [self.read_output(i) for i in range(len(self._load.output_bytes))]
-        return result, outputs
+            self._load = None
+            self._loaded_crc = None
+            self.prepare(plan, inputs)
+
+    def read_outputs(self) -> list[bytes]:
+        """Every output tensor of the loaded plan (after a run)."""
+        if self._load is None:
+            raise BoardLinkError("no plan loaded on this link")
+        return [self.read_output(i) for i in range(len(self._load.output_bytes))]
 
     def reset(self, hard: bool = False, *, settle: float = 0.1) -> None:
         """Soft reset (forget the plan and model) or hard reset (AIRCR SYSRESETREQ, the board reboots

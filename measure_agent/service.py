@@ -10,10 +10,11 @@ from pathlib import Path
 
 import grpc
 
-from measure_agent.backends import Backend, make_backend
-from measure_agent.config import AgentConfig, BoardConfig
-from measure_agent.errors import (InvalidModel, MeasureError, ModelTooLarge, StillRunning, UnknownRequest,
-                                   from_code_name)
+from measure_agent.auth import TokenAuth, current_client
+from measure_agent.backends import Backend, BoardSpec, make_backend
+from measure_agent.config import AgentConfig
+from measure_agent.errors import (BoardNotAnswering, DoesNotFit, InvalidModel, MeasureError, ModelTooLarge, NoBoard,
+                                   StillRunning, UnknownRequest, UnsupportedModel, from_kind)
 from measure_agent.journal import DONE, FAILED, Journal
 from measure_agent.measurement import measure
 from measure_agent.scheduler import BoardPool, Job
@@ -22,6 +23,27 @@ from protos import agent_pb2_grpc as pb_grpc
 
 AGENT_VERSION = "1"
 MAX_REQUEST_ID = 128
+
+#: The gRPC status each measurement error travels as (the contract in protos/agent.proto).
+STATUS_CODES: dict[type[MeasureError], grpc.StatusCode] = {
+    MeasureError: grpc.StatusCode.INTERNAL,
+    InvalidModel: grpc.StatusCode.INVALID_ARGUMENT,
+    UnsupportedModel: grpc.StatusCode.UNIMPLEMENTED,
+    DoesNotFit: grpc.StatusCode.FAILED_PRECONDITION,
+    NoBoard: grpc.StatusCode.UNAVAILABLE,
+    BoardNotAnswering: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ModelTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    UnknownRequest: grpc.StatusCode.NOT_FOUND,
+    StillRunning: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code(exc: MeasureError) -> grpc.StatusCode:
+    return STATUS_CODES.get(type(exc), grpc.StatusCode.INTERNAL)
+
+
+def _abort(context, exc: MeasureError):
+    context.abort(status_code(exc), exc.message)
 
 
 class Agent:
@@ -67,7 +89,7 @@ class Agent:
             self.pool.submit(job)
         except MeasureError as exc:
             self._jobs.pop(request.request_id, None)
-            self.journal.fail(request.request_id, exc.code.name, exc.message, exc.transient)
+            self.journal.fail(request.request_id, exc.kind, exc.message, exc.transient)
             raise
         return job
 
@@ -76,7 +98,7 @@ class Agent:
         if entry.state == DONE:
             job.future.set_result(pb.MeasureResult.FromString(entry.result))
         elif entry.state == FAILED:
-            job.future.set_exception(from_code_name(entry.error_code, entry.error_message))
+            job.future.set_exception(from_kind(entry.error_kind, entry.error_message))
         else:  # journaled as queued or running but not in memory: run it (cannot happen after start-up)
             return self._enqueue(job.request)
         return job
@@ -87,7 +109,7 @@ class Agent:
         try:
             result = measure(backend, job.request, progress=job.emit)
         except MeasureError as exc:
-            self.journal.fail(request_id, exc.code.name, exc.message, exc.transient)
+            self.journal.fail(request_id, exc.kind, exc.message, exc.transient)
             with self._lock:
                 self._jobs.pop(request_id, None)
             raise
@@ -104,7 +126,7 @@ class Agent:
         if entry.state == DONE:
             return pb.MeasureResult.FromString(entry.result)
         if entry.state == FAILED:
-            raise from_code_name(entry.error_code, entry.error_message)
+            raise from_kind(entry.error_kind, entry.error_message)
         raise StillRunning(f"request {request_id!r} is {entry.state}")
 
     def boards(self) -> list[pb.BoardInfo]:
@@ -119,27 +141,15 @@ class Agent:
 
 
 class MeasureAgentServicer(pb_grpc.MeasureAgentServicer):
+    """The RPCs of protos/agent.proto; callers are authenticated by :class:`~measure_agent.auth.TokenAuth`."""
+
     def __init__(self, agent: Agent):
         self.agent = agent
 
-    def _client(self, context) -> str:
-        """The calling client's name from its bearer token; aborts with UNAUTHENTICATED otherwise."""
-        clients = self.agent.config.clients
-        metadata = dict(context.invocation_metadata())
-        header = metadata.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else ""
-        name = self.agent.config.client_for_token(token) if token else None
-        if name is None:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token" if clients
-                          else "this agent has no clients configured")
-        return name
-
     def ListBoards(self, request, context):
-        self._client(context)
         return pb.ListBoardsResponse(boards=self.agent.boards(), agent_version=AGENT_VERSION)
 
     def Health(self, request, context):
-        self._client(context)
         boards = self.agent.boards()
         return pb.HealthResponse(serving=True, boards=len(boards),
                                  boards_online=sum(b.state != "offline" for b in boards),
@@ -147,18 +157,16 @@ class MeasureAgentServicer(pb_grpc.MeasureAgentServicer):
                                  queued=sum(b.queue_length for b in boards))
 
     def Measure(self, request, context):
-        client = self._client(context)
         try:
-            return self.agent.submit(request, client).future.result()
+            return self.agent.submit(request, current_client()).future.result()
         except MeasureError as exc:
-            context.abort(exc.code, exc.message)
+            _abort(context, exc)
 
     def MeasureStream(self, request, context):
-        client = self._client(context)
         try:
-            job = self.agent.submit(request, client)
+            job = self.agent.submit(request, current_client())
         except MeasureError as exc:
-            context.abort(exc.code, exc.message)
+            _abort(context, exc)
         events: queue.Queue = queue.Queue()
         job.subscribe(events.put)
         job.future.add_done_callback(lambda f: events.put(None))
@@ -171,16 +179,15 @@ class MeasureAgentServicer(pb_grpc.MeasureAgentServicer):
         try:
             result = job.future.result()
         except MeasureError as exc:
-            context.abort(exc.code, exc.message)
+            _abort(context, exc)
         yield pb.MeasureEvent(request_id=request.request_id, stage=pb.MeasureEvent.DONE, message="done",
                               result=result)
 
     def GetResult(self, request, context):
-        self._client(context)
         try:
             return self.agent.result(request.request_id)
         except MeasureError as exc:
-            context.abort(exc.code, exc.message)
+            _abort(context, exc)
 
 
 def serve(config: AgentConfig, backends: list[Backend] | None = None) -> tuple[grpc.Server, Agent, int]:
@@ -188,6 +195,7 @@ def serve(config: AgentConfig, backends: list[Backend] | None = None) -> tuple[g
     agent = Agent(config, backends)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max(16, 4 * len(agent.pool.workers))),
+        interceptors=[TokenAuth(config.clients)],
         options=[("grpc.max_receive_message_length", config.max_model_bytes + 64 * 1024),
                  ("grpc.max_send_message_length", 64 * 1024 * 1024)])
     pb_grpc.add_MeasureAgentServicer_to_server(MeasureAgentServicer(agent), server)
@@ -205,6 +213,6 @@ def serve(config: AgentConfig, backends: list[Backend] | None = None) -> tuple[g
 
 def local_config(target: str, journal: Path, count: int = 1) -> AgentConfig:
     """A loopback agent with ``count`` virtual boards of ``target`` and one random client token."""
-    boards = tuple(BoardConfig(id=f"vb-{target.lower()}-{i}", kind="virtual", target=target) for i in range(count))
+    boards = tuple(BoardSpec(id=f"vb-{target.lower()}-{i}", kind="virtual", target=target) for i in range(count))
     return AgentConfig(listen="127.0.0.1:0", journal=journal, clients={"local": secrets.token_hex(16)},
                        boards=boards)

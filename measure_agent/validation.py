@@ -10,9 +10,10 @@ import numpy as np
 
 from costmodel.graph import NUMPY_TYPES
 from measure_agent.backends import Backend
-from measure_agent.errors import BoardNotAnswering, InvalidModel
-from measure_agent.measurement import Settings, compile_model
+from measure_agent.errors import InvalidModel
+from measure_agent.measurement import compile_model
 from measure_agent.plan.reference import Reference
+from measure_agent.settings import FirmwareSettings
 
 
 @dataclass
@@ -55,40 +56,31 @@ def _dequantize(raw: np.ndarray, spec) -> np.ndarray:
     return (raw.astype(np.float64) - spec.zero_point) * spec.scale
 
 
-def validate(backend: Backend, model: bytes, x: np.ndarray, y: np.ndarray, settings: Settings,
+def validate(backend: Backend, model: bytes, x: np.ndarray, y: np.ndarray, settings: FirmwareSettings,
              progress: Callable[[int, int], None] = lambda done, total: None) -> ValidationReport:
     """Run every sample on the board (model uploaded once) and on the host interpreter."""
-    from measure_agent.serial_link import BoardLinkError
-
-    _, _, plan = compile_model(model)
+    plan = compile_model(model).plan
     if len(plan.inputs) != 1 or len(plan.outputs) != 1:
         raise InvalidModel("validation needs a model with one input and one output")
     in_spec, out_spec = plan.inputs[0], plan.outputs[0]
     host = Reference(model)
     out_dtype = np.dtype(NUMPY_TYPES[out_spec.dtype])
 
-    image = backend.firmware(settings.variant, settings.float_abi, settings.opt_level)
+    image = backend.firmware(settings)
     board_hits = host_hits = agree = identical = 0
     max_diff = 0.0
-    try:
-        link = backend.link(image)
-        link.upload_plan(plan.blob)
-        for i, (sample, label) in enumerate(zip(x, y)):
-            q = _quantize(sample, in_spec)
-            link.set_input(0, q.tobytes())
-            link.run(1)
-            board_raw = np.frombuffer(link.read_output(0), dtype=out_dtype).reshape(out_spec.shape)
-            (host_raw,) = host.run([q])
-            board_class, host_class = int(np.argmax(board_raw)), int(np.argmax(host_raw))
-            board_hits += board_class == label
-            host_hits += host_class == label
-            agree += board_class == host_class
-            identical += bool(np.array_equal(board_raw, host_raw))
-            diff = np.abs(_dequantize(board_raw, out_spec) - _dequantize(host_raw, out_spec)).max()
-            max_diff = max(max_diff, float(diff))
-            progress(i + 1, len(x))
-    except BoardLinkError as exc:
-        backend.recover()
-        raise BoardNotAnswering(f"board {backend.board_id}: {exc}") from None
+    for i, (sample, label) in enumerate(zip(x, y)):
+        q = _quantize(sample, in_spec)
+        run = backend.run_plan(image, plan.blob, [q.tobytes()], 1, measure_energy=False)
+        board_raw = np.frombuffer(run.outputs[0], dtype=out_dtype).reshape(out_spec.shape)
+        (host_raw,) = host.run([q])
+        board_class, host_class = int(np.argmax(board_raw)), int(np.argmax(host_raw))
+        board_hits += board_class == label
+        host_hits += host_class == label
+        agree += board_class == host_class
+        identical += bool(np.array_equal(board_raw, host_raw))
+        diff = np.abs(_dequantize(board_raw, out_spec) - _dequantize(host_raw, out_spec)).max()
+        max_diff = max(max_diff, float(diff))
+        progress(i + 1, len(x))
     n = len(x)
     return ValidationReport(n, board_hits / n, host_hits / n, agree / n, identical / n, max_diff)

@@ -27,7 +27,7 @@ fi
 
 # Reinstall when the packaging or the compiled extension's sources change.
 stamp="$VENV/.mcu-nas-installed"
-inputs=$( (cat pyproject.toml setup.py protos/*.proto measure_agent/vboard/*.c measure_agent/vboard/*.h 2>/dev/null || true) | sha256sum | cut -c1-16)
+inputs=$( (cat pyproject.toml setup.py protos/*.proto measure_agent/vboard/native/* 2>/dev/null || true) | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   echo "setup: installing the project and its dependencies into $VENV (first time: several minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade pip

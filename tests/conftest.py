@@ -10,7 +10,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = Path(os.environ.get("MCU_NAS_SHARED_MODELS", REPO.parent / "shared" / "models"))
-CACHE = REPO / ".cache" / "test-models"
+
+def _test_model_cache() -> Path:
+    from measure_agent.firmware_build import cache_dir
+
+    return cache_dir("test-models")
 
 
 def shared_model(name: str) -> Path:
@@ -38,8 +42,9 @@ def ad_model() -> Path:
 
 def cached_tflite(key: str, build) -> bytes:
     """Bytes of a converted model, cached on disk by ``key`` (conversion with TensorFlow is slow)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".tflite")
+    cache = _test_model_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".tflite")
     if not path.exists():
         data = build()
         tmp = path.with_suffix(".tmp%d" % os.getpid())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from measure_agent.config import ConfigError, parse_config
-from measure_agent.journal import DONE, FAILED, QUEUED, RUNNING, Journal
+from measure_agent.errors import BoardNotAnswering, InvalidModel, from_kind
+from measure_agent.journal import DONE, FAILED, QUEUED, RUNNING, Journal, JournalError
 
 TOKEN = "0123456789abcdef0123"
 
@@ -32,7 +35,7 @@ flash_command = ["st-flash", "write", "{{bin}}", "0x08000000"]
     assert cfg.boards[0].target == "NUCLEO-L4R5ZI"
     assert cfg.boards[2].flash_command[2] == "{bin}"
     assert cfg.journal == (tmp_path / "j.sqlite").resolve()
-    assert cfg.client_for_token(TOKEN) == "ci" and cfg.client_for_token("nope") is None
+    assert cfg.clients == {"ci": TOKEN}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -72,14 +75,25 @@ def test_journal_survives_reopen(tmp_path):
 def test_journal_retries_only_transient_failures(tmp_path):
     journal = Journal(tmp_path / "j.sqlite")
     journal.accept("bad-model", "ci", b"x")
-    journal.fail("bad-model", "INVALID_ARGUMENT", "malformed", transient=False)
+    journal.fail("bad-model", InvalidModel.kind, "malformed", transient=False)
     journal.accept("hung", "ci", b"y")
-    journal.fail("hung", "DEADLINE_EXCEEDED", "board stopped answering", transient=True)
+    journal.fail("hung", BoardNotAnswering.kind, "board stopped answering", transient=True)
     entry, new = journal.accept("bad-model", "ci", b"x")
-    assert not new and entry.state == FAILED and entry.error_code == "INVALID_ARGUMENT"
+    assert not new and entry.state == FAILED and entry.error_kind == InvalidModel.kind
+    assert isinstance(from_kind(entry.error_kind, entry.error_message), InvalidModel)
     entry, new = journal.accept("hung", "ci", b"y")
-    assert new and entry.state == QUEUED and entry.error_code is None
+    assert new and entry.state == QUEUED and entry.error_kind is None
     assert journal.count(FAILED) == 1
+
+
+def test_journal_of_another_schema_is_refused(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE requests (request_id TEXT PRIMARY KEY, error_code TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match="schema 0"):
+        Journal(path)
 
 
 def test_shipped_example_bench_config():
@@ -89,4 +103,4 @@ def test_shipped_example_bench_config():
     cfg = load_config(REPO / "examples" / "bench.toml")
     assert [b.target for b in cfg.boards] == ["NUCLEO-L4R5ZI", "NUCLEO-L4R5ZI", "NUCLEO-F767ZI"]
     assert cfg.journal == REPO / "out" / "bench-journal.sqlite"
-    assert cfg.client_for_token("replace-me-with-a-long-random-token") == "search-1"
+    assert cfg.clients["search-1"] == "replace-me-with-a-long-random-token"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from measure_agent.client import AgentClient, AgentError
-from measure_agent.config import AgentConfig, BoardConfig
+from measure_agent.config import AgentConfig
 from measure_agent.journal import DONE, Journal
 from measure_agent.plan.reference import Reference
 from measure_agent.service import local_config, serve
@@ -120,6 +120,12 @@ def test_unauthenticated(agent, token):
         with pytest.raises(AgentError) as err:
             bad.measure(small_model(), TARGET)
         assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(AgentError) as err:  # the streaming RPC goes through the same interceptor
+            bad.measure(small_model(), TARGET, on_event=lambda event: None)
+        assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(AgentError) as err:
+            bad.result("any-request")
+        assert err.value.code == grpc.StatusCode.UNAUTHENTICATED and "bearer token" in err.value.message
 
 
 def test_bad_requests_get_clear_statuses(agent, kws_model):

@@ -6,7 +6,8 @@ import pytest
 
 from costmodel.analysis import alignment_class, analyze
 from costmodel.boards import get_board
-from costmodel.tflite import ModelError, read_model
+from costmodel.errors import ModelError
+from costmodel.tflite import read_model
 from tests.conftest import cached_tflite
 
 

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from measure_agent.firmware_build.flags import RUNTIME_SEMANTICS, cpu_flags
 from measure_agent.plan.host import sources
 
 GCC = shutil.which("arm-none-eabi-gcc")
-FLAGS = ["-mthumb", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-c"]
-TARGETS = [
-    ("cortex-m4", ["-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"], (0, 1)),
-    ("cortex-m4", ["-mfloat-abi=soft"], (0, 1)),
-    ("cortex-m7", ["-mfloat-abi=hard", "-mfpu=fpv5-d16"], (0, 1)),
-    ("cortex-m33", ["-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"], (0, 1)),
-    ("cortex-m3", [], (0,)),
-    ("cortex-m0plus", [], (0,)),
+FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", *RUNTIME_SEMANTICS, "-c"]
+TARGETS = [  # core, float ABI, NN_SIMD values
+    ("cortex-m4", "hard", (0, 1)),
+    ("cortex-m4", "soft", (0, 1)),
+    ("cortex-m7", "hard", (0, 1)),
+    ("cortex-m33", "hard", (0, 1)),
+    ("cortex-m3", "soft", (0,)),
+    ("cortex-m0plus", "soft", (0,)),
 ]
 
 
@@ -26,7 +27,7 @@ TARGETS = [
 @pytest.mark.parametrize("cpu,abi,simd", [(c, a, s) for c, a, ss in TARGETS for s in ss],
                          ids=lambda v: v if isinstance(v, str) else str(v))
 def test_compiles_for_cortex_m(cpu, abi, simd, tmp_path: Path):
-    cmd = [GCC, f"-mcpu={cpu}", *abi, *FLAGS, f"-DNN_SIMD={simd}", *map(str, sources())]
+    cmd = [GCC, *cpu_flags(cpu, abi), *FLAGS, f"-DNN_SIMD={simd}", *map(str, sources())]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
     if simd and cpu != "cortex-m3":

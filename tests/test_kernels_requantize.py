@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import firmware
 
@@ -40,7 +41,7 @@ def test_branch_light_requantize_equals_reference(tmp_path):
     src = tmp_path / "check.c"
     src.write_text(PROGRAM)
     exe = tmp_path / "check"
-    kernels = firmware.source_dir() / "kernels"
+    kernels = Path(firmware.__file__).parent / "kernels"
     subprocess.run(["gcc", "-O2", "-std=c11", "-fwrapv", f"-I{kernels}", str(src), "-o", str(exe)], check=True)
     done = subprocess.run([str(exe)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout

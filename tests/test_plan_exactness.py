@@ -2,7 +2,7 @@
 
 int8: outputs must be IDENTICAL, for both the reference and the SIMD variant.
 float32 (and dynamic-range hybrid): |got - ref| <= FLOAT_ATOL + FLOAT_RTOL * |ref|.
-Models are generated once and cached under .cache/test_models/.
+Models are generated once and cached in the test-models folder of the cache root.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from costmodel.tflite import read_model
 from measure_agent.plan import compile_plan
 from measure_agent.plan.host import run_on_host
 from measure_agent.plan.reference import Reference
-from measure_agent.plan.testmodels import model_path, random_inputs
 from tests.conftest import SHARED_MODELS
+from tests.testmodels import model_path, random_inputs
 
 FLOAT_RTOL = 1e-5
 FLOAT_ATOL = 1e-5
@@ -169,7 +169,7 @@ def test_two_inputs_two_outputs(quant):
 
 
 def test_float16_weights_folded():
-    """float16-weight models: the weight DEQUANTIZE ops are folded at compile time."""
+    """float16-weight models: read_model folds the weights' DEQUANTIZE ops (costmodel.fold)."""
     path = model_path("cnn", "float16", shape=(16, 16, 3))
     plan = _check(path, exact=False, rtol=FLOAT_RTOL, atol=FLOAT_ATOL)
     assert "DEQUANTIZE" not in [layer.op_type for layer in plan.layers]

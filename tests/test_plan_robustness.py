@@ -11,9 +11,10 @@ import pytest
 from costmodel.graph import Graph, Op, Quantization, Tensor
 from costmodel.tflite import read_model
 from measure_agent.plan import UnsupportedOpError, compile_plan
-from measure_agent.plan.compiler import HEADER_BYTES, TENSOR_BYTES, fnv1a
+from measure_agent.plan.builder import fnv1a
+from measure_agent.plan.format import HEADER_BYTES, MAGIC, TENSOR_BYTES, VERSION
 from measure_agent.plan.host import HostRuntime, load_library, load_status, run_on_host
-from measure_agent.plan.testmodels import model_path
+from tests.testmodels import model_path
 
 NN_OK, BAD_PLAN, VERSION, ARENA, UNSUPPORTED, BAD_INDEX, BAD_SIZE, NOT_LOADED = range(8)
 VARIANTS = ("reference", "simd")
@@ -52,7 +53,7 @@ def test_random_bytes(variant):
             blob = bytearray(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
             assert load_status(bytes(blob), variant) != NN_OK
             if n >= 64:  # a random body behind a plausible header
-                struct.pack_into("<IHHI", blob, 0, 0x4C504E4E, 1, 64, n)
+                struct.pack_into("<IHHI", blob, 0, MAGIC, VERSION, HEADER_BYTES, n)
                 assert load_status(_reseal(blob), variant) != NN_OK
 
 

@@ -11,7 +11,7 @@ import pytest
 from costmodel.tflite import read_model
 from measure_agent.plan import compile_plan
 from measure_agent.plan.host import FIRMWARE, sources
-from measure_agent.plan.testmodels import model_path
+from tests.testmodels import model_path
 
 GCC = shutil.which("gcc")
 

@@ -236,11 +236,13 @@ def test_pyserial_over_pty(stub_shell):
             link = BoardLink(port, timeout=2.0)
             assert link.hello().interbyte_timeout_ms == 50
             plan = stub_plan(layers=3, in_bytes=4, out_bytes=8)
-            result, outputs = link.measure(plan, [b"\x01\x02\x03\x04"], runs=2)
-            assert len(result.layer_cycles) == 3 and outputs == [bytes([4, 5, 6, 7, 4, 5, 6, 7])]
+            link.prepare(plan, [b"\x01\x02\x03\x04"])
+            result = link.run(2)
+            assert len(result.layer_cycles) == 3 and link.read_outputs() == [bytes([4, 5, 6, 7, 4, 5, 6, 7])]
             uploads = link.stats.requests
-            result, outputs = link.measure(plan, [b"\x00\x00\x00\x00"], runs=1)  # same plan: no upload
-            assert outputs == [bytes([3] * 8)]
+            link.prepare(plan, [b"\x00\x00\x00\x00"])  # same plan: no upload
+            link.run(1)
+            assert link.read_outputs() == [bytes([3] * 8)]
             assert link.stats.requests - uploads == 1 + 1 + 1  # SET_INPUT, RUN, READ_OUTPUT
         finally:
             port.close()

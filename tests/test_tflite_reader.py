@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from costmodel.tflite import ModelError, parse_tflite, read_model
+from costmodel.errors import ModelError
+from costmodel.tflite import parse_tflite, read_model
 
 
 def test_kws_structure(kws_model):

@@ -8,44 +8,42 @@ import numpy as np
 import pytest
 
 from costmodel.tflite import read_model
-from measure_agent.backends import VirtualBackend
-from measure_agent.config import BoardConfig
+from measure_agent.backends import BoardSpec, VirtualBackend
 from measure_agent.plan import compile_plan
 from measure_agent.plan.reference import Reference
-from measure_agent.plan.testmodels import model_path, random_inputs
+from measure_agent.settings import FirmwareSettings
 from tests.conftest import shared_model
 from tests.test_plan_exactness import (FLOAT_ATOL, FLOAT_CASES, FLOAT_RTOL, HYBRID_ATOL, HYBRID_CASES, HYBRID_RTOL,
                                        INT8_CASES, _id)
+from tests.testmodels import model_path, random_inputs
 
 TARGET = "NUCLEO-L4R5ZI"
-_links: dict = {}
+_boards: dict = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _close_boards():
     yield
-    for backend, _ in _links.values():
+    for backend, _ in _boards.values():
         backend.close()
-    _links.clear()
+    _boards.clear()
 
 
-def board_link(variant: str, abi: str):
-    if (variant, abi) not in _links:
-        backend = VirtualBackend(BoardConfig(id=f"exact-{variant}-{abi}", kind="virtual", target=TARGET))
-        image = backend.firmware(variant, abi, "-O2")
-        _links[variant, abi] = (backend, backend.link(image))
-    return _links[variant, abi][1]
+def board(variant: str, abi: str):
+    """(backend, firmware image) of the virtual board for one variant and float ABI."""
+    if (variant, abi) not in _boards:
+        backend = VirtualBackend(BoardSpec(id=f"exact-{variant}-{abi}", kind="virtual", target=TARGET))
+        _boards[variant, abi] = (backend, backend.firmware(FirmwareSettings(variant, abi, "-O2")))
+    return _boards[variant, abi]
 
 
 def run_on_board(path, variant: str, abi: str, xs: list[np.ndarray]) -> list[np.ndarray]:
     plan = compile_plan(read_model(path))
-    link = board_link(variant, abi)
-    link.upload_plan(plan.blob)
-    for i, x in enumerate(xs):
-        link.set_input(i, np.ascontiguousarray(x).tobytes())
-    link.run(1)
-    return [np.frombuffer(link.read_output(i), dtype=spec.dtype).reshape(spec.shape)
-            for i, spec in enumerate(plan.outputs)]
+    backend, image = board(variant, abi)
+    inputs = [np.ascontiguousarray(x).tobytes() for x in xs]
+    run = backend.run_plan(image, plan.blob, inputs, measure_energy=False)
+    return [np.frombuffer(data, dtype=spec.dtype).reshape(spec.shape)
+            for data, spec in zip(run.outputs, plan.outputs)]
 
 
 def check(path, variant: str, abi: str, rtol: float | None = None, atol: float = 0.0, seed: int = 0):

@@ -105,6 +105,16 @@ int main(int argc, char **argv)
             continue;
         }
         loaded++;
+        for (uint32_t l = 0; l < nn_num_layers(); l++) {
+            if (nn_layer_kernel(l) == NULL) {
+                fprintf(stderr, "layer %u loaded without a kernel\n", (unsigned)l);
+                return 1;
+            }
+        }
+        if (nn_layer_kernel(nn_num_layers()) != NULL) {
+            fprintf(stderr, "nn_layer_kernel accepted an index past the last layer\n");
+            return 1;
+        }
         uint8_t *in;
         uint32_t bytes;
         for (uint32_t i = 0; i < nn_num_inputs(); i++) {

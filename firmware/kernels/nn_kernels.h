@@ -1,7 +1,12 @@
 /*
- * Kernel interface: one kernel per file, named <op>_<type>_<variant>.c. No kernel keeps state between calls;
- * everything it needs comes in through the arguments. Shapes are NHWC; filters are OHWI (conv, FC rows),
- * 1HWO (depthwise). Per-channel requantization: multiplier (Q31) and shift (positive = left) per output channel.
+ * Kernel interface. One kernel per file, file and function named <op>_<type>_<variant>:
+ *   type    s8 (int8), f32 (float32), hybrid (float32 activations, int8 weights), any (layout-only, any
+ *           element type), or <from>_<to> for conversions (quantize_f32_s8, dequantize_s8_f32);
+ *   variant ref (portable reference) or simd (Armv7E-M DSP; portable emulation elsewhere).
+ * The runtime's ops call the kernels with a SIMD variant through nn_wrappers.h, which picks the variant.
+ * No kernel keeps state between calls; everything it needs comes in through the arguments. Shapes are NHWC;
+ * filters are OHWI (conv, FC rows), 1HWO (depthwise). Per-channel requantization: multiplier (Q31) and shift
+ * (positive = left) per output channel.
  */
 #ifndef NN_KERNELS_H
 #define NN_KERNELS_H
@@ -82,34 +87,34 @@ void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_
                              int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,
                              const int32_t *shift, int8_t *out, int16_t *scratch);
 
-/* ---- layout-only ops (any element type) ---- */
-void pad_ref(const int32_t in_dims[4], const int32_t pad_before[4], const int32_t out_dims[4], int32_t elem_bytes,
-             const uint8_t *pad_value, const uint8_t *in, uint8_t *out);
-void concatenation_ref(int32_t outer, int32_t num_inputs, const uint8_t *const *inputs, const int32_t *inner_bytes,
-                       uint8_t *out);
-void copy_ref(int32_t bytes, const uint8_t *in, uint8_t *out);
+/* ---- layout-only ops (any element type), reference ---- */
+void pad_any_ref(const int32_t in_dims[4], const int32_t pad_before[4], const int32_t out_dims[4], int32_t elem_bytes,
+                 const uint8_t *pad_value, const uint8_t *in, uint8_t *out);
+void concatenation_any_ref(int32_t outer, int32_t num_inputs, const uint8_t *const *inputs, const int32_t *inner_bytes,
+                           uint8_t *out);
+void copy_any_ref(int32_t bytes, const uint8_t *in, uint8_t *out);
 
-/* ---- float32 ---- */
-void conv2d_f32(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
-                const float *filter, const float *bias, const nn_dims *out_d, float *out);
-void depthwise_conv2d_f32(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
-                          const float *filter, const float *bias, const nn_dims *out_d, float *out);
-void fully_connected_f32(const nn_fc_params *p, int32_t batches, int32_t in_len, const float *in, int32_t out_len,
-                         const float *weights, const float *bias, float *out);
-void avgpool_f32(const nn_pool_params *p, const nn_dims *in_d, const float *in, const nn_dims *out_d, float *out);
-void maxpool_f32(const nn_pool_params *p, const nn_dims *in_d, const float *in, const nn_dims *out_d, float *out);
-void add_f32(const nn_binary_params *p, const float *in1, const float *in2, float *out);
-void mul_f32(const nn_binary_params *p, const float *in1, const float *in2, float *out);
-void softmax_f32(int32_t rows, int32_t depth, float beta, const float *in, float *out);
-void logistic_f32(int32_t size, const float *in, float *out);
-void clamp_f32(int32_t size, float lo, float hi, const float *in, float *out);
-void mean_hw_f32(const nn_dims *in_d, const float *in, float *out);
+/* ---- float32 reference ---- */
+void conv2d_f32_ref(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
+                    const float *filter, const float *bias, const nn_dims *out_d, float *out);
+void depthwise_conv2d_f32_ref(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
+                              const float *filter, const float *bias, const nn_dims *out_d, float *out);
+void fully_connected_f32_ref(const nn_fc_params *p, int32_t batches, int32_t in_len, const float *in, int32_t out_len,
+                             const float *weights, const float *bias, float *out);
+void avgpool_f32_ref(const nn_pool_params *p, const nn_dims *in_d, const float *in, const nn_dims *out_d, float *out);
+void maxpool_f32_ref(const nn_pool_params *p, const nn_dims *in_d, const float *in, const nn_dims *out_d, float *out);
+void add_f32_ref(const nn_binary_params *p, const float *in1, const float *in2, float *out);
+void mul_f32_ref(const nn_binary_params *p, const float *in1, const float *in2, float *out);
+void softmax_f32_ref(int32_t rows, int32_t depth, float beta, const float *in, float *out);
+void logistic_f32_ref(int32_t size, const float *in, float *out);
+void clamp_f32_ref(int32_t size, float lo, float hi, const float *in, float *out);
+void mean_hw_f32_ref(const nn_dims *in_d, const float *in, float *out);
 
-/* ---- hybrid: int8 weights, float activations (dynamic-range quantization) ---- */
-void fully_connected_hybrid_f32(const nn_fc_params *p, int32_t batches, int32_t in_len, const float *in,
+/* ---- hybrid: int8 weights, float activations (dynamic-range quantization), reference ---- */
+void fully_connected_hybrid_ref(const nn_fc_params *p, int32_t batches, int32_t in_len, const float *in,
                                 int32_t out_len, const int8_t *weights, const float *weight_scales,
                                 int32_t per_channel, const float *bias, float *out, int8_t *scratch);
-void conv2d_hybrid_f32(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
+void conv2d_hybrid_ref(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
                        const int8_t *filter, const float *weight_scales, int32_t per_channel, const float *bias,
                        const nn_dims *out_d, float *out, int8_t *scratch);
 

@@ -28,11 +28,12 @@ enum nn_status {
     NN_ERR_NOT_LOADED = 7
 };
 
-/* Arena bytes the plan needs (planned tensors + largest per-op scratch); 0 if the plan is malformed. */
+/* Arena bytes the plan needs (planned tensors + largest per-op scratch + per-layer state); 0 if the plan is
+ * malformed. */
 uint32_t nn_arena_bytes_needed(const uint8_t *plan, uint32_t plan_len);
 
-/* Validates every offset, length, index and parameter of the plan; on success the plan is loaded.
- * The plan must stay alive. Returns an nn_status. */
+/* Validates every offset, length, index and parameter of the plan and prepares each layer's state in the
+ * arena; on success the plan is loaded. The plan must stay alive. Returns an nn_status. */
 int nn_load(const uint8_t *plan, uint32_t plan_len, uint8_t *arena, uint32_t arena_len);
 
 uint32_t nn_num_inputs(void);
@@ -47,6 +48,10 @@ int nn_output(uint32_t index, const uint8_t **data, uint32_t *bytes);
 /* Runs all layers in order. If counter and layer_cycles are non-NULL, layer_cycles[i] receives
  * counter() after layer i minus counter() before it (unsigned wrap-around difference). */
 int nn_run(nn_cycle_counter_fn counter, uint32_t *layer_cycles /* nn_num_layers() entries, or NULL */);
+
+/* Name of the kernel layer `layer` runs (e.g. "conv2d_s8_simd"), chosen in nn_load; NULL for a bad index
+ * or when no plan is loaded. */
+const char *nn_layer_kernel(uint32_t layer);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 """Host build of the firmware runtime (executor + kernels, reference and SIMD variants) loaded by ctypes.
 
 The same C sources as the firmware, compiled with the host gcc into a shared library per variant and cached
-under ``.cache/host_runtime/<content hash>/``. The SIMD variant uses portable C definitions of the DSP
+in the ``host-runtime`` folder of the cache root (``measure_agent.firmware_build.cache``). The SIMD variant uses portable C definitions of the DSP
 intrinsics, so its code path (im2col, reordering, SMLAD blocking) is checked bit for bit on the host.
 """
 
@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from measure_agent.plan.compiler import Plan
+from measure_agent.firmware_build.cache import cache_dir
+from measure_agent.firmware_build.flags import HOST_RUNTIME_FLAGS
+from measure_agent.plan.builder import Plan
+from measure_agent.plan.format import STATUS, VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
-CACHE = Path(os.environ.get("NN_HOST_CACHE", ROOT / ".cache" / "host_runtime"))
-VARIANTS = {"reference": 0, "simd": 1}
-CFLAGS = ["-O2", "-std=c11", "-fPIC", "-shared", "-Wall", "-Wextra", "-ffp-contract=off", "-fno-fast-math", "-fwrapv"]
-STATUS = {0: "NN_OK", 1: "NN_ERR_BAD_PLAN", 2: "NN_ERR_VERSION", 3: "NN_ERR_ARENA_TOO_SMALL",
-          4: "NN_ERR_UNSUPPORTED_OP", 5: "NN_ERR_BAD_INDEX", 6: "NN_ERR_BAD_SIZE", 7: "NN_ERR_NOT_LOADED"}
+CACHE = cache_dir("host-runtime")
+CFLAGS = list(HOST_RUNTIME_FLAGS)
 NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
 
 _lock = threading.RLock()
@@ -39,11 +39,12 @@ class HostRuntimeError(RuntimeError):
 
 
 def sources() -> list[Path]:
-    return sorted((FIRMWARE / "runtime").glob("*.c")) + sorted((FIRMWARE / "kernels").glob("*.c"))
+    """Every C file of the runtime (executor, ops) and the kernels, as the firmware build takes them."""
+    return sorted((FIRMWARE / "runtime").rglob("*.c")) + sorted((FIRMWARE / "kernels").rglob("*.c"))
 
 
 def _headers() -> list[Path]:
-    return sorted((FIRMWARE / "runtime").glob("*.h")) + sorted((FIRMWARE / "kernels").glob("*.h"))
+    return sorted((FIRMWARE / "runtime").rglob("*.h")) + sorted((FIRMWARE / "kernels").rglob("*.h"))
 
 
 def library_path(variant: str = "reference") -> Path:
@@ -52,7 +53,7 @@ def library_path(variant: str = "reference") -> Path:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}")
     h = hashlib.sha256()
     for p in sources() + _headers():
-        h.update(p.name.encode())
+        h.update(str(p.relative_to(FIRMWARE)).encode())
         h.update(p.read_bytes())
     h.update(" ".join(CFLAGS).encode())
     h.update(variant.encode())
@@ -89,6 +90,8 @@ def load_library(variant: str = "reference") -> ctypes.CDLL:
             lib.nn_output.restype = ctypes.c_int
             lib.nn_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]
             lib.nn_run.restype = ctypes.c_int
+            lib.nn_layer_kernel.argtypes = [ctypes.c_uint32]
+            lib.nn_layer_kernel.restype = ctypes.c_char_p
             _libs[variant] = lib
         return _libs[variant]
 
@@ -112,6 +115,11 @@ class HostRuntime:
     def check(self) -> None:
         if self.status != 0:
             raise HostRuntimeError("nn_load", self.status)
+
+    def layer_kernels(self) -> list[str]:
+        """The kernel each layer runs (nn_layer_kernel), as chosen by nn_load."""
+        self.check()
+        return [self.lib.nn_layer_kernel(i).decode() for i in range(self.lib.nn_num_layers())]
 
     def run(self, inputs: list[np.ndarray], in_dtypes: list[str], out_dtypes: list[str],
             out_shapes: list[tuple[int, ...]]) -> list[np.ndarray]:

@@ -1,4 +1,5 @@
-"""The virtual board: Unicorn + the native cycle model + SCS/DWT/UART models."""
+"""The virtual board: Unicorn + the native cycle model and UART (C, ``native/``: README.md has the file
+map) + the SCS/DWT register model (Python, here)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from unicorn.unicorn_py3.unicorn import MMIO_READ_CFUNC, MMIO_WRITE_CFUNC, uccal
 
 from costmodel.boards import Board
 
-from .elf import ElfImage, parse_elf
+from measure_agent.elf import ElfImage, parse_elf
 
 try:
     from . import _cyclemodel as _cm
@@ -67,34 +68,37 @@ class VirtualBoardFault(RuntimeError):
 
 
 _CORES = {
-    # core: (unicorn cpu model, C model kind, CPUID)
-    "cortex-m0plus": (A.UC_CPU_ARM_CORTEX_M0, _cm.CORE_M0P, 0x410CC601),
-    "cortex-m3": (A.UC_CPU_ARM_CORTEX_M3, _cm.CORE_M3, 0x412FC231),
-    "cortex-m4": (A.UC_CPU_ARM_CORTEX_M4, _cm.CORE_M4, 0x410FC241),
-    "cortex-m7": (A.UC_CPU_ARM_CORTEX_M7, _cm.CORE_M7, 0x411FC272),
-    "cortex-m33": (A.UC_CPU_ARM_CORTEX_M33, _cm.CORE_M33, 0x410FD213),
+    # core: (unicorn cpu model, C model kind)
+    "cortex-m0plus": (A.UC_CPU_ARM_CORTEX_M0, _cm.CORE_M0P),
+    "cortex-m3": (A.UC_CPU_ARM_CORTEX_M3, _cm.CORE_M3),
+    "cortex-m4": (A.UC_CPU_ARM_CORTEX_M4, _cm.CORE_M4),
+    "cortex-m7": (A.UC_CPU_ARM_CORTEX_M7, _cm.CORE_M7),
+    "cortex-m33": (A.UC_CPU_ARM_CORTEX_M33, _cm.CORE_M33),
 }
 _ACCEL = {"none": _cm.ACC_NONE, "prefetch": _cm.ACC_PREFETCH, "art": _cm.ACC_ART, "cache": _cm.ACC_CACHE}
-_FPU = {"none": 0, "sp": 1, "dp": 2}
-
-# Flash geometry not in the catalogue: (fetch width bytes, I-cache line, I ways, D-cache line, D ways).
-#   STM32F4 (RM0386 3.5.2): 128-bit flash, ART I-cache 64 x 128-bit lines, D-cache 8 x 128-bit
-#   STM32L4/L4+ (RM0351 3.3.3, RM0432 3.3.4): 64-bit flash, ART I-cache 32 lines of 4 x 64 bits,
-#       D-cache 8 lines of 4 x 64 bits (256 B)
-#   STM32F7 (Cortex-M7 TRM ch. 5): L1 I-cache 2-way, D-cache 4-way, 32-byte lines; 256-bit AXI flash
-#   STM32L5 (RM0438 ch. 8): ICACHE 2-way, 16-byte lines; 128-bit flash
-#   STM32G0 / F1: 64-bit flash, prefetch only
-_GEOMETRY = {
-    "STM32F4": (16, 16, 64, 16, 8),
-    "STM32L4": (8, 32, 32, 32, 8),
-    "STM32F7": (32, 32, 2, 32, 4),
-    "STM32L5": (16, 16, 2, 16, 1),
-}
-_DEFAULT_GEOMETRY = (8, 8, 1, 8, 1)
+_FPU = {"none": _cm.FPU_NONE, "sp": _cm.FPU_SP, "dp": _cm.FPU_DP}
 
 PPB_BASE = 0xE0000000
 PERIPH_BASE, PERIPH_END = 0x40000000, 0x60000000
 _UNTIL = 0xFFFFFFF0  # never reached (EXC_RETURN range, not mapped)
+
+# PPB registers the Python model gives a meaning to (the others are a plain register file)
+_DWT_CTRL, _DWT_CYCCNT = 0xE0001000, 0xE0001004
+_SCB_CPUID, _SCB_CCR, _SCB_CPACR = 0xE000ED00, 0xE000ED14, 0xE000ED88
+_SCB_CLIDR, _SCB_CTR, _SCB_CCSIDR, _SCB_CSSELR = 0xE000ED78, 0xE000ED7C, 0xE000ED80, 0xE000ED84
+_DEMCR = 0xE000EDFC
+_ICIALLU, _DCISW, _DCCISW = 0xE000EF50, 0xE000EF60, 0xE000EF74  # cache maintenance (M7)
+
+# UC_HOOK_INTR numbers (Unicorn's QEMU, target/arm/cpu.h EXCP_*)
+_EXCP_UDEF, _EXCP_SWI, _EXCP_PREFETCH_ABORT, _EXCP_DATA_ABORT, _EXCP_BKPT = 1, 2, 3, 4, 7
+_EXCP_INVSTATE = 18  # (QEMU's EXCP_NOCP is 17: the NOCP message below is the one it always had)
+_EXCEPTIONS = {
+    _EXCP_UDEF: "undefined instruction (UsageFault)",
+    _EXCP_SWI: "SVC (no handler modelled)",
+    _EXCP_PREFETCH_ABORT: "prefetch abort",
+    _EXCP_DATA_ABORT: "unaligned access (data abort; Armv6-M has no unaligned support)",
+    _EXCP_INVSTATE: "NOCP: coprocessor/FPU instruction on a core without (or with a disabled) FPU",
+}
 
 _ERRORS = {
     K.UC_ERR_READ_UNMAPPED: "read from unmapped memory",
@@ -144,8 +148,11 @@ class VirtualBoard:
     # ------------------------------------------------------------------ setup
     def _build(self) -> None:
         b = self.board
-        cpu_model, kind, self._cpuid = _CORES[b.core]
-        fetch, iline, iways, dline, dways = _GEOMETRY.get(b.mcu[:7], _DEFAULT_GEOMETRY)
+        cpu_model, kind = _CORES[b.core]
+        self._cpuid = b.cpuid
+        fam = b.family  # flash interface width and cache geometry: costmodel/data/families.toml
+        fetch, iline, iways, dline, dways = (fam.flash_fetch_bytes, fam.icache_line, fam.icache_ways,
+                                             fam.dcache_line, fam.dcache_ways)
         self._is_m7 = b.core == "cortex-m7"
         icache = b.icache_bytes if b.flash_accelerator in ("art", "cache") else 0
         dcache = b.dcache_bytes if b.flash_accelerator in ("art", "cache") else 0
@@ -208,7 +215,7 @@ class VirtualBoard:
         if err != K.UC_ERR_OK:
             raise RuntimeError(f"uc_mmio_map failed: {err}")
 
-        self._ppb: dict[int, int] = {0xE000ED14: 0x00000200}
+        self._ppb: dict[int, int] = {_SCB_CCR: 0x00000200}  # CCR reset value: STKALIGN
         # DWT CYCCNT state lives in the Model (model.cyc_frozen, model.cyc_start: None = stopped)
         self._stop_reason: StopReason | None = None
         self._fault: VirtualBoardFault | None = None
@@ -327,7 +334,7 @@ class VirtualBoard:
         m = self.model
         m.max_cycles = m.cycles + max_cycles if max_cycles else 0
         m.max_instructions = m.instructions + max_instructions if max_instructions else 0
-        m.stop = 0
+        m.stop = _cm.STOP_NONE
         self._stop_reason = None
         self._uart.begin_run()
         self._invalid_addr = None
@@ -346,14 +353,14 @@ class VirtualBoard:
                 addr = pc
             self._fault = VirtualBoardFault(_ERRORS.get(err.errno, str(err)), pc, addr)
             raise self._fault
-        if m.stop == 2:
+        if m.stop == _cm.STOP_FAULT:
             kind, fpc, faddr = m.fault
             m.truncate_at(fpc, False)
             self._pc = fpc
-            reason = {1: f"invalid instruction for {self.board.core}",
-                      2: "unaligned access (UsageFault UNALIGNED)",
-                      3: "NOCP: FPU instruction with the FPU disabled (enable CP10/CP11 in CPACR "
-                         "0xE000ED88 first)"}.get(kind, "fault")
+            reason = {_cm.FAULT_INVALID_INSN: f"invalid instruction for {self.board.core}",
+                      _cm.FAULT_UNALIGNED: "unaligned access (UsageFault UNALIGNED)",
+                      _cm.FAULT_NOCP: "NOCP: FPU instruction with the FPU disabled (enable CP10/CP11 "
+                                      "in CPACR 0xE000ED88 first)"}.get(kind, "fault")
             self._fault = VirtualBoardFault(reason, fpc, faddr)
             raise self._fault
         self._pc = pc
@@ -363,7 +370,7 @@ class VirtualBoard:
             return self._stop_reason
         if self._uart.idle:
             return StopReason.IDLE
-        if m.stop == 1:
+        if m.stop == _cm.STOP_BUDGET:
             return StopReason.BUDGET
         if self._stop_requested:
             self._stop_requested = False
@@ -377,17 +384,14 @@ class VirtualBoard:
     # ------------------------------------------------------------------ hooks
     def _on_intr(self, uc: Uc, intno: int, _ud) -> None:
         pc = uc.reg_read(A.UC_ARM_REG_PC) & ~1
-        if intno == 7:  # EXCP_BKPT
+        if intno == _EXCP_BKPT:
             self.model.truncate_at(pc, True)
             uc.reg_write(A.UC_ARM_REG_PC, (pc + 2) | 1)
             self._stop_reason = StopReason.BKPT
             self._uart.idle = False  # the later stop wins (as when both were Python callbacks)
         else:
             self.model.truncate_at(pc, False)
-            names = {1: "undefined instruction (UsageFault)", 2: "SVC (no handler modelled)",
-                     3: "prefetch abort", 4: "unaligned access (data abort; Armv6-M has no unaligned support)", 18: "NOCP: coprocessor/FPU instruction on a core "
-                     "without (or with a disabled) FPU"}
-            self._fault = VirtualBoardFault(names.get(intno, f"CPU exception {intno}"), pc)
+            self._fault = VirtualBoardFault(_EXCEPTIONS.get(intno, f"CPU exception {intno}"), pc)
         uc.emu_stop()
 
     def _on_invalid(self, uc: Uc, access: int, address: int, size: int, value: int, _ud) -> bool:
@@ -401,13 +405,14 @@ class VirtualBoard:
             return self.model.cycles_at(uc.reg_read(A.UC_ARM_REG_PC))
         return self.model.cycles_at_access(addr)  # match the access against the block's loads/stores
 
-    def _cyccnt(self, uc: Uc, addr: int = 0xE0001004) -> int:
+    def _cyccnt(self, uc: Uc, addr: int = _DWT_CYCCNT) -> int:
         if self.model.cyc_start is None:
             return self.model.cyc_frozen & 0xFFFFFFFF
         return (self.model.cyc_frozen + self._now(uc, addr) - self.model.cyc_start) & 0xFFFFFFFF
 
     def _cyc_update(self, uc: Uc, addr: int) -> None:
-        enabled = bool(self._ppb.get(0xE0001000, 0) & 1) and bool(self._ppb.get(0xE000EDFC, 0) & (1 << 24))
+        # DWT_CTRL.CYCCNTENA and DEMCR.TRCENA
+        enabled = bool(self._ppb.get(_DWT_CTRL, 0) & 1) and bool(self._ppb.get(_DEMCR, 0) & (1 << 24))
         if enabled and self.model.cyc_start is None:
             self.model.cyc_start = self._now(uc, addr)
         elif not enabled and self.model.cyc_start is not None:
@@ -417,20 +422,21 @@ class VirtualBoard:
     def _ppb_read(self, uc: Uc, offset: int, size: int, _ud) -> int:
         addr = PPB_BASE + offset
         word = addr & ~3
-        if word == 0xE0001004:
+        if word == _DWT_CYCCNT:
             v = self._cyccnt(uc, addr)
-        elif word == 0xE000ED00:
+        elif word == _SCB_CPUID:
             v = self._cpuid
-        elif word == 0xE000ED80:  # CCSIDR, selected by CSSELR
+        elif word == _SCB_CCSIDR:  # selected by CSSELR
             if self._is_m7:
-                v = 0xF01FE009 if self._ppb.get(0xE000ED84, 0) & 1 else 0xF00FE019  # I: 16K 2-way, D: 16K 4-way
+                # I: 16K 2-way, D: 16K 4-way
+                v = 0xF01FE009 if self._ppb.get(_SCB_CSSELR, 0) & 1 else 0xF00FE019
             else:
                 v = 0
-        elif word == 0xE000ED78:
+        elif word == _SCB_CLIDR:
             v = 0x09000003 if self._is_m7 else 0
-        elif word == 0xE000ED7C:
+        elif word == _SCB_CTR:
             v = 0x8303C003 if self._is_m7 else 0
-        elif word == 0xE0001000:
+        elif word == _DWT_CTRL:
             v = self._ppb.get(word, 0x40000000)  # NUMCOMP = 4
         else:
             v = self._ppb.get(word, 0)
@@ -446,22 +452,22 @@ class VirtualBoard:
             mask = ((1 << (8 * size)) - 1) << shift
             value = (old & ~mask) | ((value << shift) & mask)
         value &= 0xFFFFFFFF
-        if word == 0xE0001004:  # CYCCNT write
+        if word == _DWT_CYCCNT:  # CYCCNT write
             self.model.cyc_frozen = value
             if self.model.cyc_start is not None:
                 self.model.cyc_start = self._now(uc, addr)
             return
         self._ppb[word] = value
-        if word in (0xE0001000, 0xE000EDFC):
+        if word in (_DWT_CTRL, _DEMCR):
             self._cyc_update(uc, addr)
-        elif word == 0xE000ED88:  # CPACR: CP10 and CP11 full (or privileged) access
+        elif word == _SCB_CPACR:  # CP10 and CP11 full (or privileged) access
             self.model.fpu_enabled = (value >> 20) & 0x5 == 0x5
-        elif word == 0xE000ED14 and self._is_m7:  # CCR: IC bit 17, DC bit 16
+        elif word == _SCB_CCR and self._is_m7:  # IC bit 17, DC bit 16
             self.model.icache_enabled = bool(value & (1 << 17))
             self.model.dcache_enabled = bool(value & (1 << 16))
-        elif word == 0xE000EF50 and self._is_m7:  # ICIALLU
+        elif word == _ICIALLU and self._is_m7:
             self.model.invalidate_icache()
-        elif word in (0xE000EF60, 0xE000EF74) and self._is_m7:  # DCISW / DCCISW (whole cache, approx.)
+        elif word in (_DCISW, _DCCISW) and self._is_m7:  # whole cache, approx.
             self.model.invalidate_dcache()
 
 

@@ -1,4 +1,4 @@
-"""Assemble small test programs for the virtual board with arm-none-eabi-as/ld (cached under .cache/).
+"""Assemble small test programs for the virtual board with arm-none-eabi-as/ld (cached in the test-programs folder of the cache root).
 
 A program is a Thumb assembly body placed in SRAM (zero wait state, default) or flash. The reset
 vector points straight at it. The prologue enables DWT CYCCNT (DEMCR.TRCENA, DWT_CTRL.CYCCNTENA) and
@@ -25,9 +25,9 @@ import subprocess
 from pathlib import Path
 
 from costmodel.boards import Board
+from measure_agent.firmware_build import cache_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "vboard_asm"
+CACHE = cache_dir("test-programs") / "vboard-asm"
 
 CPU_FLAGS = {
     "cortex-m0plus": ["-mcpu=cortex-m0plus"],

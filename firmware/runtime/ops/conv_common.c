@@ -1,0 +1,87 @@
+/* Decoding shared by the convolutions (conv.c, depthwise_conv.c): geometry, tensors, quantization. */
+#include "conv_common.h"
+
+void nn_read_conv_geometry(const nn_op *op, nn_conv_params *p)
+{
+    p->stride_w = nn_op_param(op, NN_CONV_P_STRIDE_W);
+    p->stride_h = nn_op_param(op, NN_CONV_P_STRIDE_H);
+    p->pad_w = nn_op_param(op, NN_CONV_P_PAD_W);
+    p->pad_h = nn_op_param(op, NN_CONV_P_PAD_H);
+    p->dil_w = nn_op_param(op, NN_CONV_P_DIL_W);
+    p->dil_h = nn_op_param(op, NN_CONV_P_DIL_H);
+}
+
+int nn_check_conv_geometry(const nn_conv_params *p, const nn_dims *in_d, const nn_dims *f_d, const nn_dims *out_d,
+                           int depthwise)
+{
+    NN_CHECK(p->stride_w >= 1 && p->stride_h >= 1 && p->stride_w <= 1024 && p->stride_h <= 1024, NN_ERR_BAD_PLAN);
+    NN_CHECK(p->dil_w >= 1 && p->dil_h >= 1 && p->dil_w <= 1024 && p->dil_h <= 1024, NN_ERR_BAD_PLAN);
+    NN_CHECK(p->pad_w >= 0 && p->pad_h >= 0 && p->pad_w <= 65535 && p->pad_h <= 65535, NN_ERR_BAD_PLAN);
+    NN_CHECK(in_d->n == out_d->n, NN_ERR_BAD_SIZE);
+    if (depthwise) {
+        NN_CHECK(f_d->n == 1 && f_d->c == out_d->c, NN_ERR_BAD_SIZE);
+        NN_CHECK(p->depth_multiplier >= 1 && (int64_t)in_d->c * p->depth_multiplier == out_d->c, NN_ERR_BAD_SIZE);
+        NN_CHECK(f_d->h * f_d->w <= NN_MAX_TAPS, NN_ERR_BAD_SIZE);
+    } else {
+        NN_CHECK(f_d->c == in_d->c && f_d->n == out_d->c, NN_ERR_BAD_SIZE);
+        NN_CHECK((int64_t)f_d->h * f_d->w * f_d->c <= NN_MAX_TAPS, NN_ERR_BAD_SIZE);
+    }
+    return NN_OK;
+}
+
+int nn_prepare_conv_s8_layer(const nn_op *op, int depthwise, nn_conv_s8_layer *l)
+{
+    nn_tensor x, f, out, mult, shift;
+    NN_CHECK(op->n_in == 5, NN_ERR_BAD_PLAN);
+    NN_TRY(nn_op_input(op, 0, &x));
+    NN_TRY(nn_op_output(op, &out));
+    NN_TRY(nn_op_input(op, 1, &f));
+    NN_CHECK(nn_is_dt(&x, NN_DT_INT8) && nn_is_dt(&out, NN_DT_INT8) && nn_is_dt(&f, NN_DT_INT8), NN_ERR_BAD_PLAN);
+    nn_read_conv_geometry(op, &l->p);
+    l->p.input_offset = nn_op_param(op, NN_CONV_S8_P_INPUT_OFFSET);
+    l->p.output_offset = nn_op_param(op, NN_CONV_S8_P_OUTPUT_ZP);
+    l->p.act_min = nn_op_param(op, NN_CONV_S8_P_ACT_MIN);
+    l->p.act_max = nn_op_param(op, NN_CONV_S8_P_ACT_MAX);
+    l->p.depth_multiplier = depthwise ? nn_op_param(op, NN_DWCONV_S8_P_DEPTH_MULTIPLIER) : 1;
+    NN_CHECK(nn_check_act(l->p.act_min, l->p.act_max) && nn_check_offset(l->p.input_offset) &&
+                 nn_check_offset(l->p.output_offset),
+             NN_ERR_BAD_PLAN);
+    l->in_d = nn_dims_of(&x);
+    l->f_d = nn_dims_of(&f);
+    l->out_d = nn_dims_of(&out);
+    NN_TRY(nn_check_conv_geometry(&l->p, &l->in_d, &l->f_d, &l->out_d, depthwise));
+    NN_TRY(nn_op_bias_s32(op, 2, l->out_d.c, &l->bias));
+    NN_TRY(nn_op_input(op, 3, &mult));
+    NN_TRY(nn_op_input(op, 4, &shift));
+    NN_TRY(nn_check_requant_arrays(&mult, &shift, l->out_d.c));
+    l->in = (const int8_t *)x.ptr;
+    l->filter = (const int8_t *)f.ptr;
+    l->mult = (const int32_t *)(const void *)mult.ptr;
+    l->shift = (const int32_t *)(const void *)shift.ptr;
+    l->out = (int8_t *)out.ptr;
+    return NN_OK;
+}
+
+int nn_prepare_conv_f32_layer(const nn_op *op, int depthwise, int hybrid, nn_conv_f32_layer *l)
+{
+    nn_tensor x, f, out;
+    NN_CHECK(op->n_in == (hybrid ? 4u : 3u), NN_ERR_BAD_PLAN);
+    NN_TRY(nn_op_input(op, 0, &x));
+    NN_TRY(nn_op_output(op, &out));
+    NN_TRY(nn_op_input(op, 1, &f));
+    NN_CHECK(nn_is_dt(&x, NN_DT_FLOAT32) && nn_is_dt(&out, NN_DT_FLOAT32) &&
+                 nn_is_dt(&f, hybrid ? NN_DT_INT8 : NN_DT_FLOAT32),
+             NN_ERR_BAD_PLAN);
+    nn_read_conv_geometry(op, &l->p);
+    l->p.depth_multiplier = depthwise ? nn_op_param(op, NN_DWCONV_F32_P_DEPTH_MULTIPLIER) : 1;
+    l->in_d = nn_dims_of(&x);
+    l->f_d = nn_dims_of(&f);
+    l->out_d = nn_dims_of(&out);
+    NN_TRY(nn_check_conv_geometry(&l->p, &l->in_d, &l->f_d, &l->out_d, depthwise));
+    NN_TRY(nn_op_bias_f32(op, 2, l->out_d.c, &l->bias));
+    l->in = (const float *)(const void *)x.ptr;
+    l->filter = f.ptr;
+    l->out = (float *)(void *)out.ptr;
+    l->in_count = x.count;
+    return NN_OK;
+}

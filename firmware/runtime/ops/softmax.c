@@ -1,0 +1,57 @@
+/* SOFTMAX over the last axis: int8 (gemmlowp fixed point) and float32. */
+#include "ops.h"
+
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_mult, input_left_shift, diff_min;
+    float beta;
+    const void *in;
+    void *out;
+} softmax_state;
+NN_STATE_FITS(softmax_state);
+
+static int prepare_softmax(const nn_op *op, uint8_t dt, softmax_state *s)
+{
+    nn_tensor x, out;
+    NN_TRY(nn_op_unary(op, dt, dt, &x, &out));
+    s->depth = x.d[3];
+    s->rows = (int32_t)(x.count / (uint32_t)s->depth);
+    s->in = x.ptr;
+    s->out = out.ptr;
+    return NN_OK;
+}
+
+int nn_softmax_s8_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    softmax_state *s = state;
+    NN_TRY(prepare_softmax(op, NN_DT_INT8, s));
+    s->input_mult = nn_op_param(op, NN_SOFTMAX_S8_P_INPUT_MULT);
+    s->input_left_shift = nn_op_param(op, NN_SOFTMAX_S8_P_INPUT_LEFT_SHIFT);
+    s->diff_min = nn_op_param(op, NN_SOFTMAX_S8_P_DIFF_MIN);
+    NN_CHECK(s->input_left_shift >= 0 && s->input_left_shift <= 30 && s->depth <= NN_SOFTMAX_S8_MAX_DEPTH,
+             NN_ERR_BAD_PLAN);
+    *kernel = "softmax_s8_ref";
+    return NN_OK;
+}
+
+void nn_softmax_s8_eval(const void *state)
+{
+    const softmax_state *s = state;
+    softmax_s8_ref(s->rows, s->depth, s->input_mult, s->input_left_shift, s->diff_min, (const int8_t *)s->in,
+                   (int8_t *)s->out);
+}
+
+int nn_softmax_f32_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    softmax_state *s = state;
+    NN_TRY(prepare_softmax(op, NN_DT_FLOAT32, s));
+    s->beta = nn_op_param_f32(op, NN_SOFTMAX_F32_P_BETA);
+    *kernel = "softmax_f32_ref";
+    return NN_OK;
+}
+
+void nn_softmax_f32_eval(const void *state)
+{
+    const softmax_state *s = state;
+    softmax_f32_ref(s->rows, s->depth, s->beta, (const float *)s->in, (float *)s->out);
+}

@@ -1,0 +1,78 @@
+"""CONV_2D and DEPTHWISE_CONV_2D: int8 (CONV_S8, DWCONV_S8), float32 (CONV_F32, DWCONV_F32) and
+dynamic-range hybrid (CONV_HYBRID)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from costmodel.graph import Graph, Op
+from measure_agent.plan.builder import Builder
+from measure_agent.plan import kernels as K
+from measure_agent.plan import quantize as Q
+from measure_agent.plan.format import MAX_TAPS
+from measure_agent.plan.lower.registry import (Unsupported, check_bias, check_symmetric_weights, dtypes,
+                                               fused_activation, io, lowering, pad_before, quant,
+                                               requant_arrays)
+
+
+
+@lowering("CONV_2D", "DEPTHWISE_CONV_2D")
+def lower_conv(b: Builder, g: Graph, op: Op) -> None:
+    x, out = io(g, op)
+    w = g.tensors[op.inputs[1]]
+    bias_i = op.input(2)
+    opts = op.options
+    act = fused_activation(op)
+    if not w.is_constant:
+        raise Unsupported("non-constant filter")
+    if len(x.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
+        raise Unsupported("conv tensors must be 4-D")
+    dw = op.type == "DEPTHWISE_CONV_2D"
+    sw, sh = int(opts.get("stride_w", 1)), int(opts.get("stride_h", 1))
+    dlw, dlh = int(opts.get("dilation_w_factor", 1)), int(opts.get("dilation_h_factor", 1))
+    kh, kw, ic = w.shape[1], w.shape[2], x.shape[3]
+    padding = opts.get("padding", "SAME")
+    geometry = dict(stride_w=sw, stride_h=sh,
+                    pad_w=pad_before(x.shape[2], kw, sw, dlw, padding, out.shape[2]),
+                    pad_h=pad_before(x.shape[1], kh, sh, dlh, padding, out.shape[1]), dil_w=dlw, dil_h=dlh)
+    dm = out.shape[3] // ic if dw else 1
+    if dw and ic * dm != out.shape[3]:
+        raise Unsupported("output channels are not a multiple of input channels")
+    depthwise = dict(depth_multiplier=dm) if dw else {}
+    taps = kh * kw * (1 if dw else ic)
+    if taps > MAX_TAPS:
+        raise Unsupported(f"{taps} taps per output (the runtime's limit is {MAX_TAPS})")
+
+    if x.dtype == "int8" and w.dtype == "int8" and out.dtype == "int8":
+        s_in, zp_in = quant(x)
+        s_out, zp_out = quant(out)
+        check_symmetric_weights(w)
+        mults, shifts = Q.conv_multipliers(s_in, w.quant.scale, s_out, out.shape[3])
+        lo, hi = Q.activation_range_int8(act, s_out, zp_out)
+        if bias_i >= 0 and g.tensors[bias_i].dtype != "int32":
+            raise Unsupported(f"bias dtype {g.tensors[bias_i].dtype}")
+        check_bias(g, bias_i)
+        bias = b.tensor(bias_i)
+        mi, si = requant_arrays(b, mults, shifts)
+        kernel = K.depthwise_conv2d_s8() if dw else K.conv2d_s8(kh, kw, ic)
+        b.emit(op, "DWCONV_S8" if dw else "CONV_S8", [b.tensor(x.index), b.tensor(w.index), bias, mi, si],
+               b.tensor(out.index), kernel=kernel, **geometry, input_offset=-zp_in, output_zp=zp_out,
+               act_min=lo, act_max=hi, **depthwise)
+        return
+    if x.dtype == "float32" and out.dtype == "float32" and w.dtype == "float32":
+        lo, hi = Q.activation_range_float(act)
+        kernel = K.reference_only("depthwise_conv2d_f32_ref" if dw else "conv2d_f32_ref")
+        ins = [b.tensor(x.index), b.tensor(w.index), b.tensor(bias_i)]
+        b.emit(op, "DWCONV_F32" if dw else "CONV_F32", ins, b.tensor(out.index), kernel=kernel, **geometry,
+               act_min=Q.float_bits(lo), act_max=Q.float_bits(hi), **depthwise)
+        return
+    if x.dtype == "float32" and out.dtype == "float32" and w.dtype == "int8" and not dw:
+        check_symmetric_weights(w)
+        lo, hi = Q.activation_range_float(act)
+        scales = b.add_const(np.asarray(w.quant.scale, dtype=np.float32).reshape(-1), "float32")
+        kernel = K.reference_only("conv2d_hybrid_ref", scratch=int(np.prod(x.shape)))  # the quantized input
+        b.emit(op, "CONV_HYBRID", [b.tensor(x.index), b.tensor(w.index), b.tensor(bias_i), scales],
+               b.tensor(out.index), kernel=kernel, **geometry, act_min=Q.float_bits(lo),
+               act_max=Q.float_bits(hi), per_channel=int(w.quant.scale.size > 1))
+        return
+    raise Unsupported(f"dtypes {dtypes(x, out)} with {w.dtype} weights")

@@ -69,6 +69,11 @@ class Backend(ABC):
     def energy_source(self) -> str:
         return MONITORED if self.monitor else MODELLED
 
+    @property
+    def model_version(self) -> str:
+        """The timing model's version of a virtual board; "" for a real one."""
+        return ""
+
     def firmware(self, settings: FirmwareSettings):
         """The firmware image for this board and settings (built on first use, then cached)."""
         from measure_agent.firmware_build import build_firmware
@@ -151,6 +156,12 @@ class VirtualBackend(Backend):
         super().__init__(spec)
         self._bridge = None
         self._serial = None
+
+    @property
+    def model_version(self) -> str:
+        from measure_agent.vboard import MODEL_VERSION
+
+        return MODEL_VERSION
 
     def _start(self, image):
         from measure_agent.serial_link import BoardLink, open_serial

@@ -120,6 +120,8 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
     """Run ``request`` on ``backend`` and build the result. Raises MeasureError subclasses."""
     board = backend.board
     settings = settings_for(request, backend)
+    if request.placement not in ("", "sram"):
+        raise InvalidModel(f"placement {request.placement!r} is not available (this agent places constants in sram)")
     compiled = compile_model(request.model)
     plan = compiled.plan
     inputs = _inputs(request, plan)
@@ -144,7 +146,8 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         clock_hz=board.default_clock_hz, total_cycles=cycles.total, latency_s=board.cycles_to_seconds(cycles.total),
         energy_j=total_energy, energy_source=backend.energy_source, plan_bytes=len(plan.blob),
         arena_bytes=plan.arena_bytes, flash_bytes=image.flash_bytes, ram_bytes=image.ram_bytes,
-        firmware_build_id=image.build_id, repetitions=repetitions, board_kind=backend.kind)
+        firmware_build_id=image.build_id, repetitions=repetitions, board_kind=backend.kind,
+        placement="sram", board_model_version=backend.model_version, runtime=image.runtime)
     for layer, planned, n, energy in zip(compiled.analysis.layers, plan.layers, cycles.layer_cycles, energies):
         result.layers.add(
             index=layer.index, name=layer.name, op=layer.op, macs=layer.macs, cycles=n,

@@ -34,6 +34,10 @@ def test_measure_with_local_agent(tmp_path):
     f = conv["features"]
     assert (f["in_channels"], f["out_channels"], f["kernel_h"], f["kernel_w"], f["alignment"]) == (3, 8, 3, 3, "odd")
     assert [layer["index"] for layer in saved["layers"]] == list(range(5))
+    from measure_agent.vboard import MODEL_VERSION
+
+    assert (saved["placement"], saved["runtime"], saved["board_kind"]) == ("sram", "nn", "virtual")
+    assert saved["board_model_version"] == MODEL_VERSION != ""
 
 
 def test_measure_saves_only_when_asked(tmp_path):

@@ -5,11 +5,12 @@ job: decoder, per-core timing, flash wait states, blocks and hooks, PPB, UART, P
 has the map); build it with ``.venv/bin/pip install -e /work/main --no-deps --no-build-isolation -q``.
 """
 
-from .board import StopReason, VirtualBoard, VirtualBoardFault, run_elf_mips
+from .board import MODEL_VERSION, StopReason, VirtualBoard, VirtualBoardFault, run_elf_mips
 from measure_agent.elf import ElfError, ElfImage, parse_elf
 from .pty import PtyBridge
 
 __all__ = [
+    "MODEL_VERSION",
     "VirtualBoard",
     "VirtualBoardFault",
     "StopReason",

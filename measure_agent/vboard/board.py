@@ -42,6 +42,9 @@ except ImportError as exc:  # pragma: no cover - depends on the build
         "or `.venv/bin/python setup.py build_ext --inplace`"
     ) from exc
 
+#: the timing model's version (native/cyclemodel.h): results measured here carry it
+MODEL_VERSION: str = _cm.MODEL_VERSION
+
 
 class StopReason(enum.Enum):
     IDLE = "idle"  # the firmware polls an empty UART receiver

@@ -19,6 +19,10 @@
 #ifndef VBOARD_CYCLEMODEL_H
 #define VBOARD_CYCLEMODEL_H
 
+/* The timing model's version: every result measured on the virtual board carries it, and the cost
+ * model keys its tables on it. Change it whenever a rule that can change a cycle count changes. */
+#define VB_MODEL_VERSION "2026.12-1"
+
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>

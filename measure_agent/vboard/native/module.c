@@ -386,6 +386,7 @@ PyMODINIT_FUNC PyInit__cyclemodel(void)
     PyModule_AddObject(mod, "Model", (PyObject *)&ModelType);
     Py_INCREF(&UartType);
     PyModule_AddObject(mod, "Uart", (PyObject *)&UartType);
+    PyModule_AddStringConstant(mod, "MODEL_VERSION", VB_MODEL_VERSION);
 #define CONST(name) PyModule_AddIntConstant(mod, #name, name)
     CONST(CORE_M0P); CONST(CORE_M3); CONST(CORE_M4); CONST(CORE_M7); CONST(CORE_M33);
     CONST(ACC_NONE); CONST(ACC_PREFETCH); CONST(ACC_ART); CONST(ACC_CACHE);

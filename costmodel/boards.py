@@ -4,7 +4,7 @@ facts of their MCU families and cores from ``data/families.toml``."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -74,6 +74,67 @@ class Gpio:
         return self.base + port * self.stride
 
 
+FLASH_STYLES = ("page-number", "sector", "page-address")
+
+
+@dataclass(frozen=True)
+class FlashController:
+    """The FLASH controller of a family (``[families.<f>.flash_ctl]``): registers, bits, programming rules,
+    times and endurance; what the firmware's programming routines and the virtual board's model follow."""
+
+    style: str                  # page-number | sector | page-address
+    base: int
+    keyr: int
+    sr: int
+    cr: int
+    ar: int                     # FLASH_AR offset (page-address style), else -1
+    keys: tuple[int, int]
+    program_bytes: int
+    psize: int
+    sr_busy: int
+    sr_eop: int
+    sr_errors: int
+    eop_needs_eopie: bool
+    cr_pg: int
+    cr_erase: int
+    cr_strt: int
+    cr_lock: int
+    cr_eopie: int
+    number_shift: int
+    number_mask: int
+    cr_bank: int
+    psize_shift: int
+    acr_icrst: int
+    acr_dcrst: int
+    acr_dcen: int
+    endurance: int
+    program_us: float
+    erase_ms: dict[int, float]
+
+    def erase_ms_for(self, unit_bytes: int) -> float:
+        """Erase time of one unit of ``unit_bytes`` (the listed size, else scaled from the nearest one)."""
+        if unit_bytes in self.erase_ms:
+            return self.erase_ms[unit_bytes]
+        size, ms = min(self.erase_ms.items(), key=lambda kv: abs(kv[0] - unit_bytes))
+        return ms * unit_bytes / size
+
+
+@dataclass(frozen=True)
+class EraseUnits:
+    """``count`` consecutive flash erase units (pages or sectors) of ``bytes`` from ``base``; the first is
+    erased with number ``number`` (PNB / SNB), in bank ``bank`` (0 = bank 1)."""
+
+    base: int
+    count: int
+    bytes: int
+    number: int
+    bank: int
+
+    @property
+    def end(self) -> int:
+        return self.base + self.count * self.bytes
+
+
 @dataclass(frozen=True)
 class Family:
     """Facts shared by the boards of one MCU family (``data/families.toml``)."""
@@ -93,6 +154,7 @@ class Family:
     power_enable: tuple[int, int] | None = None
     vddio2: tuple[int, int] | None = None
     afio_enable: tuple[int, int] | None = None
+    flash_ctl: FlashController | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +182,7 @@ class Board:
     power_mw: float
     power_kind: str
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    erase_units: tuple[EraseUnits, ...] = ()   # the flash's pages / sectors in address order (flash_layout)
 
     @property
     def simd(self) -> bool:
@@ -153,6 +216,50 @@ def _pair(raw, what: str) -> tuple[int, int]:
     return int(raw[0]), int(raw[1])
 
 
+def _flash_ctl(name: str, raw: dict | None) -> FlashController | None:
+    if raw is None:
+        return None
+    try:
+        keys = raw["keys"]
+        if not (isinstance(keys, list) and len(keys) == 2):
+            raise CatalogueError(f"family {name}: flash_ctl.keys must be two unlock keys")
+        ctl = FlashController(
+            style=str(raw["style"]), base=int(raw["base"]), keyr=int(raw["keyr"]), sr=int(raw["sr"]),
+            cr=int(raw["cr"]), ar=int(raw.get("ar", -1)), keys=(int(keys[0]), int(keys[1])),
+            program_bytes=int(raw["program_bytes"]), psize=int(raw.get("psize", 0)), sr_busy=int(raw["sr_busy"]),
+            sr_eop=int(raw["sr_eop"]), sr_errors=int(raw["sr_errors"]), eop_needs_eopie=bool(raw["eop_needs_eopie"]),
+            cr_pg=int(raw["cr_pg"]), cr_erase=int(raw["cr_erase"]), cr_strt=int(raw["cr_strt"]),
+            cr_lock=int(raw["cr_lock"]), cr_eopie=int(raw["cr_eopie"]), number_shift=int(raw["number_shift"]),
+            number_mask=int(raw["number_mask"]), cr_bank=int(raw["cr_bank"]), psize_shift=int(raw["psize_shift"]),
+            acr_icrst=int(raw["acr_icrst"]), acr_dcrst=int(raw["acr_dcrst"]), acr_dcen=int(raw["acr_dcen"]),
+            endurance=int(raw["endurance"]), program_us=float(raw["program_us"]),
+            erase_ms={int(k): float(v) for k, v in raw["erase_ms"].items()})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CatalogueError(f"family {name}: missing or malformed flash_ctl field {exc}") from None
+    if ctl.style not in FLASH_STYLES:
+        raise CatalogueError(f"family {name}: flash_ctl.style must be one of {', '.join(FLASH_STYLES)}")
+    if ctl.program_bytes not in (2, 4, 8) or (ctl.style == "page-address") != (ctl.ar >= 0):
+        raise CatalogueError(f"family {name}: flash_ctl program_bytes must be 2, 4 or 8, and ar is given for "
+                             "the page-address style only")
+    return ctl
+
+
+def _erase_units(name: str, raw: dict | None, flash: Region) -> tuple[EraseUnits, ...]:
+    if raw is None:
+        return ()
+    units, base = [], flash.base
+    try:
+        for count, size, number, bank in raw["erase_units"]:
+            units.append(EraseUnits(base, int(count), int(size), int(number), int(bank)))
+            base = units[-1].end
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogueError(f"board {name}: flash_layout.erase_units must be [count, bytes, number, bank] "
+                             f"lists ({exc})") from None
+    if base != flash.end:
+        raise CatalogueError(f"board {name}: flash_layout covers {base - flash.base} bytes, flash has {flash.size}")
+    return tuple(units)
+
+
 def _family(name: str, raw: dict) -> Family:
     try:
         gpio = raw["gpio"]
@@ -169,7 +276,8 @@ def _family(name: str, raw: dict) -> Family:
             gpio=Gpio(str(gpio["layout"]), int(gpio["base"]), int(gpio["stride"]), int(gpio["rcc_enable"]),
                       int(gpio["first_bit"])),
             uart_clocks={str(k): _pair(v, f"family {name}: uart_clocks.{k}") for k, v in raw["uart_clocks"].items()},
-            icache_cr=int(raw["icache_cr"]) if "icache_cr" in raw else None, **optional)
+            icache_cr=int(raw["icache_cr"]) if "icache_cr" in raw else None,
+            flash_ctl=_flash_ctl(name, raw.get("flash_ctl")), **optional)
     except (KeyError, TypeError, AttributeError) as exc:
         raise CatalogueError(f"family {name}: missing or malformed field {exc}") from None
 
@@ -232,6 +340,10 @@ def _board(name: str, raw: dict, families: dict[str, Family], cpuids: dict[str, 
             power_kind=choice("power_kind", ("measured", "datasheet")),
             sources=dict(raw.get("sources", {})),
         )
+        layout = raw.get("flash_layout")
+        board = replace(board, erase_units=_erase_units(name, layout, board.flash))
+        if layout and layout.get("source"):
+            board.sources["flash_layout"] = str(layout["source"])
     except KeyError as exc:
         raise CatalogueError(f"board {name}: missing field {exc}") from None
     if board.uart.kind not in UART_KINDS:

@@ -36,6 +36,9 @@ CMD_CYCLES = 0x06
 CMD_READ_OUTPUT = 0x07
 CMD_RESET = 0x08
 CMD_ECHO = 0x09
+CMD_FLASH_INFO = 0x0A
+CMD_FLASH_BEGIN = 0x0B
+CMD_FLASH_WRITE = 0x0C
 # board -> host, not responses
 MSG_BOOT = 0x7D
 MSG_FAULT = 0x7E
@@ -44,7 +47,8 @@ MSG_ERROR = 0x7F
 COMMAND_NAMES = {
     CMD_HELLO: "HELLO", CMD_UPLOAD: "UPLOAD", CMD_LOAD: "LOAD", CMD_SET_INPUT: "SET_INPUT",
     CMD_RUN: "RUN", CMD_CYCLES: "CYCLES", CMD_READ_OUTPUT: "READ_OUTPUT", CMD_RESET: "RESET",
-    CMD_ECHO: "ECHO", MSG_BOOT: "BOOT", MSG_FAULT: "FAULT", MSG_ERROR: "ERROR",
+    CMD_ECHO: "ECHO", CMD_FLASH_INFO: "FLASH_INFO", CMD_FLASH_BEGIN: "FLASH_BEGIN", CMD_FLASH_WRITE: "FLASH_WRITE",
+    MSG_BOOT: "BOOT", MSG_FAULT: "FAULT", MSG_ERROR: "ERROR",
 }
 
 # error codes (first payload byte of an ERROR frame)
@@ -63,6 +67,9 @@ ERR_PLAN_INCOMPLETE = 0x0C
 ERR_PLAN_CRC = 0x0D
 ERR_TOO_MANY_LAYERS = 0x0E
 ERR_BAD_ARG = 0x0F
+ERR_FLASH_WORN = 0x10
+ERR_FLASH = 0x11
+ERR_NO_FLASH = 0x12
 ERR_NN_BASE = 0x20
 
 NN_STATUS_NAMES = {
@@ -76,6 +83,7 @@ ERROR_NAMES = {
     ERR_BAD_LENGTH: "BAD_LENGTH", ERR_BAD_OFFSET: "BAD_OFFSET", ERR_TOO_LARGE: "TOO_LARGE",
     ERR_NOT_LOADED: "NOT_LOADED", ERR_BAD_INDEX: "BAD_INDEX", ERR_PLAN_INCOMPLETE: "PLAN_INCOMPLETE",
     ERR_PLAN_CRC: "PLAN_CRC", ERR_TOO_MANY_LAYERS: "TOO_MANY_LAYERS", ERR_BAD_ARG: "BAD_ARG",
+    ERR_FLASH_WORN: "FLASH_WORN", ERR_FLASH: "FLASH", ERR_NO_FLASH: "NO_FLASH",
 }
 ERROR_NAMES.update({ERR_NN_BASE + k: v for k, v in NN_STATUS_NAMES.items() if k})
 
@@ -89,6 +97,15 @@ HELLO_FLAG_LOADED = 0x08
 HELLO_FLAG_HOST = 0x10
 HELLO_FLAG_STUB = 0x20
 HELLO_FLAG_INPUT_SNAPSHOT = 0x40
+HELLO_FLAG_FLASH = 0x80
+
+#: LOAD's placement byte, and the names a measurement uses
+PLACEMENT_SRAM = 0
+PLACEMENT_FLASH = 1
+PLACEMENTS = {"sram": PLACEMENT_SRAM, "flash": PLACEMENT_FLASH}
+SLOT_HEADER_BYTES = 256
+SLOT_HASH_BYTES = 16
+SLOT_STATES = {0: "free", 1: "plan", 2: "plan-continued", 3: "incomplete"}
 
 RESET_SOFT = 0
 RESET_HARD = 1
@@ -241,8 +258,27 @@ def upload_payload(total: int, offset: int, chunk: bytes) -> bytes:
     return struct.pack("<II", total, offset) + bytes(chunk)
 
 
-def load_payload(plan: bytes) -> bytes:
-    return struct.pack("<I", crc32(plan))
+def load_payload(plan: bytes, placement: str = "sram") -> bytes:
+    """LOAD: the plan's CRC-32, and for a plan in flash the placement byte (SRAM: the 4-byte form)."""
+    if placement not in PLACEMENTS:
+        raise ProtocolError(f"placement must be one of {', '.join(PLACEMENTS)}, not {placement!r}")
+    crc = struct.pack("<I", crc32(plan))
+    return crc if placement == "sram" else crc + bytes([PLACEMENTS[placement]])
+
+
+def plan_hash(plan: bytes) -> bytes:
+    """The content hash a slot header keeps for a plan: the first 16 bytes of its SHA-256."""
+    import hashlib
+
+    return hashlib.sha256(bytes(plan)).digest()[:SLOT_HASH_BYTES]
+
+
+def flash_begin_payload(plan: bytes) -> bytes:
+    return struct.pack("<II", len(plan), crc32(plan)) + plan_hash(plan)
+
+
+def flash_write_payload(offset: int, chunk: bytes) -> bytes:
+    return struct.pack("<I", offset) + bytes(chunk)
 
 
 def set_input_payload(index: int, offset: int, chunk: bytes) -> bytes:
@@ -403,6 +439,67 @@ def decode_read_output(payload: bytes) -> OutputChunk:
     _need(payload, 8, "READ_OUTPUT")
     total, offset = struct.unpack_from("<II", payload)
     return OutputChunk(total, offset, bytes(payload[8:]))
+
+
+@dataclass(frozen=True)
+class FlashBegin:
+    """FLASH_BEGIN's answer: the plan is in flash already (``present``), or a run of slots was erased for it."""
+
+    present: bool
+    first_slot: int
+    slots: int
+    address: int              # flash address of the plan (after the slot header)
+    programmed: int           # bytes of it programmed so far
+    max_erases: int           # highest erase count in the run
+
+
+def decode_flash_begin(payload: bytes) -> FlashBegin:
+    _need(payload, 20, "FLASH_BEGIN")
+    present, _r, first, count, _r2, addr, programmed, erases = struct.unpack_from("<BBHHHIII", payload)
+    return FlashBegin(bool(present), first, count, addr, programmed, erases)
+
+
+def decode_flash_write(payload: bytes) -> int:
+    _need(payload, 4, "FLASH_WRITE")
+    return struct.unpack_from("<I", payload)[0]
+
+
+@dataclass(frozen=True)
+class FlashSlot:
+    index: int                # in the board's slot grid
+    address: int
+    bytes: int
+    erase_count: int          # erases of this slot the board has recorded
+    state: str                # free | plan | plan-continued | incomplete
+    head: int | None          # first slot of the plan this slot belongs to
+
+
+@dataclass(frozen=True)
+class FlashInfo:
+    available: bool
+    endurance: int            # erase cycles per unit the datasheet guarantees
+    program_bytes: int
+    header_bytes: int
+    erases_since_boot: int    # erase units erased since the firmware started
+    programs_since_boot: int  # program units written since the firmware started
+    first_slot: int           # first slot above the firmware image
+    slots: tuple[FlashSlot, ...]
+
+    @property
+    def area_bytes(self) -> int:
+        return sum(s.bytes for s in self.slots)
+
+
+def decode_flash_info(payload: bytes) -> FlashInfo:
+    _need(payload, 28, "FLASH_INFO")
+    _ver, flags, n, endurance, pb, header, erases, programs, first = struct.unpack_from("<BBHIIIIII", payload)
+    _need(payload, 28 + 16 * n, "FLASH_INFO slots")
+    slots = []
+    for i in range(n):
+        addr, size, count, state, _r, head = struct.unpack_from("<IIIBBH", payload, 28 + 16 * i)
+        slots.append(FlashSlot(first + i, addr, size, count, SLOT_STATES.get(state, f"state-{state}"),
+                               None if head == 0xFFFF else head))
+    return FlashInfo(bool(flags & 1), endurance, pb, header, erases, programs, first, tuple(slots))
 
 
 @dataclass(frozen=True)

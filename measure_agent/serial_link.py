@@ -71,10 +71,12 @@ class LinkStats:
 class BoardLink:
     """Request/response client of the firmware shell."""
 
-    def __init__(self, port, *, timeout: float = 2.0, run_timeout: float = 120.0, retries: int = 2):
+    def __init__(self, port, *, timeout: float = 2.0, run_timeout: float = 120.0, retries: int = 2,
+                 flash_timeout: float = 120.0):
         self.port = port
         self.timeout = timeout
         self.run_timeout = run_timeout
+        self.flash_timeout = flash_timeout  # FLASH_BEGIN may erase a megabyte of sectors (seconds on an F4)
         self.retries = retries
         self.stats = LinkStats()
         self._seq = 0
@@ -83,6 +85,9 @@ class BoardLink:
         self._load: P.LoadInfo | None = None
         self._backlog: list = []
         self._loaded_crc: int | None = None
+        self._loaded_placement: str | None = None
+        #: FLASH_BEGIN's answer for the last plan placed in flash (``present``: it was not programmed again)
+        self.last_flash: P.FlashBegin | None = None
 
     # ------------------------------------------------------------ low level
     def _next_seq(self) -> int:
@@ -191,11 +196,17 @@ class BoardLink:
     def echo(self, data: bytes) -> bytes:
         return self.request(P.CMD_ECHO, data)
 
-    def upload_plan(self, blob: bytes, *, load: bool = True) -> P.LoadInfo | None:
-        """Upload a plan in chunks (offset + total), then LOAD it (nn_load on the board)."""
+    def upload_plan(self, blob: bytes, *, load: bool = True, placement: str = "sram") -> P.LoadInfo | None:
+        """Upload a plan, then LOAD it (nn_load on the board). ``placement="sram"``: in chunks (offset + total)
+        into model RAM; ``"flash"``: programmed into a flash slot (:meth:`flash_plan`), the arena in RAM."""
         blob = bytes(blob)
         if not blob:
             raise ValueError("empty plan")
+        if placement == "flash":
+            self.flash_plan(blob)
+            return self.load(blob, placement="flash") if load else None
+        if placement != "sram":
+            raise ValueError(f"placement must be 'flash' or 'sram', not {placement!r}")
         chunk = self.info.max_payload - 8
         offset = 0
         while offset < len(blob):
@@ -206,12 +217,42 @@ class BoardLink:
             offset += len(part)
         return self.load(blob) if load else None
 
-    def load(self, blob: bytes) -> P.LoadInfo:
+    def load(self, blob: bytes, *, placement: str = "sram") -> P.LoadInfo:
         self._load = None
         self._loaded_crc = None
-        self._load = P.decode_load(self.request(P.CMD_LOAD, P.load_payload(blob), timeout=max(self.timeout, 10.0)))
+        self._loaded_placement = None
+        self._load = P.decode_load(self.request(P.CMD_LOAD, P.load_payload(blob, placement),
+                                                timeout=max(self.timeout, 10.0)))
         self._loaded_crc = P.crc32(blob)
+        self._loaded_placement = placement
         return self._load
+
+    def flash_info(self) -> P.FlashInfo:
+        """The board's flash slots: erase counts and what each holds."""
+        return P.decode_flash_info(self.request(P.CMD_FLASH_INFO))
+
+    def flash_plan(self, blob: bytes) -> P.FlashBegin:
+        """Make a flash slot hold ``blob``: nothing is programmed when a slot holds it already (same content
+        hash, length and CRC, verified by the board), else a run of slots is erased and the plan programmed
+        in chunks; the board verifies the CRC and commits the slot after the last one."""
+        blob = bytes(blob)
+        begin = P.decode_flash_begin(self.request(P.CMD_FLASH_BEGIN, P.flash_begin_payload(blob),
+                                                  timeout=max(self.timeout, self.flash_timeout),
+                                                  retry_on_timeout=False))
+        self.last_flash = begin
+        if begin.present:
+            return begin
+        chunk = self.info.max_payload - 4
+        chunk -= chunk % 8  # whole programming units (8 bytes covers every family)
+        offset = begin.programmed
+        while offset < len(blob):
+            part = blob[offset:offset + chunk]
+            done = P.decode_flash_write(self.request(P.CMD_FLASH_WRITE, P.flash_write_payload(offset, part),
+                                                     timeout=max(self.timeout, 10.0)))
+            if done != offset + len(part):
+                raise BoardLinkError(f"flash write: board has {done} bytes, expected {offset + len(part)}")
+            offset += len(part)
+        return begin
 
     def set_input(self, index: int, data: bytes) -> None:
         data = bytes(data)
@@ -247,12 +288,13 @@ class BoardLink:
             out += part.data
         return bytes(out)
 
-    def prepare(self, plan: bytes, inputs: list[bytes]) -> None:
-        """Make the board hold ``plan`` (uploaded and loaded unless this link already loaded the same plan)
-        with ``inputs`` set; a board reset behind the link's back is noticed and the plan uploaded again."""
+    def prepare(self, plan: bytes, inputs: list[bytes], placement: str = "sram") -> None:
+        """Make the board hold ``plan`` at ``placement`` (uploaded and loaded unless this link already loaded
+        the same plan there) with ``inputs`` set; a board reset behind the link's back is noticed and the plan
+        uploaded again."""
         crc = P.crc32(plan)
-        if self._load is None or self._loaded_crc != crc:
-            self.upload_plan(plan)
+        if self._load is None or self._loaded_crc != crc or self._loaded_placement != placement:
+            self.upload_plan(plan, placement=placement)
         try:
             for i, data in enumerate(inputs):
                 self.set_input(i, data)
@@ -261,7 +303,7 @@ class BoardLink:
                 raise
             self._load = None
             self._loaded_crc = None
-            self.prepare(plan, inputs)
+            self.prepare(plan, inputs, placement)
 
     def read_outputs(self) -> list[bytes]:
         """Every output tensor of the loaded plan (after a run)."""

@@ -69,5 +69,6 @@ def test_targets_cli():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert {b["name"] for b in data} == set(catalogue())
-    assert all(b["sources"]["power_mw"] for b in data)
+    assert data["schema_version"] == 1
+    assert {b["name"] for b in data["boards"]} == set(catalogue())
+    assert all(b["sources"]["power_mw"] for b in data["boards"])

@@ -31,7 +31,7 @@ from measure_agent.firmware_build import cache as build_cache
 from measure_agent.firmware_build import firmware as fw
 from measure_agent.firmware_build import flags
 from measure_agent.firmware_build.board_config import board_config_header, uart_brr
-from measure_agent.firmware_build.linker import linker_script
+from measure_agent.firmware_build.linker import MAX_SLOTS, flash_slots, linker_script, usable_slots
 from measure_agent.elf import ElfError, parse_elf
 from measure_agent.settings import FLOAT_ABIS, OPT_LEVELS, VARIANTS, FirmwareSettings, SettingsError
 
@@ -201,7 +201,7 @@ def test_one_flags_table(fake_compiler):
 
 def test_cache_root_honours_env(monkeypatch, tmp_path):
     monkeypatch.setenv("MCU_NAS_CACHE", str(tmp_path))
-    assert build_cache.KINDS == ("firmware", "host-shell", "host-runtime", "test-models", "test-programs")
+    assert {"firmware", "host-shell", "host-runtime", "test-models", "test-programs"} <= set(build_cache.KINDS)
     for kind in build_cache.KINDS:
         assert cache_dir(kind) == tmp_path / kind
         assert cache_dir(kind, tmp_path / "elsewhere") == tmp_path / "elsewhere"
@@ -379,6 +379,44 @@ def test_builds_for_every_board(images, name):
     for cut in (len(data) // 2, len(data) - 1):
         with pytest.raises(ElfError):
             parse_elf(data[:cut])
+
+
+@pytest.mark.parametrize("name", BOARDS)
+def test_flash_slot_grid_and_controller_in_the_generated_files(name):
+    """The slot grid tiles the flash with whole erase units (at most 32 slots of at least flash/32 bytes); the
+    controller's facts and the grid reach board_config.h; the linker script copies .ramfunc to SRAM and puts
+    the slots after the image."""
+    board = get_board(name)
+    slots = flash_slots(board)
+    assert 1 <= len(slots) <= MAX_SLOTS
+    assert slots[0].base == board.flash.base and slots[-1].end == board.flash.end
+    assert all(a.end == b.base for a, b in zip(slots, slots[1:]))
+    assert all(sum(u[1] for u in s.units) == s.size >= board.flash.size // MAX_SLOTS for s in slots)
+    units = [(g.base + i * g.bytes, g.bytes) for g in board.erase_units for i in range(g.count)]
+    assert [(u[0], u[1]) for s in slots for u in s.units] == units
+    ctl = board.family.flash_ctl
+    h = board_config_header(board)
+    assert f"#define BOARD_FLASHCTL_STYLE_{ctl.style.upper().replace('-', '_')} 1" in h
+    assert f"#define BOARD_FLASHCTL_KEYR 0x{ctl.base + ctl.keyr:08X}u" in h
+    assert f"#define BOARD_FLASH_PROGRAM_BYTES {ctl.program_bytes}u" in h and f"#define BOARD_FLASH_NSLOTS {len(slots)}u" in h
+    assert f"#define BOARD_FLASH_ENDURANCE {ctl.endurance}u" in h and ctl.endurance == 10000
+    ld = linker_script(board, 8192)
+    assert "*(.ramfunc .ramfunc.*)" in ld and "__flash_slots_start = " in ld
+    assert usable_slots(board, slots[3].base - 1) == slots[3:]
+
+
+@needs_gcc
+@pytest.mark.parametrize("name", BOARDS)
+def test_built_image_places_slots_after_it_and_flash_routines_in_sram(images, name):
+    board = get_board(name)
+    elf = parse_elf(images[name].path)
+    end, start = elf.symbols["__flash_image_end"], elf.symbols["__flash_slots_start"]
+    assert end == board.flash.base + images[name].flash_bytes
+    assert start == usable_slots(board, end)[0].base and start - end < max(s.size for s in flash_slots(board))
+    for routine in ("fl_program", "fl_erase", "fl_wait"):  # run from SRAM while the flash is busy
+        found = [a for s, a in elf.symbols.items() if s == routine or s.startswith(routine + ".")]  # (clones)
+        assert found and all(board.sram.contains(a & ~1) for a in found), routine
+    assert not board.sram.contains(elf.symbols["hal_flash_program"] & ~1)
 
 
 @needs_gcc

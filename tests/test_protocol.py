@@ -208,3 +208,24 @@ def test_link_raises_board_error_and_fault():
     with pytest.raises(BoardFault) as finfo:
         BoardLink(FakeDevice(fault), timeout=0.5).echo(b"")
     assert finfo.value.registers["pc"] == 0x08001234 and finfo.value.registers["exception"] == 3
+
+
+def test_flash_payload_codecs():
+    plan = bytes(range(200))
+    assert P.load_payload(plan) == struct.pack("<I", P.crc32(plan))  # SRAM: the 4-byte form of version 1
+    assert P.load_payload(plan, "flash") == struct.pack("<IB", P.crc32(plan), P.PLACEMENT_FLASH)
+    with pytest.raises(P.ProtocolError):
+        P.load_payload(plan, "eeprom")
+    begin = P.flash_begin_payload(plan)
+    assert begin[:8] == struct.pack("<II", 200, P.crc32(plan)) and len(begin) == 8 + P.SLOT_HASH_BYTES
+    assert P.plan_hash(plan) == __import__("hashlib").sha256(plan).digest()[:16]
+    fb = P.decode_flash_begin(struct.pack("<BBHHHIII", 1, 0, 5, 2, 0, 0x08020100, 200, 7))
+    assert fb == P.FlashBegin(True, 5, 2, 0x08020100, 200, 7)
+    info = P.decode_flash_info(struct.pack("<BBHIIIIII", 1, 1, 2, 10000, 8, 256, 3, 40, 4)
+                               + struct.pack("<IIIBBH", 0x08020000, 32768, 3, 1, 0, 4)
+                               + struct.pack("<IIIBBH", 0x08028000, 32768, 2, 0, 0, 0xFFFF))
+    assert info.available and info.endurance == 10000 and info.area_bytes == 65536
+    assert info.slots[0] == P.FlashSlot(4, 0x08020000, 32768, 3, "plan", 4)
+    assert info.slots[1].state == "free" and info.slots[1].head is None and info.slots[1].index == 5
+    with pytest.raises(P.ProtocolError):
+        P.decode_flash_info(b"\x01\x01\x05\x00" + bytes(24))

@@ -16,8 +16,14 @@ Sources of the hand-derived numbers:
   [M4]  Cortex-M4 TRM (Arm DDI 0439), sec. 3.3 "Instruction set summary", Table 3-1 "Cortex-M4
         instruction set summary" + sec. 3.3.2 "Load/store timings"; FPU: Table 7-1 "FPU instruction set".
   [M33] no published table: the M4 figures (README.md).
-  Branch refill P (TRM: "1 to 3"): the model uses P = 2 for direct/register branches.
-  UDIV/SDIV (TRM: 2..12, data dependent): fixed 7 in the model (README.md).
+  Branch refill P (TRM Table 3-1: "1 to 3 depending on the alignment and width of the target
+        instruction, and whether the processor manages to speculate the address early"): P = 1 for direct
+        branches (B, Bcc, CBZ, BL: target computed at decode and fetched early), 2 for register branches
+        (BX, BLX, MOV PC), 3 for loads to PC and TBB/TBH (3.3.2: "three cycles for the pipeline reload"),
+        +1 when the target is a 32-bit instruction at a halfword offset (its second half is in the next
+        fetch word: a second fetch).
+  UDIV/SDIV (TRM: 2..12, "early termination" on the leading zeros/ones of the operands): 1 + ceil(q/3)
+        cycles, at least 2, with q = clz(|Rm|) - clz(|Rn|) + 1 the quotient bits (README.md).
   [M7]  no published table: approximate model (dual-issue pairing rule, README.md); checked within
         a tolerance.
 """
@@ -31,9 +37,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "vboard_asm"))
-from asmtool import run_measure  # noqa: E402
+from asmtool import build, run_measure  # noqa: E402
 
 from costmodel.boards import get_board  # noqa: E402
+from measure_agent.vboard import StopReason, VirtualBoard  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-as") is None, reason="needs arm-none-eabi binutils")
 
@@ -205,9 +212,10 @@ def test_ldrd(board):
 
 
 # ---------------------------------------------------------------- branches
-@pytest.mark.parametrize("board,taken", [(M0P, 2), (M3, 3), (M4, 3), (M33, 3)])
+@pytest.mark.parametrize("board,taken", [(M0P, 2), (M3, 2), (M4, 2), (M33, 2)])
 def test_branch_taken(board, taken):
-    # B to the next instruction is still a taken branch: M0+ 2, M3/M4/M33 1 + P = 3; then NOP 1
+    # B to the next instruction is still a taken branch: M0+ 2, M3/M4/M33 1 + P with P = 1 (direct branch,
+    # 16-bit target); then NOP 1
     assert cycles(board, "    b 1f\n1:  nop\n") == 3 + taken + 1
 
 
@@ -217,17 +225,18 @@ def test_branch_not_taken(board):
     assert cycles(board, "    cmp r0, r0\n    bne 1f\n    nop\n1:\n") == 6
 
 
-@pytest.mark.parametrize("board,taken", [(M0P, 2), (M3, 3), (M4, 3), (M33, 3)])
+@pytest.mark.parametrize("board,taken", [(M0P, 2), (M3, 2), (M4, 2), (M33, 2)])
 def test_count_loop(board, taken):
-    # movs 1; 10 x (subs 1 + bne 1) with 9 taken (+1 on M0+, +P=2 on v7-M/v8-M) and 1 not taken
-    # M0+: 1 + 20 + 9 = 30 -> 33 ; M3/M4/M33: 1 + 20 + 18 = 39 -> 42
+    # movs 1; 10 x (subs 1 + bne 1) with 9 taken (+1 on M0+, +P=1 on v7-M/v8-M: direct branch to a
+    # 16-bit target) and 1 not taken -> 1 + 20 + 9 = 30 -> 33 on every core
     seq = "    movs r0, #10\n1:  subs r0, #1\n    bne 1b\n"
     assert cycles(board, seq) == 3 + 1 + 20 + 9 * (taken - 1)
 
 
 @pytest.mark.parametrize("board", V7)
 def test_call_return(board):
-    # BL 1+P = 3 ; callee: adds 1 ; BX LR 1+P = 3 ; nop 1 -> 8 + 3 = 11
+    # BL 1+P = 2 (direct, 16-bit target) ; callee: adds 1 ; BX LR 1+P = 3 (register branch, 16-bit
+    # target) ; nop 1 ; "b 3f" 1 + P = 2 (direct; the target is the 16-bit LDR of the measurement)
     seq = """
     bl 2f
     nop
@@ -236,8 +245,38 @@ def test_call_return(board):
     bx lr
 3:
     """
-    # after "bx lr" comes nop (1) then "b 3f" (1 + P = 3): total 3 + 1 + 3 + 1 + 3 = 11, + 3 = 14
-    assert cycles(board, seq) == 14
+    # total 2 + 1 + 3 + 1 + 2 = 9, + 3 = 12
+    assert cycles(board, seq) == 12
+
+
+@pytest.mark.parametrize("board", V7)
+def test_branch_refill_target_width_and_alignment(board):
+    # TRM Table 3-1, P = 1..3 "depending on the alignment and width of the target instruction": the fetch
+    # unit reads aligned words; a 32-bit target at a halfword offset spans two words and needs a second
+    # fetch before it can be decoded (+1). Direct branches speculate the target early (P = 1).
+    #   b 1f  -> 16-bit nop, word aligned            1 + 1      = 2 ; nop   1
+    #   b 2f  -> 32-bit add.w at a halfword offset   1 + 1 + 1  = 3 ; add.w 1
+    #   b 3f  -> 32-bit add.w, word aligned          1 + 1      = 2 ; add.w 1
+    #   bx r5 -> 32-bit add.w at a halfword offset   1 + 2 + 1  = 4 ; add.w 1   (register branch: P = 2)
+    # total 2+1+3+1+2+1+4+1 = 15, + 3 = 18
+    setup = SETUP + "    ldr r5, =4f + 1\n"
+    seq = """
+    b 1f
+    .align 2
+1:  nop
+    b 2f
+    .align 2
+    nop
+2:  add.w r0, r0, #1
+    b 3f
+    .align 2
+3:  add.w r0, r0, #1
+    bx r5
+    .align 2
+    nop
+4:  add.w r0, r0, #1
+    """
+    assert cycles(board, seq, setup) == 18
 
 
 def test_call_return_m0p():
@@ -256,8 +295,143 @@ def test_call_return_m0p():
 # ---------------------------------------------------------------- divide
 @pytest.mark.parametrize("board", V7)
 def test_udiv(board):
-    # UDIV/SDIV: TRM 2..12 cycles, data dependent; the model uses a fixed 7 -> 3 + 14 = 17
-    assert cycles(board, "    udiv r0, r1, r2\n    sdiv r0, r1, r2\n") == 17
+    # UDIV/SDIV 7 / 3: q = clz(3) - clz(7) + 1 = 30 - 29 + 1 = 2 quotient bits -> 1 + ceil(2/3) = 2 each
+    # -> 3 + 4 = 7
+    assert cycles(board, "    udiv r0, r1, r2\n    sdiv r0, r1, r2\n") == 7
+
+
+@pytest.mark.parametrize("board", V7)
+def test_udiv_early_termination(board):
+    # TRM Table 3-1: SDIV/UDIV 2..12, "division operations use early termination to minimize the number
+    # of cycles required based on the number of leading ones and zeros in the input operands". Model: the
+    # divider produces 3 quotient bits per cycle after one issue cycle, q = clz(|Rm|) - clz(|Rn|) + 1
+    # quotient bits, cycles = max(2, 1 + ceil(q / 3)) (2..12 exactly: q = 32 for 0xFFFFFFFF / 1):
+    #   udiv 0xFFFFFFFF / 1   q = 31 - 0 + 1 = 32   -> 1 + 11 = 12
+    #   udiv 1 / 0xFFFFFFFF   q <= 0                -> 2
+    #   udiv 1000 / 10        q = 28 - 22 + 1 = 7   -> 1 + 3  = 4
+    #   sdiv -1000 / 10       |-1000| = 1000: q = 7 -> 4
+    #   udiv 1 / 0            divisor 0 (result 0)  -> 2
+    # total 24, + 3 = 27
+    setup = SETUP + """
+    mvn r0, #0
+    movs r1, #1
+    movw r2, #1000
+    movs r3, #10
+    movs r5, #0
+    movw r8, #1000
+    rsb r8, r8, #0
+"""
+    seq = """
+    udiv r9, r0, r1
+    udiv r9, r1, r0
+    udiv r9, r2, r3
+    sdiv r9, r8, r3
+    udiv r9, r1, r5
+    """
+    assert cycles(board, seq, setup) == 27
+
+
+@pytest.mark.parametrize("board", V7)
+def test_failed_condition_in_it_block(board):
+    # Armv7-M ARM A7.3: an instruction whose condition fails in an IT block does not execute (behaves as a
+    # NOP): it takes its issue cycle only, 1 (as a not-taken branch, TRM Table 3-1), whatever it would
+    # have cost.
+    #   cmp r0, r0        1   (Z = 1)
+    #   ite ne            1
+    #   ldrne r5, [r4]    1   (fails: not 2)
+    #   moveq r5, #0      1
+    #   it ne             1
+    #   udivne r3, r1, r2 1   (fails: not 2..12)
+    #   it eq             1
+    #   ldreq r5, [r4]    2   (passes: LDR 2)
+    # total 9, + 3 = 12
+    seq = """
+    cmp r0, r0
+    ite ne
+    ldrne r5, [r4]
+    moveq r5, #0
+    it ne
+    udivne r3, r1, r2
+    it eq
+    ldreq r5, [r4]
+    """
+    assert cycles(board, seq) == 12
+
+
+@pytest.mark.parametrize("board", V7)
+def test_literal_load_contends_with_fetch(board):
+    # TRM 3.3.2: "LDR Rx,[PC,#imm] might add a cycle because of contention with the fetch unit": the
+    # literal and the instruction stream come through the same code-memory interface (on STM32 the
+    # flash interface serves D-Code before I-Code, RM0351 3.3.3 "Data management"), so a PC-relative
+    # load costs one cycle more than the same load through a register: +1 at any wait states.
+    #   ldr r0, [r4]          2
+    #   ldr r1, =0x12345678   1 (pipelined after a load) + 1 (fetch contention) = 2
+    #   nop                   1
+    #   ldr r2, =0x9abcdef0   2 + 1 = 3
+    # total 8, + 3 = 11
+    seq = """
+    ldr r0, [r4]
+    ldr r1, =0x12345678
+    nop
+    ldr r2, =0x9abcdef0
+    """
+    assert cycles(board, seq) == 11
+
+
+@pytest.mark.parametrize("board", V7)
+def test_unaligned_access_split(board):
+    # Cortex-M3 TRM (DDI0337) 14.9 / Cortex-M4 TRM 3.3.2: unaligned LDR/STR(H) are "converted into two or
+    # more aligned accesses" by the bus interface; every extra transfer costs a cycle:
+    #   ldr.w r0, [r4, #1]    word at +1: byte + halfword + byte  2 + 2 = 4
+    #   nop                                                       1
+    #   ldr.w r1, [r4, #2]    word at +2: two halfwords            2 + 1 = 3
+    #   nop                                                       1
+    #   ldrh.w r2, [r4, #1]   halfword at +1: two bytes            2 + 1 = 3
+    #   nop                                                       1
+    #   ldrh.w r3, [r4, #3]   halfword crossing a word: two bytes  2 + 1 = 3
+    #   nop                                                       1
+    #   str.w r0, [r4, #6]    word at +2: two halfwords            1 + 1 = 2
+    # total 19, + 3 = 22
+    seq = """
+    ldr.w r0, [r4, #1]
+    nop
+    ldr.w r1, [r4, #2]
+    nop
+    ldrh.w r2, [r4, #1]
+    nop
+    ldrh.w r3, [r4, #3]
+    nop
+    str.w r0, [r4, #6]
+    """
+    assert cycles(board, seq) == 22
+
+
+@pytest.mark.parametrize("board", [M0P, M4, M7])
+def test_cyccnt_right_after_dwt_ctrl_store(board):
+    # CYCCNT is exact to the instruction in both modes: stop the counter, zero it, then start it again
+    # with a read-modify-write of DWT_CTRL (the read goes through the Python PPB model) and read CYCCNT
+    # right after the enabling store. CYCCNT counts from the cycle the enabling STR starts: the value
+    # read is the STR's cost (1 on M3/M4/M7, 2 on the M0+: [M0+] STR 2).
+    board_ = get_board(board)
+    body = """
+    ldr r0, =0xE0001000
+    ldr r5, =0xE0001004
+    movs r2, #1
+    ldr r1, [r0]
+    bics r1, r2
+    str r1, [r0]
+    movs r3, #0
+    str r3, [r5]
+    ldr r1, [r0]
+    orrs r1, r2
+    str r1, [r0]
+    ldr r7, [r5]
+    bkpt #0
+    .ltorg
+"""
+    vb = VirtualBoard(board_, build(board_, body), strict=_MODE["strict"])
+    assert vb.run(timeout_s=5.0) is StopReason.BKPT
+    assert vb.reg("r7") == (2 if board == M0P else 1)
 
 
 # ---------------------------------------------------------------- FPU

@@ -18,6 +18,7 @@
 #define SCB_CSSELR REG32(0xE000ED84u)
 #define SCB_CPACR REG32(0xE000ED88u)
 #define SCB_ICIALLU REG32(0xE000EF50u)
+#define SCB_DCIMVAC REG32(0xE000EF5Cu) /* D-cache invalidate by address (Armv7-M ARM B2.2.7) */
 #define SCB_DCISW REG32(0xE000EF60u)
 
 #define AIRCR_VECTKEY (0x05FAu << 16)

@@ -34,4 +34,26 @@ void hal_model_ram(uint8_t **base, uint32_t *bytes);
 int hal_stack_ok(void);                   /* 0 if the stack canary was overwritten */
 void hal_system_reset(void);              /* hard reset; returns if the platform cannot */
 
+/* ---- flash slots: where plans are programmed when their constants live in flash (slots.c) ----
+ * Addresses are 32-bit flash addresses (the MCU's; the host build maps them onto a buffer). */
+struct hal_flash_slot {
+    uint32_t base, bytes;
+};
+struct hal_flash {
+    uint32_t nslots;                      /* slots of the board's grid (0: no flash placement) */
+    uint32_t first;                       /* first slot above the firmware image */
+    const struct hal_flash_slot *slots;
+    uint32_t program_bytes;               /* programming unit: ranges are multiples of it, aligned to it */
+    uint32_t endurance;                   /* erase cycles per erase unit the datasheet guarantees */
+    uint32_t erases;                      /* erase units erased since boot */
+    uint32_t programs;                    /* program units written since boot */
+};
+const struct hal_flash *hal_flash(void);
+const uint8_t *hal_flash_ptr(uint32_t addr);   /* readable pointer to flash address addr */
+/* Erase every erase unit of slot `slot`: 0, or the controller's error flags (never 0 on failure). */
+uint32_t hal_flash_erase_slot(uint32_t slot);
+/* Program n bytes from src (RAM, any alignment) at flash address addr (erased); n and addr multiples of
+ * program_bytes. Units that are all 0xFF are left erased. 0, or the controller's error flags. */
+uint32_t hal_flash_program(uint32_t addr, const uint8_t *src, uint32_t n);
+
 #endif

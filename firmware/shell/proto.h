@@ -34,6 +34,9 @@ enum proto_cmd {
     CMD_READ_OUTPUT = 0x07,
     CMD_RESET = 0x08,
     CMD_ECHO = 0x09,
+    CMD_FLASH_INFO = 0x0A,   /* the flash slots: erase counts, states */
+    CMD_FLASH_BEGIN = 0x0B,  /* find a plan in flash, or erase a run of slots for it */
+    CMD_FLASH_WRITE = 0x0C,  /* program a chunk of that plan */
 };
 #define PROTO_RESPONSE_BIT 0x80u
 
@@ -59,6 +62,9 @@ enum proto_err {
     ERR_PLAN_CRC = 0x0D,      /* LOAD: CRC-32 of the uploaded plan differs; detail = board's CRC */
     ERR_TOO_MANY_LAYERS = 0x0E,/* plan has more layers than the shell can time; detail = limit */
     ERR_BAD_ARG = 0x0F,       /* e.g. RUN with 0 runs, unknown RESET mode */
+    ERR_FLASH_WORN = 0x10,    /* every slot run for the plan contains a slot at its endurance; detail = endurance */
+    ERR_FLASH = 0x11,         /* the flash controller reported an error; detail = its status flags */
+    ERR_NO_FLASH = 0x12,      /* the board has no flash slots */
     ERR_NN_BASE = 0x20,       /* 0x20 + nn_status (NN_ERR_BAD_PLAN -> 0x21 ... NN_ERR_NOT_LOADED -> 0x27) */
 };
 
@@ -69,6 +75,11 @@ enum proto_err {
 #define HELLO_FLAG_HOST 0x10u     /* host build (UART over file descriptors) */
 #define HELLO_FLAG_STUB 0x20u     /* built with the stub executor, not the real runtime */
 #define HELLO_FLAG_INPUT_SNAPSHOT 0x40u /* inputs are restored before every run (model loaded) */
+#define HELLO_FLAG_FLASH 0x80u    /* plans can be programmed into flash slots (FLASH_BEGIN / FLASH_WRITE) */
+
+/* LOAD's optional placement byte: where the plan (with its constants) is */
+#define PLACEMENT_SRAM 0u
+#define PLACEMENT_FLASH 1u
 
 #define RESET_SOFT 0u
 #define RESET_HARD 1u

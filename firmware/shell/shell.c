@@ -17,6 +17,7 @@
 #include "hal.h"
 #include "proto.h"
 #include "shell.h"
+#include "slots.h"
 
 #if defined(NN_SIMD) && NN_SIMD
 #define SHELL_SIMD 1
@@ -70,6 +71,7 @@ static struct {
     uint32_t runs;      /* runs of the last RUN (0: no cycles yet) */
     uint8_t *snap;      /* copy of the input tensors (NULL: no room), restored before every nn_run */
     uint32_t snap_bytes;
+    uint32_t placement; /* of the loaded plan: PLACEMENT_SRAM (in model RAM) or PLACEMENT_FLASH (in a slot) */
 } st;
 
 static uint32_t layer_tmp[SHELL_MAX_LAYERS];
@@ -205,6 +207,7 @@ static void soft_reset(void)
     st.runs = 0;
     st.snap = 0;
     st.snap_bytes = 0;
+    st.placement = PLACEMENT_SRAM;
 }
 
 /* The runtime may reuse input memory for activations, so a run clobbers its inputs. SET_INPUT also
@@ -263,6 +266,7 @@ static void cmd_hello(uint8_t seq)
 #endif
     if (st.loaded) flags |= HELLO_FLAG_LOADED;
     if (st.snap) flags |= HELLO_FLAG_INPUT_SNAPSHOT;
+    if (hal_flash()->nslots > hal_flash()->first) flags |= HELLO_FLAG_FLASH;
     uint8_t *p = OUT;
     p[0] = PROTO_VERSION;
     p[1] = (uint8_t)flags;
@@ -297,6 +301,7 @@ static void cmd_upload(uint8_t seq, const uint8_t *p, uint32_t len)
     }
     if (offset == 0u) { /* a new upload: forget the old model */
         soft_reset();
+        slots_forget();
         st.plan_total = total;
     }
     if (total != st.plan_total || offset > st.plan_received) {
@@ -313,21 +318,41 @@ static void cmd_upload(uint8_t seq, const uint8_t *p, uint32_t len)
 
 static void cmd_load(uint8_t seq, const uint8_t *p, uint32_t len)
 {
-    if (len != 4u) { send_error(seq, ERR_BAD_LENGTH, CMD_LOAD, 4, "load needs the plan crc"); return; }
-    if (st.plan_total == 0u || st.plan_received != st.plan_total) {
-        send_error(seq, ERR_PLAN_INCOMPLETE, CMD_LOAD, (int32_t)st.plan_received, "plan upload incomplete");
+    if (len != 4u && len != 5u) {
+        send_error(seq, ERR_BAD_LENGTH, CMD_LOAD, 4, "load needs the plan crc [, placement]");
         return;
     }
-    uint32_t crc = crc32_update(0, st.ram, st.plan_total);
-    if (crc != get_u32(p)) { send_error(seq, ERR_PLAN_CRC, CMD_LOAD, (int32_t)crc, "plan crc mismatch"); return; }
+    uint32_t placement = len == 5u ? p[4] : PLACEMENT_SRAM;
+    const uint8_t *plan = st.ram;
+    uint32_t plan_len = st.plan_total, arena_off = 0;
+    if (placement == PLACEMENT_FLASH) { /* the plan programmed by FLASH_BEGIN / FLASH_WRITE; all model RAM is arena */
+        plan = slots_plan(get_u32(p), &plan_len);
+        if (!plan) {
+            send_error(seq, ERR_PLAN_INCOMPLETE, CMD_LOAD, 0, "no verified plan with this crc in flash");
+            return;
+        }
+        soft_reset();
+        st.plan_total = plan_len;
+    } else if (placement == PLACEMENT_SRAM) {
+        if (st.plan_total == 0u || st.plan_received != st.plan_total) {
+            send_error(seq, ERR_PLAN_INCOMPLETE, CMD_LOAD, (int32_t)st.plan_received, "plan upload incomplete");
+            return;
+        }
+        uint32_t crc = crc32_update(0, st.ram, st.plan_total);
+        if (crc != get_u32(p)) { send_error(seq, ERR_PLAN_CRC, CMD_LOAD, (int32_t)crc, "plan crc mismatch"); return; }
+        arena_off = align16(st.plan_total);
+    } else {
+        send_error(seq, ERR_BAD_ARG, CMD_LOAD, (int32_t)placement, "placement 0 (sram) or 1 (flash)");
+        return;
+    }
     st.loaded = 0;
     st.runs = 0;
-    uint32_t arena_off = align16(st.plan_total);
+    st.placement = placement;
     uint32_t arena_len = arena_off < st.ram_bytes ? st.ram_bytes - arena_off : 0u;
-    uint32_t needed = nn_arena_bytes_needed(st.ram, st.plan_total);
+    uint32_t needed = nn_arena_bytes_needed(plan, plan_len);
     if (needed == 0u) { send_nn_error(seq, CMD_LOAD, NN_ERR_BAD_PLAN, 0); return; }
     if (needed > arena_len) { send_nn_error(seq, CMD_LOAD, NN_ERR_ARENA_TOO_SMALL, (int32_t)needed); return; }
-    int s = nn_load(st.ram, st.plan_total, st.ram + arena_off, arena_len);
+    int s = nn_load(plan, plan_len, st.ram + arena_off, arena_len);
     if (s != NN_OK) { send_nn_error(seq, CMD_LOAD, s, (int32_t)needed); return; }
     uint32_t layers = nn_num_layers();
     if (layers > SHELL_MAX_LAYERS) {
@@ -455,11 +480,69 @@ static void cmd_read_output(uint8_t seq, const uint8_t *p, uint32_t len)
     send_frame(CMD_READ_OUTPUT | PROTO_RESPONSE_BIT, seq, 8u + n);
 }
 
+/* ---- plans in flash slots (slots.c) ---- */
+static void send_slots_error(uint8_t seq, uint8_t cmd, int status, int32_t detail, const char *msg)
+{
+    switch (status) {
+    case SLOTS_NONE: send_error(seq, ERR_NO_FLASH, cmd, 0, "no flash slots on this board"); break;
+    case SLOTS_TOO_LARGE: send_error(seq, ERR_TOO_LARGE, cmd, detail, msg[0] ? msg : "plan larger than the flash slot area"); break;
+    case SLOTS_WORN: send_error(seq, ERR_FLASH_WORN, cmd, detail, msg); break;
+    case SLOTS_FLASH_ERROR: send_error(seq, ERR_FLASH, cmd, detail, "flash controller error (detail = its status flags)"); break;
+    case SLOTS_BAD_OFFSET: send_error(seq, ERR_BAD_OFFSET, cmd, detail, "chunk leaves a hole or differs from flash"); break;
+    case SLOTS_BAD_LENGTH: send_error(seq, ERR_BAD_LENGTH, cmd, detail, "chunk beyond the plan"); break;
+    case SLOTS_CRC: send_error(seq, ERR_PLAN_CRC, cmd, detail, "plan crc mismatch in flash"); break;
+    default: send_error(seq, ERR_BAD_ARG, cmd, 0, "FLASH_WRITE before FLASH_BEGIN"); break;
+    }
+}
+
+static void cmd_flash_info(uint8_t seq, uint32_t len)
+{
+    if (len != 0u) { send_error(seq, ERR_BAD_LENGTH, CMD_FLASH_INFO, 0, "flash_info takes no payload"); return; }
+    send_frame(CMD_FLASH_INFO | PROTO_RESPONSE_BIT, seq, slots_info(OUT, PROTO_MAX_PAYLOAD));
+}
+
+static void cmd_flash_begin(uint8_t seq, const uint8_t *p, uint32_t len)
+{
+    if (len != 8u + SLOT_HASH_BYTES) {
+        send_error(seq, ERR_BAD_LENGTH, CMD_FLASH_BEGIN, 8 + SLOT_HASH_BYTES, "flash_begin needs total, crc, hash");
+        return;
+    }
+    uint32_t total = get_u32(p), crc = get_u32(p + 4);
+    if (total == 0u) { send_error(seq, ERR_BAD_LENGTH, CMD_FLASH_BEGIN, 0, "empty plan"); return; }
+    soft_reset(); /* the model in RAM is gone; the plan in flash is what LOAD will find */
+    struct slots_begin_result r;
+    int32_t detail = 0;
+    char msg[100];
+    int s = slots_begin(total, crc, p + 8, &r, &detail, msg);
+    if (s != SLOTS_OK) { send_slots_error(seq, CMD_FLASH_BEGIN, s, detail, msg); return; }
+    OUT[0] = (uint8_t)(r.present ? 1u : 0u);
+    OUT[1] = 0;
+    put_u16(OUT + 2, r.first);
+    put_u16(OUT + 4, r.count);
+    put_u16(OUT + 6, 0);
+    put_u32(OUT + 8, r.blob);
+    put_u32(OUT + 12, r.programmed);
+    put_u32(OUT + 16, r.max_erases);
+    send_frame(CMD_FLASH_BEGIN | PROTO_RESPONSE_BIT, seq, 20);
+}
+
+static void cmd_flash_write(uint8_t seq, const uint8_t *p, uint32_t len)
+{
+    if (len < 4u) { send_error(seq, ERR_BAD_LENGTH, CMD_FLASH_WRITE, 4, "flash_write needs offset"); return; }
+    uint32_t programmed = 0;
+    int32_t detail = 0;
+    int s = slots_write(get_u32(p), p + 4, len - 4u, &programmed, &detail);
+    if (s != SLOTS_OK) { send_slots_error(seq, CMD_FLASH_WRITE, s, detail, ""); return; }
+    put_u32(OUT, programmed);
+    send_frame(CMD_FLASH_WRITE | PROTO_RESPONSE_BIT, seq, 4);
+}
+
 static void cmd_reset(uint8_t seq, const uint8_t *p, uint32_t len)
 {
     uint32_t mode = len ? p[0] : RESET_SOFT;
     if (len > 1u || mode > RESET_HARD) { send_error(seq, ERR_BAD_ARG, CMD_RESET, (int32_t)mode, "reset mode 0 or 1"); return; }
     soft_reset();
+    slots_forget();
     OUT[0] = (uint8_t)mode;
     send_frame(CMD_RESET | PROTO_RESPONSE_BIT, seq, 1);
     if (mode == RESET_HARD) hal_system_reset(); /* returns only where the platform cannot reset */
@@ -479,6 +562,9 @@ static void dispatch(const uint8_t *frame, uint32_t total)
     case CMD_CYCLES: cmd_cycles(seq, p, len); break;
     case CMD_READ_OUTPUT: cmd_read_output(seq, p, len); break;
     case CMD_RESET: cmd_reset(seq, p, len); break;
+    case CMD_FLASH_INFO: cmd_flash_info(seq, len); break;
+    case CMD_FLASH_BEGIN: cmd_flash_begin(seq, p, len); break;
+    case CMD_FLASH_WRITE: cmd_flash_write(seq, p, len); break;
     case CMD_ECHO:
         memcpy(OUT, p, len);
         send_frame(CMD_ECHO | PROTO_RESPONSE_BIT, seq, len);

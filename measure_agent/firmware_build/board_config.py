@@ -58,6 +58,65 @@ def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.upper())
 
 
+def _bit(n: int) -> str:
+    return f"(1u << {n})" if n >= 0 else "0u"
+
+
+def flash_config_lines(board: Board) -> list[str]:
+    """The flash controller (families.toml flash_ctl), the erase units and the slot grid as C macros.
+    UNTESTED ON HARDWARE: from the ST reference manuals; they run on the virtual board's FLASH model."""
+    from .linker import MAX_SLOTS, flash_slots
+
+    ctl, slots = board.family.flash_ctl, flash_slots(board)
+    if ctl is None or not slots:
+        return ["/* no flash controller / layout in the catalogue: plans live in SRAM only */",
+                "#define BOARD_FLASH_NSLOTS 0u"]
+    b = ctl.base
+    lines = [
+        "/* FLASH controller (families.toml flash_ctl) and erase units (boards.toml flash_layout):",
+        "   UNTESTED ON HARDWARE */",
+        f"#define BOARD_FLASHCTL_STYLE_{ctl.style.upper().replace('-', '_')} 1",
+        f"#define BOARD_FLASHCTL_KEYR 0x{b + ctl.keyr:08X}u",
+        f"#define BOARD_FLASHCTL_SR 0x{b + ctl.sr:08X}u",
+        f"#define BOARD_FLASHCTL_CR 0x{b + ctl.cr:08X}u",
+    ]
+    if ctl.ar >= 0:
+        lines.append(f"#define BOARD_FLASHCTL_AR 0x{b + ctl.ar:08X}u")
+    lines += [
+        f"#define BOARD_FLASHCTL_KEY1 0x{ctl.keys[0]:08X}u",
+        f"#define BOARD_FLASHCTL_KEY2 0x{ctl.keys[1]:08X}u",
+        f"#define BOARD_FLASHCTL_SR_BUSY 0x{ctl.sr_busy:X}u",
+        f"#define BOARD_FLASHCTL_SR_EOP 0x{ctl.sr_eop:X}u",
+        f"#define BOARD_FLASHCTL_SR_ERRORS 0x{ctl.sr_errors:X}u",
+        f"#define BOARD_FLASHCTL_CR_PG {_bit(ctl.cr_pg)}",
+        f"#define BOARD_FLASHCTL_CR_ERASE {_bit(ctl.cr_erase)}",
+        f"#define BOARD_FLASHCTL_CR_STRT {_bit(ctl.cr_strt)}",
+        f"#define BOARD_FLASHCTL_CR_LOCK {_bit(ctl.cr_lock)}",
+        f"#define BOARD_FLASHCTL_CR_BANK {_bit(ctl.cr_bank)}",
+        f"#define BOARD_FLASHCTL_NUMBER_SHIFT {ctl.number_shift}u",
+        f"#define BOARD_FLASHCTL_NUMBER_MASK 0x{ctl.number_mask:X}u",
+        f"#define BOARD_FLASHCTL_PSIZE_BITS {f'({ctl.psize}u << {ctl.psize_shift})' if ctl.psize_shift >= 0 else '0u'}",
+        f"#define BOARD_FLASHCTL_PSIZE_MASK {f'(3u << {ctl.psize_shift})' if ctl.psize_shift >= 0 else '0u'}",
+        f"#define BOARD_FLASHCTL_ACR_ICRST {_bit(ctl.acr_icrst)}",
+        f"#define BOARD_FLASHCTL_ACR_DCRST {_bit(ctl.acr_dcrst)}",
+        f"#define BOARD_FLASHCTL_ACR_DCEN {_bit(ctl.acr_dcen)}",
+        f"#define BOARD_FLASH_PROGRAM_BYTES {ctl.program_bytes}u",
+        f"#define BOARD_FLASH_ENDURANCE {ctl.endurance}u",
+        f"#define BOARD_FLASH_MAX_SLOTS {MAX_SLOTS}u",
+        f"#define BOARD_FLASH_NUNIT_GROUPS {len(board.erase_units)}u",
+        "/* erase units {base, bytes, count, first number, bank} */",
+        "#define BOARD_FLASH_UNITS { \\",
+        *[f"    {{0x{u.base:08X}u, {u.bytes}u, {u.count}u, {u.number}u, {u.bank}u}}, \\" for u in board.erase_units],
+        "}",
+        f"#define BOARD_FLASH_NSLOTS {len(slots)}u",
+        "/* the slot grid {base, bytes}: linker.py flash_slots(); usable from __flash_slots_start */",
+        "#define BOARD_FLASH_SLOTS { \\",
+        *[f"    {{0x{s.base:08X}u, {s.size}u}}, \\" for s in slots],
+        "}",
+    ]
+    return lines
+
+
 def board_config_header(board: Board, *, baud: int = UART_BAUD) -> str:
     """The generated ``board_config.h``: catalogue facts + per-family register data."""
     fam = board.family
@@ -99,5 +158,7 @@ def board_config_header(board: Board, *, baud: int = UART_BAUD) -> str:
         "#define BOARD_INIT_WRITES { \\",
     ]
     lines += [f"    {{0x{a:08X}u, 0x{m:08X}u, 0x{v:08X}u}}, \\" for a, m, v in writes]
-    lines += ["}", "#endif", ""]
+    lines += ["}"]
+    lines += flash_config_lines(board)
+    lines += ["#endif", ""]
     return "\n".join(lines)

@@ -7,6 +7,7 @@
     host-runtime/  <build id>/libnn_<variant>.so                     measure_agent/plan/host.py
     test-models/   converted synthetic test models
     test-programs/ small programs assembled or compiled for the virtual board's tests and benchmarks
+    sweep-models/  converted benchmark networks of ``costmodel sweep`` (costmodel/sweeps.py), by content hash
 
 Entries are named by a content hash of everything that goes into them, so a folder is never
 updated: a build is staged in a temporary folder beside its final place and renamed into it.
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ENV = "MCU_NAS_CACHE"
-KINDS = ("firmware", "host-shell", "host-runtime", "test-models", "test-programs")
+KINDS = ("firmware", "host-shell", "host-runtime", "test-models", "test-programs", "sweep-models")
 
 
 def cache_root() -> Path:

@@ -34,6 +34,7 @@ SECTIONS = ("-ffunction-sections", "-fdata-sections", "-fno-common")  # with --g
 RUNTIME_DEFINES = {
     "nn": ('-DFW_RUNTIME="nn"',),
     "stub": ('-DFW_RUNTIME="stub"', "-DSHELL_STUB_EXECUTOR=1"),
+    "fc_only": ('-DFW_RUNTIME="fc_only"',),
 }
 
 LINK_SPECS = ("--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles")

@@ -7,6 +7,7 @@ has the map); build it with ``.venv/bin/pip install -e /work/main --no-deps --no
 
 from .board import MODEL_VERSION, StopReason, VirtualBoard, VirtualBoardFault, run_elf_mips
 from measure_agent.elf import ElfError, ElfImage, parse_elf
+from .peripherals import FlashMemory
 from .pty import PtyBridge
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "VirtualBoardFault",
     "StopReason",
     "PtyBridge",
+    "FlashMemory",
     "run_elf_mips",
     "parse_elf",
     "ElfImage",

@@ -17,6 +17,7 @@ from unicorn import (
     UC_HOOK_MEM_INVALID,
     UC_HOOK_MEM_READ,
     UC_HOOK_MEM_WRITE,
+    UC_HOOK_MEM_WRITE_PROT,
     UC_MODE_THUMB,
     UC_PROT_ALL,
     UC_PROT_EXEC,
@@ -41,6 +42,8 @@ except ImportError as exc:  # pragma: no cover - depends on the build
         "`.venv/bin/pip install -e /work/main --no-deps --no-build-isolation -q` "
         "or `.venv/bin/python setup.py build_ext --inplace`"
     ) from exc
+
+from .peripherals import FlashMemory, Peripherals  # noqa: E402  (needs the extension)
 
 #: the timing model's version (native/cyclemodel.h): results measured here carry it
 MODEL_VERSION: str = _cm.MODEL_VERSION
@@ -91,6 +94,7 @@ _SCB_CPUID, _SCB_CCR, _SCB_CPACR = 0xE000ED00, 0xE000ED14, 0xE000ED88
 _SCB_CLIDR, _SCB_CTR, _SCB_CCSIDR, _SCB_CSSELR = 0xE000ED78, 0xE000ED7C, 0xE000ED80, 0xE000ED84
 _DEMCR = 0xE000EDFC
 _ICIALLU, _DCISW, _DCCISW = 0xE000EF50, 0xE000EF60, 0xE000EF74  # cache maintenance (M7)
+_DCIMVAC = 0xE000EF5C  # D-cache invalidate by address (M7): modelled as invalidating the whole tag store
 
 # UC_HOOK_INTR numbers (Unicorn's QEMU, target/arm/cpu.h EXCP_*)
 _EXCP_UDEF, _EXCP_SWI, _EXCP_PREFETCH_ABORT, _EXCP_DATA_ABORT, _EXCP_BKPT = 1, 2, 3, 4, 7
@@ -129,17 +133,27 @@ class VirtualBoard:
     ``vb.cycles`` are modelled core cycles since reset; ``vb.instructions`` executed instructions.
     """
 
-    def __init__(self, board: Board, elf: str | Path | bytes | bytearray | ElfImage, strict: bool = False):
+    def __init__(self, board: Board, elf: str | Path | bytes | bytearray | ElfImage, strict: bool = False,
+                 flash: FlashMemory | None = None):
         """``strict=True`` installs a native memory hook on all memory: every unaligned
         LDRD/STRD/LDM/STM/LDREX/VLDR/VLDM faults, and every data read from flash pays its wait states.
         Unicorn then takes its slow path for every access: 5-10x slower on real firmware. The default
-        (fast) mode times literal-pool flash loads statically, checks alignment of those multi-word
-        accesses whose base register is not written earlier in the same block, and leaves register-based
-        flash data reads untimed (README.md)."""
+        (fast) mode derives every address of a block at block entry (the block's data program) and
+        charges the same flash wait states, cache lookups, unaligned splits and alignment faults as strict
+        mode, except for the rare accesses whose address it cannot derive (README.md, "strict vs fast").
+
+        ``flash`` is the board's flash array (:class:`~measure_agent.vboard.peripherals.FlashMemory`): pass
+        the same one to a new VirtualBoard to keep what the firmware programmed (plans in flash slots and
+        their erase counters), as a real board keeps its flash; by default a fresh, erased chip. The FLASH
+        controller is modelled (``native/flashctl.c``): the firmware programs the flash through it, a write
+        outside a valid programming sequence faults, and FLASH_ACR.LATENCY sets the wait states."""
         if board.core not in _CORES:
             raise ValueError(f"unsupported core {board.core}")
         self.board = board
         self.strict = strict
+        self.flash = flash if flash is not None else FlashMemory(board)
+        if self.flash.board.flash != board.flash:
+            raise ValueError("the FlashMemory belongs to a board with another flash")
         self.image = elf if isinstance(elf, ElfImage) else parse_elf(elf)
         # the UART (RX/TX FIFOs, registers, idle rule) is native: _cyclemodel.Uart, mapped with
         # uc_mmio_map and C callbacks (no Python per UART access)
@@ -177,7 +191,7 @@ class VirtualBoard:
 
         def add(base: int, size: int, perms: int, flash: bool) -> None:
             size = _page_up(size)
-            buf = mmap.mmap(-1, size)
+            buf = self.flash.buf if flash else mmap.mmap(-1, size)  # the flash array outlives the board
             addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
             uc.mem_map_ptr(base, size, perms, addr)
             self.model.add_region(base, size, addr, flash)
@@ -191,18 +205,28 @@ class VirtualBoard:
             perms = UC_PROT_ALL if t.instructions else (UC_PROT_READ | UC_PROT_WRITE)
             add(t.base, t.size, perms, False)
 
-        # peripherals: a plain register file, except the UART page (native MMIO, _cyclemodel.Uart)
+        # peripherals: a plain register file, except the native MMIO pages: the UART (_cyclemodel.Uart) and
+        # the modelled peripheral pages (peripherals.py: the FLASH controller; RCC/PWR to come)
         uart_page = b.uart.base & ~0xFFF
         self._uart_off = b.uart.base - uart_page
-        if uart_page > PERIPH_BASE:
-            uc.mem_map(PERIPH_BASE, uart_page - PERIPH_BASE, UC_PROT_READ | UC_PROT_WRITE)
         self._uart.reset_regs()
+        self.peripherals = Peripherals(b, self.model, self.flash)
         rd, wr = _cm.uart_mmio_ptrs()
-        ud = ctypes.c_void_p(self._uart.address)
-        err = uclib.uc_mmio_map(uc._uch, uart_page, 0x1000, ctypes.c_void_p(rd), ud, ctypes.c_void_p(wr), ud)
-        if err != K.UC_ERR_OK:
-            raise RuntimeError(f"uc_mmio_map failed: {err}")
-        uc.mem_map(uart_page + 0x1000, PERIPH_END - uart_page - 0x1000, UC_PROT_READ | UC_PROT_WRITE)
+        prd, pwr = _cm.periph_mmio_ptrs()
+        pages = [(uart_page, rd, wr, self._uart.address)]
+        pages += [(base, prd, pwr, page.address) for base, page in self.peripherals.pages()]
+        if len({base for base, *_ in pages}) != len(pages):
+            raise RuntimeError(f"{b.name}: two native peripheral models on one 4 KB page")
+        at = PERIPH_BASE
+        for base, rd_fn, wr_fn, ud_addr in sorted(pages):
+            if base > at:
+                uc.mem_map(at, base - at, UC_PROT_READ | UC_PROT_WRITE)
+            ud = ctypes.c_void_p(ud_addr)
+            err = uclib.uc_mmio_map(uc._uch, base, 0x1000, ctypes.c_void_p(rd_fn), ud, ctypes.c_void_p(wr_fn), ud)
+            if err != K.UC_ERR_OK:
+                raise RuntimeError(f"uc_mmio_map failed: {err}")
+            at = base + 0x1000
+        uc.mem_map(at, PERIPH_END - at, UC_PROT_READ | UC_PROT_WRITE)
         # private peripheral bus: DWT, SCS (SysTick, NVIC, SCB, cache maintenance), ITM. Reads of
         # DWT CYCCNT (once per received byte in the firmware's UART loop) are answered natively
         # (_cyclemodel ppb read callback, state in the Model); other reads and all writes go to the
@@ -212,9 +236,13 @@ class VirtualBoard:
         ppb_write = uccallback(uc, MMIO_WRITE_CFUNC)(
             lambda uc_, offset, size, value, _key: self._ppb_write(uc_, offset, size, value, None))
         self._ppb_cbs = (ppb_read, ppb_write)  # keep the ctypes callbacks alive
-        self.model.set_ppb_fallback(ctypes.cast(ppb_read, ctypes.c_void_p).value, 0)
+        # both directions go through the native callbacks first: every PPB access is attributed to its
+        # instruction in fast mode (native/ppb.c), then the Python model serves it
+        self.model.set_ppb_fallback(ctypes.cast(ppb_read, ctypes.c_void_p).value, 0,
+                                    ctypes.cast(ppb_write, ctypes.c_void_p).value)
         err = uclib.uc_mmio_map(uc._uch, PPB_BASE, 0x100000, ctypes.c_void_p(_cm.ppb_read_ptr()),
-                                ctypes.c_void_p(self.model.address), ppb_write, None)
+                                ctypes.c_void_p(self.model.address), ctypes.c_void_p(_cm.ppb_write_ptr()),
+                                ctypes.c_void_p(self.model.address))
         if err != K.UC_ERR_OK:
             raise RuntimeError(f"uc_mmio_map failed: {err}")
 
@@ -232,6 +260,15 @@ class VirtualBoard:
         )
         self.model.set_reg_ids([getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)]
                                + [A.UC_ARM_REG_SP, A.UC_ARM_REG_LR, A.UC_ARM_REG_PC])
+        # run-time timing hooks (native/blocks.c): code hooks on single instructions (IT outcome, divide)
+        # registered by the block hook, block restarts (uc_reg_write of the PC, dropping translated code)
+        self.model.set_hooks(
+            ctypes.cast(uclib.uc_hook_add, ctypes.c_void_p).value,
+            ctypes.cast(uclib.uc_ctl, ctypes.c_void_p).value,
+            ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value,
+            A.UC_ARM_REG_CPSR, K.UC_HOOK_CODE,
+            K.UC_CTL_TB_REMOVE_CACHE | (2 << 26) | (K.UC_CTL_IO_WRITE << 30),  # UC_CTL_WRITE(REMOVE_CACHE, 2)
+        )
         self._native_hooks = []
         hooks = [(UC_HOOK_BLOCK, _cm.block_hook_ptr())]
         if self.strict:
@@ -243,6 +280,17 @@ class VirtualBoard:
             if err != K.UC_ERR_OK:
                 raise RuntimeError(f"uc_hook_add failed: {err}")
             self._native_hooks.append(h)
+        # programming writes to flash: a native hook on the read-only flash mapping (only stores to flash
+        # reach it; reads and fetches stay on Unicorn's fast path). Added before the Python hook below,
+        # which sees the writes it refuses.
+        self._periph_hooks = []  # kept by run_elf_mips' bare baseline: the firmware may program flash
+        for fn, ud_addr, begin, end in self.peripherals.write_hooks():
+            h = ctypes.c_size_t()
+            err = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_MEM_WRITE_PROT, ctypes.c_void_p(fn),
+                                    ctypes.c_void_p(ud_addr), ctypes.c_uint64(begin), ctypes.c_uint64(end))
+            if err != K.UC_ERR_OK:
+                raise RuntimeError(f"uc_hook_add failed: {err}")
+            self._periph_hooks.append(h)
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
 
@@ -255,6 +303,7 @@ class VirtualBoard:
         return None
 
     def _load(self) -> None:
+        flash_segments = []
         for seg in self.image.segments:
             if not seg.data:
                 continue
@@ -263,7 +312,11 @@ class VirtualBoard:
                 raise VirtualBoardFault("ELF segment outside the board's memory", address=seg.paddr,
                                         detail=f"{len(seg.data)} bytes")
             base, buf = hit
+            if self.board.flash.contains(seg.paddr):
+                flash_segments.append((seg.paddr, seg.data))
+                continue
             buf[seg.paddr - base : seg.paddr - base + len(seg.data)] = seg.data
+        self.flash.load(flash_segments)  # as a flasher: erase the units the image covers, program it
         flash = self._buffer_for(self.board.flash.base)[1]
         sp, reset = struct.unpack_from("<II", flash, 0)
         if reset & 1 and self._buffer_for(reset & ~1) is not None:
@@ -354,12 +407,22 @@ class VirtualBoard:
             addr = self._invalid_addr
             if err.errno in (K.UC_ERR_FETCH_UNMAPPED, K.UC_ERR_FETCH_PROT):
                 addr = pc
-            self._fault = VirtualBoardFault(_ERRORS.get(err.errno, str(err)), pc, addr)
+            fc = self.peripherals.flash_ctl
+            if err.errno == K.UC_ERR_WRITE_PROT and fc is not None and fc.fault and addr == fc.fault_address:
+                # the flash stays read-only outside the controller's programming sequence: the reason is the
+                # plain one, the controller says which rule the write broke
+                self._fault = VirtualBoardFault(_ERRORS[err.errno], pc, addr, detail=fc.fault)
+            else:
+                self._fault = VirtualBoardFault(_ERRORS.get(err.errno, str(err)), pc, addr)
             raise self._fault
         if m.stop == _cm.STOP_FAULT:
             kind, fpc, faddr = m.fault
             m.truncate_at(fpc, False)
             self._pc = fpc
+            fc = self.peripherals.flash_ctl
+            if kind == _cm.FAULT_FLASH and fc is not None:
+                self._fault = VirtualBoardFault("flash programming error", fpc, faddr or None, detail=fc.fault)
+                raise self._fault
             reason = {_cm.FAULT_INVALID_INSN: f"invalid instruction for {self.board.core}",
                       _cm.FAULT_UNALIGNED: "unaligned access (UsageFault UNALIGNED)",
                       _cm.FAULT_NOCP: "NOCP: FPU instruction with the FPU disabled (enable CP10/CP11 "
@@ -470,7 +533,7 @@ class VirtualBoard:
             self.model.dcache_enabled = bool(value & (1 << 16))
         elif word == _ICIALLU and self._is_m7:
             self.model.invalidate_icache()
-        elif word in (_DCISW, _DCCISW) and self._is_m7:  # whole cache, approx.
+        elif word in (_DCISW, _DCCISW, _DCIMVAC) and self._is_m7:  # whole cache, approx.
             self.model.invalidate_dcache()
 
 

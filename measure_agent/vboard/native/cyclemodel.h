@@ -21,7 +21,7 @@
 
 /* The timing model's version: every result measured on the virtual board carries it, and the cost
  * model keys its tables on it. Change it whenever a rule that can change a cycle count changes. */
-#define VB_MODEL_VERSION "2026.12-1"
+#define VB_MODEL_VERSION "2026.12-2"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -49,6 +49,7 @@ enum {
 
 /* Unicorn ABI values the hooks compare against (the extension is built without unicorn.h) */
 #define VB_UC_MEM_READ 16     /* uc_mem_type UC_MEM_READ: a data read seen by the memory hook */
+#define VB_CPSR_IT_MASK 0x0600FC00u   /* ITSTATE bits of the (x)PSR as Unicorn reads/writes CPSR */
 
 /* ------------------------------------------------------------ instructions (decode.c) */
 /* Instruction classes: what the timing tables and the checks distinguish */
@@ -75,8 +76,54 @@ typedef struct {
     uint16_t addr;    /* address registers of a load/store (mask) */
     uint8_t lit;      /* PC-relative (literal) load */
     uint8_t cond;     /* conditional branch (Bcc, CBZ/CBNZ) */
+    uint8_t setflags; /* may update NZCV inside an IT block (CMP/CMN/TST/TEQ, 32-bit S forms) */
     int32_t lit_off;  /* offset from Align(PC+4, 4) */
 } Insn;
+
+/* One step of a block's data-side program (fast mode, decode.c / blocks.c): decoded once with the block,
+ * replayed at block entry from the registers Unicorn hands the block hook, so that every effective
+ * address of the block (flash data reads, unaligned accesses, alignment faults) is known without a
+ * memory hook. */
+typedef struct {
+    uint8_t op;         /* OP_* */
+    uint8_t rd, rn, rm, ra;   /* registers (0xFF = none); memory: rd = Rt, ra = Rt2 */
+    uint8_t shift;      /* shift amount applied to rm (32 = LSR/ASR #32) */
+    uint8_t stype;      /* shift type 0 LSL 1 LSR 2 ASR; OP_EXT: 0 UXTB 1 UXTH 2 SXTB 3 SXTH */
+    uint8_t size;       /* memory: bytes per transfer (1, 2, 4; 8 = a doubleword) */
+    uint8_t nregs;      /* OP_MULTI: words transferred */
+    uint16_t flags;     /* M_* (memory steps) */
+    uint16_t idx;       /* instruction index in the block */
+    uint16_t regs;      /* OP_MULTI: core registers loaded / stored */
+    uint16_t need;      /* registers the step reads (set when the program is compiled) */
+    uint8_t amask;      /* memory: address bits that make it slow (unaligned: split or fault) */
+    uint32_t imm;       /* memory: the offset, negated for a subtracting one (M_ADD then set) */
+} Step;
+enum {
+    OP_NONE = 0, OP_UNKNOWN, OP_MOVI, OP_MOV, OP_ADDI, OP_ADD, OP_SUB, OP_RSBI, OP_ANDI, OP_ORRI, OP_EORI,
+    OP_AND, OP_ORR, OP_EOR, OP_BIC, OP_MUL, OP_MLA, OP_MOVT, OP_EXT, OP_MEM, OP_MULTI,
+    OP_MEMI,            /* OP_MEM through a base register + immediate, no value read (blocks.c fast path) */
+    OP_GRP              /* a group of OP_MEMI on one base register: one range check (blocks.c) */
+};
+enum {
+    M_LOAD = 1, M_SIGNED = 2, M_REGOFF = 4, M_ADD = 8, M_PRE = 16, M_WB = 32, M_ABS = 64, M_DUAL = 128,
+    M_DB = 256, M_ALIGN = 512, M_TIME = 1024, M_VALUE = 2048, M_LOG = 4096, M_FP = 8192,
+    M_OPT = 16384       /* any step: optional, kept only to predict the block's exit registers */
+};
+
+/* An instruction timed at run time by a native UC_HOOK_CODE hook (registered for that address only):
+ * an IT block whose cost depends on its condition, or a divide (operand-dependent early termination) */
+typedef struct {
+    uint16_t idx;       /* instruction index in the block */
+    uint8_t kind;       /* DYN_IT / DYN_DIV */
+    uint8_t cond;       /* DYN_IT: firstcond; DYN_DIV: its condition (0xE outside an IT block) */
+    int8_t diff[5];     /* DYN_IT: per instruction of the IT block and the one after it: cycles when
+                           firstcond fails minus cycles when it passes (charged at that instruction) */
+    uint8_t slots;      /* DYN_IT: instructions in the IT block */
+    uint8_t mem;        /* DYN_IT: bit k = slot k is a memory access (fast mode: timed when it executes) */
+    uint8_t sdiv;       /* DYN_DIV: signed */
+    uint8_t rn, rm;     /* DYN_DIV: operand registers */
+} DynSite;
+enum { DYN_IT = 1, DYN_DIV = 2 };
 
 #define ALLREGS 0xFFFF
 #define R(n) ((uint16_t)(1u << ((n) & 15)))
@@ -89,6 +136,11 @@ static inline int is_fp(int cls) { return cls >= C_FALU && cls <= C_FMOVCORE; }
 
 /* Decode one Thumb instruction at p (avail bytes readable) */
 void decode(const uint8_t *p, uint32_t avail, Insn *I);
+/* Data-side semantics of the instruction at p (address pc) as one Step; *wr = registers the step itself
+ * computes (the other registers in Insn.dst become unknown) */
+void sem_decode(const uint8_t *p, uint32_t avail, uint32_t pc, Step *s, uint16_t *wr, uint16_t *rd);
+/* Condition code cond (0..15) against the APSR flags (bits 31..28 NZCV) */
+int cond_passes(unsigned cond, uint32_t apsr);
 /* Effective address (and span in bytes) of the load/store at p from register values r[0..15];
  * 0 when the instruction does not access memory through a register base */
 int ea_of(const uint8_t *p, const uint32_t *r, uint32_t *ea, uint32_t *span);
@@ -105,6 +157,11 @@ void pipeline_start(Pipeline *pl);
 /* Cycles of cur on this core after the instructions already fed to pl (per-core table plus the
  * pipeline rules); *taken = the refill penalty if cur branches away.  Advances pl to cur. */
 uint32_t insn_cycles(int core, Pipeline *pl, const Insn *cur, uint32_t *taken);
+/* As insn_cycles, for an instruction inside an IT block that passes or fails its condition */
+uint32_t insn_cycles_cond(int core, Pipeline *pl, const Insn *cur, int passes, uint32_t *taken);
+/* UDIV/SDIV cycles for these operands (M3/M4/M33: early termination); DIV_MIN is the static part */
+uint32_t div_cycles(int core, int sdiv, uint32_t n, uint32_t d);
+#define DIV_MIN 2
 
 /* ------------------------------------------------------------ blocks, memory, caches */
 /* A translation block, decoded once from the instruction bytes: static cost and per-instruction
@@ -120,17 +177,21 @@ typedef struct Block {
     uint8_t has_align;      /* contains alignment-sensitive multi-word accesses */
     uint8_t ends_branch;
     uint8_t always_taken;   /* ends with an unconditional branch: refill even if it targets the next insn */
+    uint8_t first_wide_odd; /* first instruction is 32-bit at a halfword offset: a refill fetches twice */
+    uint8_t it_mem;         /* a load/store inside an IT block (strict mode: the IT-state repair) */
+    uint8_t hooks_pending;  /* dynamic sites without their code hook yet */
+    uint32_t ndyn;          /* instructions timed by a native code hook (DynSite) */
+    DynSite *dyn;
+    uint32_t nsteps;        /* fast mode: the data-side program replayed at block entry */
+    Step *steps;
+    uint16_t entry_regs;    /* registers the program needs at block entry */
+    uint16_t clobber;       /* registers whose value after the block the program does not predict */
+    uint32_t unresolved;    /* loads/stores whose address the program cannot derive (counted per entry) */
     uint16_t *off;          /* byte offset of each instruction */
     uint32_t *prefix;       /* static cycles before each instruction */
     uint8_t *alignflag;     /* per instruction: needs word alignment */
     const uint8_t *hp;      /* host pointer to the code */
     uint64_t imemo;         /* I-cache fill epoch at which all lines of the block hit */
-    uint32_t nlit;          /* literal loads from flash (static addresses) */
-    uint32_t *lit_addr;
-    uint16_t *lit_idx;
-    uint32_t nachk;          /* fast mode: alignment checks at block start (base not written before) */
-    uint16_t *achk_idx;
-    uint8_t *achk_rn;
 } Block;
 
 /* A host buffer backing board memory (flash, SRAM, TCM): the code is decoded straight from it */
@@ -156,9 +217,12 @@ typedef struct {
     int icache_on, dcache_on;     /* enable state (M7: CCR.IC / CCR.DC) */
     int strict;                   /* the mem hook is installed: data-side flash timing is dynamic */
     int fpu_enabled;              /* CPACR CP10/CP11 access granted */
-    uint32_t lit_pos[64]; uint32_t lit_cost[64]; int nlitc;  /* literal stalls of current block */
+    uint32_t dpos[256]; int32_t dcost[256]; int nd;  /* positioned stalls of the current block: data side
+                                                        (fast mode), IT outcomes (counted from dpos on) */
     MemRegion regions[8];
     int nregions;
+    int last_region;              /* the region of the data program's previous value read (blocks.c) */
+    uint32_t last_dline; uint64_t dline_epoch;  /* the D-cache line read last, still MRU (flash.c) */
     uint32_t flash_base, flash_end;
     /* block cache */
     Block **table;
@@ -190,6 +254,19 @@ typedef struct {
     uint64_t cyc_start, cyc_frozen;
     uint64_t (*ppb_fallback)(void *, uint64_t, unsigned, void *);  /* other PPB reads (Python) */
     void *ppb_fallback_ud;
+    void (*ppb_write_fallback)(void *, uint64_t, unsigned, uint64_t, void *);  /* PPB writes (Python) */
+    uint64_t acc_cycles, acc_base; uint32_t acc_addr; int acc_valid;  /* the PPB access being served */
+    /* run-time timing hooks (blocks.c): code hooks on single instructions, IT state resync */
+    int (*reg_write)(void *, int, const void *);
+    int (*hook_add)(void *, size_t *, int, void *, void *, uint64_t, uint64_t, ...);
+    int (*uc_ctl)(void *, int, ...);
+    int cpsr_regid, code_hook_type, ctl_remove_cache;
+    uint32_t *hooked; uint32_t hcap, hcount;  /* addresses that have a native code hook */
+    uint64_t it_resyncs, hook_restarts, unresolved, dyn_calls;  /* counters (Model.stats()) */
+    /* fast mode: register values known between blocks (blocks.c, "register cache") */
+    uint32_t rc[16]; uint16_t rc_ok;     /* rc[k] is r[k] now when bit k of rc_ok is set */
+    int rc_check;                        /* verify every cached value against Unicorn (tests) */
+    uint64_t rc_reads, rc_hits, rc_mismatch;
 } Model;
 
 /* flash.c: the Cache model */
@@ -201,8 +278,12 @@ int cache_access(Cache *c, uint32_t addr);  /* 1 hit, 0 miss (the line is filled
 int flash_init(Model *m, uint32_t wait_states, uint32_t fetch_line, uint32_t ib, uint32_t il, uint32_t iw,
                uint32_t db, uint32_t dl, uint32_t dw, int caches_enabled);
 uint32_t fetch_cost(Model *m, Block *b, int discontinuity);   /* instruction fetch stalls of block b */
-uint32_t literal_cost(Model *m, Block *b);                     /* literal-pool loads of b (fast mode) */
-uint32_t flash_data_read_cost(Model *m, uint32_t addr);        /* a data read from flash (strict mode) */
+uint32_t flash_data_read_cost(Model *m, uint32_t addr);        /* one data read from flash */
+/* Data-side cost of one access the core makes (size bytes at addr; a load or a store): the extra bus
+ * transfers of an unaligned access (M3/M4/M33) and the flash wait states of each read transfer */
+uint32_t data_access_cost(Model *m, uint32_t addr, uint32_t size, int load);
+/* Flash wait states changed at run time (FLASH_ACR.LATENCY written by the firmware) */
+void vb_flash_set_wait_states(Model *m, uint32_t ws);
 
 /* blocks.c: Model lifecycle, regions, the block cache */
 void model_init(Model *m, int core, int fpu, int dsp, int accel, int strict);
@@ -214,6 +295,7 @@ Block *lookup_block(Model *m, uint32_t addr, uint32_t size);
 /* blocks.c: the native Unicorn hooks (user_data = Model *) */
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data);
 void mem_hook(void *uc, int type, uint64_t address, int size, int64_t value, void *user_data);
+void code_hook(void *uc, uint64_t address, uint32_t size, void *user_data);
 void empty_block_hook(void *uc, uint64_t address, uint32_t size, void *user_data);
 void empty_mem_hook(void *uc, int type, uint64_t address, int size, int64_t value, void *user_data);
 /* blocks.c: counters at an instruction of the current block */
@@ -225,6 +307,7 @@ int model_truncate_at(Model *m, uint32_t pc, int include);
 /* ppb.c: DWT CYCCNT and MMIO access attribution */
 uint64_t now_at_access(Model *m, uint32_t addr);
 uint64_t ppb_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data);
+void ppb_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *user_data);
 
 /* ------------------------------------------------------------ UART (uart.c) */
 /* The UART's 4 KB MMIO page: FIFOs, register offsets of the layout, idle detector */

@@ -8,15 +8,18 @@
  *                           sequential lines are filled for free), ACC_CACHE (M7 L1 I-cache / L5
  *                           ICACHE: every line of the block is looked up, a miss costs WS; M7 caches
  *                           are off until CCR.IC/DC: then every line entered costs WS)
- *   literal_cost()          PC-relative (literal-pool) loads from flash, timed statically per block in
- *                           fast mode (through the ART D-cache / M7 D-cache when present)
- *   flash_data_read_cost()  every data read from flash seen by the strict-mode memory hook
+ *   data_access_cost()      one data access of the core: the extra bus transfers of an unaligned
+ *                           LDR/STR(H) (M3/M4/M33) and, for each read transfer that hits flash,
+ *                           flash_data_read_cost(): WS, or the ART D-cache / M7 D-cache (hit 0, miss WS).
+ *                           Called per access by the strict-mode memory hook and by the fast-mode data
+ *                           program replayed at block entry (blocks.c): the same rule in both modes.
+ *   vb_flash_set_wait_states()  the flash latency changed at run time (FLASH_ACR.LATENCY)
  *   Cache                   the set-associative LRU tag store the ART / L1 / ICACHE models share
  *
  * The geometry (fetch width, line sizes, ways) comes from the board's family (costmodel) through
  * Model(...); the rules and their sources are in ../README.md ("Flash wait states").  SRAM and TCM
  * are zero wait state: fetch_cost charges nothing for a block outside [flash_base, flash_end), and
- * blocks.c passes only literal loads and data reads that hit flash to the other two.
+ * data_access_cost charges flash wait states only for read transfers inside it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -120,34 +123,56 @@ uint32_t fetch_cost(Model *m, Block *b, int discontinuity)
 }
 
 /* ------------------------------------------------------------ data side */
-/* The loop of literal_cost (out of line, as fetch_lines) */
-static __attribute__((noinline)) uint32_t literal_loads(Model *m, Block *b)
-{
-    uint32_t total = 0;
-    int dc = (m->accel == ACC_ART || m->accel == ACC_CACHE) && m->dcache.tags && m->dcache_on;
-    for (uint32_t i = 0; i < b->nlit; i++) {
-        uint32_t c = dc ? (cache_access(&m->dcache, b->lit_addr[i]) ? 0 : m->ws) : m->ws;
-        if (c && m->nlitc < 64) { m->lit_pos[m->nlitc] = b->lit_idx[i]; m->lit_cost[m->nlitc] = c; m->nlitc++; }
-        total += c;
-    }
-    return total;
-}
-
-/* Static literal-pool loads from flash (when the data-side mem hook is not installed). */
-uint32_t literal_cost(Model *m, Block *b)
-{
-    m->nlitc = 0;
-    if (!b->nlit || !m->ws || m->strict) return 0;
-    return literal_loads(m, b);
-}
-
-/* A data read from flash at addr, seen by the strict-mode memory hook: WS (through the ART D-cache /
- * the enabled M7 D-cache when present: hit 0, miss WS). */
+/* A data read from flash at addr (one bus transfer): WS, through the ART D-cache / the enabled M7 D-cache
+ * when present (hit 0, miss WS). */
 uint32_t flash_data_read_cost(Model *m, uint32_t a)
 {
     if (!m->ws) return 0;
     uint32_t c = m->ws;
-    if ((m->accel == ACC_ART || m->accel == ACC_CACHE) && m->dcache.tags && m->dcache_on)
+    if ((m->accel == ACC_ART || m->accel == ACC_CACHE) && m->dcache.tags && m->dcache_on) {
+        /* the line read last is still the most recently used one (no D-cache access since, no fill or
+         * invalidation: same epoch): a hit, and the LRU order does not change -- no lookup needed */
+        uint32_t line = (a >> m->dcache.line_shift) + 1;
+        if (line == m->last_dline && m->dline_epoch == m->dcache.fills) return 0;
         c = cache_access(&m->dcache, a) ? 0 : m->ws;
+        m->last_dline = line; m->dline_epoch = m->dcache.fills;
+    }
     return c;
+}
+
+static inline uint32_t read_transfer(Model *m, uint32_t a, int load)
+{
+    return (load && a >= m->flash_base && a < m->flash_end) ? flash_data_read_cost(m, a) : 0;
+}
+
+/* One access of the core (LDR/STR of size 1/2/4, one word of an LDM/STM/LDRD, a doubleword of VLDR.64).
+ * Unaligned LDR/STR(H) on the M3/M4/M33 are "converted into two or more aligned accesses" by the bus
+ * interface (Cortex-M3 TRM DDI0337 14.9; M4 TRM 3.3.2): a halfword at an odd address is two byte
+ * transfers, a word at a halfword offset two halfwords, a word at an odd address byte + halfword + byte;
+ * each extra transfer costs a cycle, and each read transfer pays the flash interface on its own. */
+uint32_t data_access_cost(Model *m, uint32_t a, uint32_t size, int load)
+{
+    if (size > 4) return data_access_cost(m, a, 4, load) + data_access_cost(m, a + 4, size - 4, load);
+    int split = (m->core == CORE_M3 || m->core == CORE_M4 || m->core == CORE_M33) && size > 1 && (a & (size - 1));
+    if (!split) return read_transfer(m, a, load);
+    if (size == 2)                                           /* byte, byte */
+        return 1 + read_transfer(m, a, load) + read_transfer(m, a + 1, load);
+    if ((a & 3) == 2)                                        /* halfword, halfword */
+        return 1 + read_transfer(m, a, load) + read_transfer(m, a + 2, load);
+    if ((a & 3) == 1)                                        /* byte, halfword, byte */
+        return 2 + read_transfer(m, a, load) + read_transfer(m, a + 1, load) + read_transfer(m, a + 3, load);
+    return 2 + read_transfer(m, a, load) + read_transfer(m, a + 1, load) + read_transfer(m, a + 3, load);   /* (a & 3) == 3 */
+}
+
+/* FLASH_ACR.LATENCY written at run time (the FLASH-controller model calls this): every later flash
+ * access pays the new wait states.  Nothing of the cycle model bakes WS in: block costs are static
+ * pipeline costs only, fetch_cost / data_access_cost read m->ws at each use; the per-block I-cache hit
+ * memo is independent of WS (a hit costs 0 at any latency) but is dropped all the same (a new fill
+ * epoch), so that no state computed under the old latency survives the change. */
+void vb_flash_set_wait_states(Model *m, uint32_t ws)
+{
+    if (ws == m->ws) return;
+    m->ws = ws;
+    m->icache.fills++;
+    m->dcache.fills++;
 }

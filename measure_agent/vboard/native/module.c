@@ -10,6 +10,8 @@
 
 #include "cyclemodel.h"
 
+int periph_register(PyObject *module);   /* periph_py.c: PeriphPage, FlashCtl (the peripheral models) */
+
 /* ================================================================== Model */
 typedef struct {
     PyObject_HEAD
@@ -74,11 +76,46 @@ static PyObject *Model_set_reg_ids(ModelObject *o, PyObject *args)
 
 static PyObject *Model_set_ppb_fallback(ModelObject *o, PyObject *args)
 {
-    unsigned long long fn, ud;
-    if (!PyArg_ParseTuple(args, "KK", &fn, &ud)) return NULL;
+    unsigned long long fn, ud, wfn = 0;
+    if (!PyArg_ParseTuple(args, "KK|K", &fn, &ud, &wfn)) return NULL;
     o->m.ppb_fallback = (uint64_t (*)(void *, uint64_t, unsigned, void *))(uintptr_t)fn;
     o->m.ppb_fallback_ud = (void *)(uintptr_t)ud;
+    o->m.ppb_write_fallback = (void (*)(void *, uint64_t, unsigned, uint64_t, void *))(uintptr_t)wfn;
     Py_RETURN_NONE;
+}
+
+/* set_hooks(uc_hook_add, uc_ctl, uc_reg_write, cpsr_regid, UC_HOOK_CODE, remove-cache control): what the
+ * block hook needs to register code hooks on single instructions and to restart a block (blocks.c) */
+static PyObject *Model_set_hooks(ModelObject *o, PyObject *args)
+{
+    unsigned long long add, ctl, wr; int cpsr, code, rm;
+    if (!PyArg_ParseTuple(args, "KKKiii", &add, &ctl, &wr, &cpsr, &code, &rm)) return NULL;
+    o->m.hook_add = (int (*)(void *, size_t *, int, void *, void *, uint64_t, uint64_t, ...))(uintptr_t)add;
+    o->m.uc_ctl = (int (*)(void *, int, ...))(uintptr_t)ctl;
+    o->m.reg_write = (int (*)(void *, int, const void *))(uintptr_t)wr;
+    o->m.cpsr_regid = cpsr; o->m.code_hook_type = code; o->m.ctl_remove_cache = rm;
+    Py_RETURN_NONE;
+}
+
+/* set_wait_states(ws): flash latency changed at run time (FLASH_ACR.LATENCY; flash.c) */
+static PyObject *Model_set_wait_states(ModelObject *o, PyObject *args)
+{
+    unsigned ws;
+    if (!PyArg_ParseTuple(args, "I", &ws)) return NULL;
+    vb_flash_set_wait_states(&o->m, ws);
+    Py_RETURN_NONE;
+}
+
+/* stats() -> dict of the run-time timing counters (blocks.c) */
+static PyObject *Model_stats(ModelObject *o, PyObject *noargs)
+{
+    (void)noargs;
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:I,s:K,s:K,s:K}", "unresolved", (unsigned long long)o->m.unresolved,
+                         "it_resyncs", (unsigned long long)o->m.it_resyncs,
+                         "hook_restarts", (unsigned long long)o->m.hook_restarts,
+                         "dyn_calls", (unsigned long long)o->m.dyn_calls, "code_hooks", o->m.hcount,
+                         "reg_reads", (unsigned long long)o->m.rc_reads, "reg_hits", (unsigned long long)o->m.rc_hits,
+                         "reg_mismatches", (unsigned long long)o->m.rc_mismatch);
 }
 
 static PyObject *Model_reset(ModelObject *o, PyObject *noargs)
@@ -129,8 +166,21 @@ static PyObject *Model_block_info(ModelObject *o, PyObject *args)
     if (!b) Py_RETURN_NONE;
     PyObject *pre = PyList_New(b->ninsn + 1);
     for (uint32_t i = 0; i <= b->ninsn; i++) PyList_SET_ITEM(pre, i, PyLong_FromUnsignedLong(b->prefix[i]));
-    return Py_BuildValue("{s:I,s:I,s:I,s:i,s:N}", "ninsn", b->ninsn, "cost", b->cost, "taken", b->taken,
-                         "bad", (int)b->bad, "prefix", pre);
+    PyObject *steps = PyList_New(b->nsteps);
+    for (uint32_t i = 0; i < b->nsteps; i++) {
+        const Step *t = &b->steps[i];
+        PyList_SET_ITEM(steps, i, Py_BuildValue("(IIIIIIIII)", t->idx, t->op, t->flags, t->rd, t->rn, t->rm,
+                                                t->size, t->imm, t->regs));
+    }
+    PyObject *dyn = PyList_New(b->ndyn);
+    for (uint32_t i = 0; i < b->ndyn; i++) {
+        const DynSite *d = &b->dyn[i];
+        PyList_SET_ITEM(dyn, i, Py_BuildValue("(IIIi)", d->idx, d->kind, d->cond,
+                                              d->diff[0] + d->diff[1] + d->diff[2] + d->diff[3] + d->diff[4]));
+    }
+    return Py_BuildValue("{s:I,s:I,s:I,s:i,s:N,s:N,s:N,s:I,s:I}", "ninsn", b->ninsn, "cost", b->cost,
+                         "taken", b->taken, "bad", (int)b->bad, "prefix", pre, "steps", steps, "dyn", dyn,
+                         "entry_regs", (unsigned)b->entry_regs, "unresolved", b->unresolved);
 }
 
 static PyObject *Model_invalidate_icache(ModelObject *o, PyObject *n) { (void)n; cache_clear(&o->m.icache); Py_RETURN_NONE; }
@@ -161,7 +211,15 @@ static int Model_set_maxc(ModelObject *o, PyObject *v, void *c) { (void)c; o->m.
 static PyObject *Model_get_maxi(ModelObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->m.max_insns); }
 static int Model_set_maxi(ModelObject *o, PyObject *v, void *c) { (void)c; o->m.max_insns = PyLong_AsUnsignedLongLong(v); return PyErr_Occurred() ? -1 : 0; }
 static PyObject *Model_get_stop(ModelObject *o, void *c) { (void)c; return PyLong_FromLong(o->m.stop); }
-static int Model_set_stop(ModelObject *o, PyObject *v, void *c) { (void)c; o->m.stop = (int)PyLong_AsLong(v); return PyErr_Occurred() ? -1 : 0; }
+static int Model_set_stop(ModelObject *o, PyObject *v, void *c)
+{
+    (void)c;
+    o->m.stop = (int)PyLong_AsLong(v);
+    o->m.rc_ok = 0;            /* a run starts: registers may have been written since (blocks.c, register cache) */
+    return PyErr_Occurred() ? -1 : 0;
+}
+static PyObject *Model_get_rcheck(ModelObject *o, void *c) { (void)c; return PyBool_FromLong(o->m.rc_check); }
+static int Model_set_rcheck(ModelObject *o, PyObject *v, void *c) { (void)c; return set_flag(&o->m.rc_check, v); }
 static PyObject *Model_get_fault(ModelObject *o, void *c)
 {
     (void)c;
@@ -200,7 +258,10 @@ static PyMethodDef Model_methods[] = {
     {"block_info", (PyCFunction)Model_block_info, METH_VARARGS, "static cost of a block"},
     {"cycles_at_access", (PyCFunction)Model_cycles_at_access, METH_VARARGS, "cycles before the insn accessing addr"},
     {"set_reg_ids", (PyCFunction)Model_set_reg_ids, METH_VARARGS, "unicorn ids of r0..r15"},
-    {"set_ppb_fallback", (PyCFunction)Model_set_ppb_fallback, METH_VARARGS, "set_ppb_fallback(read_fn_ptr, user_data): PPB reads other than CYCCNT"},
+    {"set_ppb_fallback", (PyCFunction)Model_set_ppb_fallback, METH_VARARGS, "set_ppb_fallback(read_fn_ptr, user_data[, write_fn_ptr]): PPB reads other than CYCCNT, PPB writes"},
+    {"set_hooks", (PyCFunction)Model_set_hooks, METH_VARARGS, "set_hooks(uc_hook_add, uc_ctl, uc_reg_write, cpsr_regid, UC_HOOK_CODE, remove_cache_ctl)"},
+    {"set_wait_states", (PyCFunction)Model_set_wait_states, METH_VARARGS, "set_wait_states(ws): flash wait states from now on"},
+    {"stats", (PyCFunction)Model_stats, METH_NOARGS, "run-time timing counters"},
     {"invalidate_icache", (PyCFunction)Model_invalidate_icache, METH_NOARGS, ""},
     {"invalidate_dcache", (PyCFunction)Model_invalidate_dcache, METH_NOARGS, ""},
     {NULL, NULL, 0, NULL}
@@ -217,6 +278,7 @@ static PyGetSetDef Model_getset[] = {
     {"icache_enabled", (getter)Model_get_ic, (setter)Model_set_ic, "", NULL},
     {"dcache_enabled", (getter)Model_get_dc, (setter)Model_set_dc, "", NULL},
     {"fpu_enabled", (getter)Model_get_fpu, (setter)Model_set_fpu, "CPACR grants CP10/CP11", NULL},
+    {"check_registers", (getter)Model_get_rcheck, (setter)Model_set_rcheck, "fast mode: verify the register cache against Unicorn (stats: reg_mismatches)", NULL},
     {"cyc_start", (getter)Model_get_cyc_start, (setter)Model_set_cyc_start, "CYCCNT: model cycles when it started counting (None: stopped)", NULL},
     {"cyc_frozen", (getter)Model_get_cyc_frozen, (setter)Model_set_cyc_frozen, "CYCCNT: value when started / stopped / written", NULL},
     {NULL, NULL, NULL, NULL, NULL}
@@ -338,6 +400,7 @@ static PyTypeObject UartType = {
 static PyObject *block_hook_ptr(PyObject *s, PyObject *n) { (void)s; (void)n; return PyLong_FromVoidPtr((void *)block_hook); }
 static PyObject *mem_hook_ptr(PyObject *s, PyObject *n) { (void)s; (void)n; return PyLong_FromVoidPtr((void *)mem_hook); }
 static PyObject *ppb_read_ptr(PyObject *s, PyObject *n) { (void)s; (void)n; return PyLong_FromVoidPtr((void *)ppb_mmio_read); }
+static PyObject *ppb_write_ptr(PyObject *s, PyObject *n) { (void)s; (void)n; return PyLong_FromVoidPtr((void *)ppb_mmio_write); }
 
 static PyObject *uart_mmio_ptrs(PyObject *s, PyObject *n)
 {
@@ -367,6 +430,7 @@ static PyObject *py_decode(PyObject *s, PyObject *args)
 static PyMethodDef module_methods[] = {
     {"uart_mmio_ptrs", uart_mmio_ptrs, METH_NOARGS, "(read, write) native uc_mmio_map callbacks of Uart"},
     {"ppb_read_ptr", ppb_read_ptr, METH_NOARGS, "native PPB uc_mmio_map read callback (user_data = Model)"},
+    {"ppb_write_ptr", ppb_write_ptr, METH_NOARGS, "native PPB uc_mmio_map write callback (user_data = Model)"},
     {"empty_hook_ptrs", empty_hook_ptrs, METH_NOARGS, "(block, mem) no-op native hooks, for benchmarks"},
     {"block_hook_ptr", block_hook_ptr, METH_NOARGS, "address of the native UC_HOOK_BLOCK callback"},
     {"mem_hook_ptr", mem_hook_ptr, METH_NOARGS, "address of the native UC_HOOK_MEM_READ/WRITE callback"},
@@ -394,5 +458,6 @@ PyMODINIT_FUNC PyInit__cyclemodel(void)
     CONST(STOP_NONE); CONST(STOP_BUDGET); CONST(STOP_FAULT);
     CONST(FAULT_NONE); CONST(FAULT_INVALID_INSN); CONST(FAULT_UNALIGNED); CONST(FAULT_NOCP);
 #undef CONST
+    if (periph_register(mod) < 0) { Py_DECREF(mod); return NULL; }
     return mod;
 }

@@ -28,9 +28,15 @@ static Cost cost_m0p(const Insn *I)
     return c;
 }
 
-#define P_DIRECT 2   /* pipeline refill, direct/register branches (TRM: P = 1..3) */
-#define P_LOAD 3     /* pipeline refill after a load to PC / TBB (TRM: "at least 5/6 cycles") */
-#define DIV_CYCLES 7 /* UDIV/SDIV: fixed, midpoint of the TRM's 2..12 (data dependent) */
+/* Pipeline refill P (M4 TRM Table 3-1: "1 to 3 depending on the alignment and width of the target
+ * instruction, and whether the processor manages to speculate the address early").  The part that
+ * depends on the target (a 32-bit instruction at a halfword offset needs a second fetch: +1) is added
+ * by the block hook, which knows the target block (blocks.c). */
+#define P_DIRECT 1   /* B, Bcc, CBZ/CBNZ, BL: target computed at decode, fetched early (M3 TRM: "taken
+                        branches with an immediate are normally 1 cycle of pipeline reload") */
+#define P_REG 2      /* BX, BLX, MOV/ADD PC: the target register is read in execute */
+#define P_LOAD 3     /* loads to PC, TBB/TBH (TRM 3.3.2: "three cycles for the pipeline reload") */
+#define DIV_CYCLES 7 /* M7 UDIV/SDIV: fixed (no public timing) */
 
 /* Cortex-M4 TRM (DDI0439) sec. 3.3.1 Table 3-1 "Cortex-M4 instruction set summary" and
  * ch. 7 Table 7-1 "FPU instruction set"; Cortex-M3 TRM (DDI0337) Table 18-1.
@@ -45,19 +51,20 @@ static Cost cost_m34(const Insn *I, int core)
     case C_MULL: c.base = m3 ? 4 : 1; break;       /* M3: 3..5, early termination -> 4 */
     case C_MLAL: c.base = m3 ? 5 : 1; break;       /* M3: 4..7 -> 5 */
     case C_DSPMUL: c.base = 1; break;
-    case C_DIV: c.base = DIV_CYCLES; break;
+    case C_DIV: c.base = DIV_MIN; break;          /* + the operand-dependent rest (code hook) */
     case C_LD: case C_LDEX: c.base = 2; break;
     case C_ST: c.base = I->st_imm ? 1 : 2; break;
     case C_STEX: c.base = 2; break;
     case C_LDRD: case C_STRD: c.base = 3; break;   /* 1+N, N=2 */
     case C_LDM: case C_STM: c.base = 1 + I->nregs; break;
     case C_POPPC: c.base = 1 + I->nregs; c.taken = P_LOAD; break;
-    case C_BR: case C_BL: case C_BX: c.base = 1; c.taken = P_DIRECT; break;
+    case C_BR: case C_BL: c.base = 1; c.taken = P_DIRECT; break;
+    case C_BX: c.base = 1; c.taken = P_REG; break;
     case C_LDPC: c.base = 2; c.taken = P_LOAD; break;
     case C_TB: c.base = 3; c.taken = P_LOAD; break;
     case C_SYSREG: c.base = 2; break;              /* MRS/MSR 2 */
     case C_BARRIER: c.base = 1; break;             /* 1+B, B = 0 (no outstanding transfers) */
-    case C_ISB: c.base = 1 + P_DIRECT; break;
+    case C_ISB: c.base = 1 + P_REG; break;          /* 1 + B, B = a refill (kept at 2) */
     case C_FALU: c.base = 1; break;
     case C_FMAC: c.base = 3; break;
     case C_FDIV: case C_FSQRT: c.base = 14; break;
@@ -139,6 +146,11 @@ uint32_t insn_cycles(int core, Pipeline *pl, const Insn *cur, uint32_t *taken)
                 cur->cls == C_FST || cur->cls == C_FLDM || cur->cls == C_FSTM || cur->cls == C_LDEX))
                 k += 1;
         }
+        /* Literal loads contend with the fetch unit (TRM 3.3.2: "LDR Rx,[PC,#imm] might add a cycle
+         * because of contention with the fetch unit"): the literal comes through the code-memory
+         * interface the instruction stream uses (STM32: the flash interface serves D-Code before I-Code,
+         * RM0351 3.3.3 / RM0432 3.3.4 / RM0386 3.5.2 "Data management") -> +1, at any wait states. */
+        if (cur->lit && (cur->cls == C_LD || cur->cls == C_LDRD || cur->cls == C_FLD)) k += 1;
     } else if (core == CORE_M7) {
         /* Dual issue (approximation): the second of two adjacent simple instructions issues in
          * the same cycle when it does not read the first one's result, they do not both access
@@ -159,4 +171,37 @@ uint32_t insn_cycles(int core, Pipeline *pl, const Insn *cur, uint32_t *taken)
     pl->prev = *cur;
     pl->have_prev = 1;
     return k;
+}
+
+/* An instruction inside an IT block (M3/M4/M33).  One that fails its condition does not execute
+ * (Armv7-M ARM A7.3: it behaves as a NOP): 1 issue cycle whatever its class, no refill, and it neither
+ * pipelines with nor stalls its neighbours (the next instruction sees a NOP before it). */
+uint32_t insn_cycles_cond(int core, Pipeline *pl, const Insn *cur, int passes, uint32_t *taken)
+{
+    if (passes) return insn_cycles(core, pl, cur, taken);
+    Insn nop;
+    memset(&nop, 0, sizeof nop);
+    nop.cls = C_NOP; nop.len = cur->len;
+    *taken = 0;
+    uint32_t t;
+    insn_cycles(core, pl, &nop, &t);
+    return 1;
+}
+
+/* UDIV/SDIV (M3 TRM Table 18-1, M4 TRM Table 3-1: 2..12 cycles, "early termination ... based on the
+ * number of leading ones and zeros in the input operands").  Arm publishes the range only; the model:
+ * one issue cycle, then the divider retires 3 quotient bits per cycle, q = clz(|d|) - clz(|n|) + 1
+ * quotient bits (the leading-zero definition of Arm's Cortex-R4 TRM, DDI0363 C.8): cycles =
+ * max(2, 1 + ceil(q / 3)), which spans exactly 2 (q <= 3, or divisor 0) .. 12 (0xFFFFFFFF / 1). */
+uint32_t div_cycles(int core, int sdiv, uint32_t n, uint32_t d)
+{
+    if (core != CORE_M3 && core != CORE_M4 && core != CORE_M33) return DIV_CYCLES;
+    if (sdiv) {
+        if ((int32_t)n < 0) n = (uint32_t)-n;
+        if ((int32_t)d < 0) d = (uint32_t)-d;
+    }
+    if (!d || n < d) return 2;
+    int q = __builtin_clz(d) - __builtin_clz(n) + 1;
+    uint32_t c = 1 + (uint32_t)(q + 2) / 3;
+    return c < 2 ? 2 : c > 12 ? 12 : c;
 }

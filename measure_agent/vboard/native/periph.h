@@ -1,0 +1,107 @@
+/*
+ * Modelled peripherals of the virtual board (native, no Python per access):
+ *
+ *   periph.c     a peripheral page: one 4 KB page mapped with uc_mmio_map whose offsets are dispatched to
+ *                the devices attached to it; offsets no device claims are a plain register file. Later
+ *                models (RCC, PWR: the clock tree) attach to their page the same way.
+ *   flashctl.c   the FLASH controller: FLASH_ACR (LATENCY -> the cycle model's wait states, cache resets),
+ *                KEYR unlock sequence, SR/CR (LOCK, PG, PER/SER, STRT, BSY, EOP, error flags), page /
+ *                sector erase and programming with their datasheet times, the programming rules; the
+ *                flash array itself is written by the firmware's stores, seen by a native
+ *                UC_HOOK_MEM_WRITE_PROT hook on the (read-only) flash mapping: reads and instruction
+ *                fetches never leave Unicorn's fast path.
+ *   periph_py.c  the CPython types (PeriphPage, FlashCtl) and module functions, like module.c
+ *
+ * A rule violation (a write to flash outside an unlocked PG sequence, a double word programmed twice, a
+ * wrong key, CR written while locked ...) stops the board with FAULT_FLASH and a message naming the
+ * flag the hardware sets (faults on, the default) or only sets that flag (faults off).
+ */
+#ifndef VBOARD_PERIPH_H
+#define VBOARD_PERIPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cyclemodel.h"
+
+#pragma GCC visibility push(hidden)
+
+/* Model.fault_kind when a peripheral model stopped the board (module constant FAULT_FLASH) */
+#define FAULT_FLASH 16
+
+/* ------------------------------------------------------------ peripheral pages (periph.c) */
+typedef uint64_t (*dev_read_fn)(void *uc, void *dev, uint32_t off, unsigned size);
+typedef void (*dev_write_fn)(void *uc, void *dev, uint32_t off, unsigned size, uint64_t value);
+
+typedef struct {
+    uint32_t off, size;          /* the device's offsets in the page: [off, off + size) */
+    dev_read_fn read;
+    dev_write_fn write;
+    void *dev;
+} PageDevice;
+
+typedef struct {
+    uint32_t base;               /* page address (4 KB aligned) */
+    int ndev;
+    PageDevice dev[4];
+    uint32_t regs[1024];         /* offsets no device claims: a plain register file */
+} PeriphPage;
+
+void page_init(PeriphPage *p, uint32_t base);
+int page_attach(PeriphPage *p, uint32_t off, uint32_t size, dev_read_fn rd, dev_write_fn wr, void *dev);
+uint64_t periph_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data);
+void periph_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *user_data);
+
+/* ------------------------------------------------------------ the FLASH controller (flashctl.c) */
+enum { FC_PAGE_NUMBER = 0, FC_SECTOR = 1, FC_PAGE_ADDRESS = 2 };
+
+typedef struct {
+    uint32_t base, bytes, number, bank;  /* one erase unit: address, size, PNB/SNB, bank (0/1) */
+    uint64_t erase_cycles;               /* its erase time in core cycles */
+} FcUnit;
+
+typedef struct {
+    /* configuration (from costmodel's families.toml flash_ctl and boards.toml flash_layout) */
+    int style;                           /* FC_* */
+    uint32_t off;                        /* offset of FLASH_ACR in its page */
+    uint32_t acr, keyr, sr, cr, ar;      /* register offsets from FLASH_ACR (ar: UINT32_MAX = none) */
+    uint32_t key1, key2;
+    uint32_t sr_busy, sr_eop, sr_errors;
+    int eop_needs_eopie;
+    uint32_t cr_pg, cr_erase, cr_strt, cr_lock, cr_eopie, cr_bank;   /* bit masks (0 = none) */
+    uint32_t number_shift, number_mask, psize_mask, psize_bits;
+    uint32_t acr_latency_mask, acr_icrst, acr_dcrst;
+    uint32_t prog_bytes;                 /* 8 (double word + ECC), 4 (PSIZE x32), 2 (half word) */
+    uint64_t prog_cycles;                /* one programming, in core cycles */
+    FcUnit *units;
+    uint32_t nunits;
+    uint8_t *mem;                        /* host buffer of the flash (persistent: vboard FlashMemory) */
+    uint32_t flash_base, flash_size;
+    uint8_t *programmed;                 /* per programming unit: written since its erase (ECC rule) */
+    uint32_t *erase_counts;              /* per erase unit: erases done (persistent) */
+    int faults;                          /* rule violations stop the board */
+    Model *m;
+    /* state */
+    uint32_t acr_v, sr_v, cr_v, ar_v;
+    uint32_t other[64];                  /* other registers of the block (OPTKEYR, OPTR, ...): a register file */
+    int locked, key_stage, key_dead;     /* key_dead: a wrong key sequence locks until reset */
+    int busy;
+    uint64_t busy_until;                 /* model cycle at which the operation completes */
+    uint32_t pend_addr;                  /* page-number style: first word of a double word written (else ~0) */
+    /* statistics and the last fault */
+    uint64_t n_programs, n_erases, n_faults, stall_cycles;
+    uint32_t fault_addr;
+    char fault[240];
+} FlashCtl;
+
+int flashctl_init(FlashCtl *fc, uint32_t nunits);
+void flashctl_release(FlashCtl *fc);
+void flashctl_reset(FlashCtl *fc, uint32_t acr_reset);
+uint64_t flashctl_read(void *uc, void *dev, uint32_t off, unsigned size);
+void flashctl_write(void *uc, void *dev, uint32_t off, unsigned size, uint64_t value);
+/* UC_HOOK_MEM_WRITE_PROT on the flash range (user_data = FlashCtl *): a firmware store to flash */
+bool flashctl_write_hook(void *uc, int type, uint64_t address, int size, int64_t value, void *user_data);
+
+#pragma GCC visibility pop
+
+#endif /* VBOARD_PERIPH_H */

@@ -1,0 +1,264 @@
+/*
+ * The CPython side of the peripheral models (periph.h), registered into measure_agent.vboard._cyclemodel by
+ * module.c (periph_register): the types PeriphPage (a native MMIO page) and FlashCtl (the FLASH controller),
+ * the addresses of their native callbacks, and FAULT_FLASH. No model logic here.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "periph.h"
+
+int periph_register(PyObject *module);
+
+typedef struct {
+    PyObject_HEAD
+    FlashCtl fc;
+    PyObject *model;            /* the Model the controller stalls and sets the wait states of */
+} FlashCtlObject;
+
+/* ================================================================== PeriphPage */
+typedef struct {
+    PyObject_HEAD
+    PeriphPage p;
+    PyObject *devices;          /* the attached device objects, kept alive */
+} PageObject;
+
+static int Page_init(PageObject *o, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"base", NULL};
+    unsigned base;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "I", kwlist, &base)) return -1;
+    if (base & 0xFFFu) { PyErr_SetString(PyExc_ValueError, "a page is 4 KB aligned"); return -1; }
+    page_init(&o->p, base);
+    Py_XDECREF(o->devices);
+    o->devices = PyList_New(0);
+    return o->devices ? 0 : -1;
+}
+
+static void Page_dealloc(PageObject *o)
+{
+    Py_XDECREF(o->devices);
+    Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+static PyObject *Page_get_addr(PageObject *o, void *c) { (void)c; return PyLong_FromVoidPtr(&o->p); }
+static PyObject *Page_get_base(PageObject *o, void *c) { (void)c; return PyLong_FromUnsignedLong(o->p.base); }
+
+static PyObject *Page_register(PageObject *o, PyObject *args)
+{
+    unsigned off;
+    if (!PyArg_ParseTuple(args, "I", &off)) return NULL;
+    if (off >= 0x1000u) { PyErr_SetString(PyExc_ValueError, "offset outside the page"); return NULL; }
+    return PyLong_FromUnsignedLong(o->p.regs[off >> 2]);
+}
+
+static PyTypeObject FlashCtlType;
+
+/* attach_flashctl(fc, offset, size): the FLASH registers at [offset, offset + size) of this page */
+static PyObject *Page_attach_flashctl(PageObject *o, PyObject *args)
+{
+    PyObject *fc;
+    unsigned off, size;
+    if (!PyArg_ParseTuple(args, "O!II", &FlashCtlType, &fc, &off, &size)) return NULL;
+    void *dev = &((FlashCtlObject *)fc)->fc;
+    if (page_attach(&o->p, off, size, flashctl_read, flashctl_write, dev)) {
+        PyErr_SetString(PyExc_ValueError, "cannot attach: page full or the offsets overlap another device");
+        return NULL;
+    }
+    if (PyList_Append(o->devices, fc)) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Page_methods[] = {
+    {"attach_flashctl", (PyCFunction)Page_attach_flashctl, METH_VARARGS, "attach_flashctl(fc, offset, size)"},
+    {"register", (PyCFunction)Page_register, METH_VARARGS, "register(offset): a register-file word (debug)"},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef Page_getset[] = {
+    {"address", (getter)Page_get_addr, NULL, "address of the C state (mmio user_data)", NULL},
+    {"base", (getter)Page_get_base, NULL, "page address", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject PageType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "measure_agent.vboard._cyclemodel.PeriphPage",
+    .tp_basicsize = sizeof(PageObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Page_init,
+    .tp_dealloc = (destructor)Page_dealloc,
+    .tp_methods = Page_methods,
+    .tp_getset = Page_getset,
+    .tp_doc = "PeriphPage(base): a 4 KB peripheral page; callbacks periph_mmio_ptrs() with user_data = address",
+};
+
+/* ================================================================== FlashCtl */
+
+static int dict_u32(PyObject *d, const char *key, uint32_t *out)
+{
+    PyObject *v = PyDict_GetItemString(d, key);
+    if (!v) { PyErr_Format(PyExc_KeyError, "FlashCtl config needs %s", key); return -1; }
+    unsigned long x = PyLong_AsUnsignedLong(v);
+    if (PyErr_Occurred()) return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int FlashCtl_init(FlashCtlObject *o, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"model", "config", "units", "mem", "programmed", "erase_counts", NULL};
+    PyObject *model, *cfg, *units;
+    unsigned long long mem, programmed, counts;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!OKKK", kwlist, &model, &PyDict_Type, &cfg, &units, &mem,
+                                     &programmed, &counts))
+        return -1;
+    PyObject *fast = PySequence_Fast(units, "units must be a sequence of (base, bytes, number, bank, erase_cycles)");
+    if (!fast) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    flashctl_release(&o->fc);
+    if (flashctl_init(&o->fc, (uint32_t)n)) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        FcUnit *u = &o->fc.units[i];
+        unsigned long long cycles;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "IIIIK", &u->base, &u->bytes, &u->number, &u->bank,
+                              &cycles)) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        u->erase_cycles = cycles;
+    }
+    Py_DECREF(fast);
+    FlashCtl *fc = &o->fc;
+    uint32_t style, eopie, prog_lo, prog_hi, acr_reset;
+    if (dict_u32(cfg, "style", &style) || dict_u32(cfg, "offset", &fc->off) || dict_u32(cfg, "acr", &fc->acr) ||
+        dict_u32(cfg, "keyr", &fc->keyr) || dict_u32(cfg, "sr", &fc->sr) || dict_u32(cfg, "cr", &fc->cr) ||
+        dict_u32(cfg, "ar", &fc->ar) || dict_u32(cfg, "key1", &fc->key1) || dict_u32(cfg, "key2", &fc->key2) ||
+        dict_u32(cfg, "sr_busy", &fc->sr_busy) || dict_u32(cfg, "sr_eop", &fc->sr_eop) ||
+        dict_u32(cfg, "sr_errors", &fc->sr_errors) || dict_u32(cfg, "eop_needs_eopie", &eopie) ||
+        dict_u32(cfg, "cr_pg", &fc->cr_pg) || dict_u32(cfg, "cr_erase", &fc->cr_erase) ||
+        dict_u32(cfg, "cr_strt", &fc->cr_strt) || dict_u32(cfg, "cr_lock", &fc->cr_lock) ||
+        dict_u32(cfg, "cr_eopie", &fc->cr_eopie) || dict_u32(cfg, "cr_bank", &fc->cr_bank) ||
+        dict_u32(cfg, "number_shift", &fc->number_shift) || dict_u32(cfg, "number_mask", &fc->number_mask) ||
+        dict_u32(cfg, "psize_mask", &fc->psize_mask) || dict_u32(cfg, "psize_bits", &fc->psize_bits) ||
+        dict_u32(cfg, "acr_latency_mask", &fc->acr_latency_mask) || dict_u32(cfg, "acr_icrst", &fc->acr_icrst) ||
+        dict_u32(cfg, "acr_dcrst", &fc->acr_dcrst) || dict_u32(cfg, "prog_bytes", &fc->prog_bytes) ||
+        dict_u32(cfg, "prog_cycles_lo", &prog_lo) || dict_u32(cfg, "prog_cycles_hi", &prog_hi) ||
+        dict_u32(cfg, "flash_base", &fc->flash_base) || dict_u32(cfg, "flash_size", &fc->flash_size) ||
+        dict_u32(cfg, "acr_reset", &acr_reset))
+        return -1;
+    if (style > FC_PAGE_ADDRESS || !fc->prog_bytes) { PyErr_SetString(PyExc_ValueError, "bad style / prog_bytes"); return -1; }
+    fc->style = (int)style;
+    fc->eop_needs_eopie = (int)eopie;
+    fc->prog_cycles = ((uint64_t)prog_hi << 32) | prog_lo;
+    fc->mem = (uint8_t *)(uintptr_t)mem;
+    fc->programmed = (uint8_t *)(uintptr_t)programmed;
+    fc->erase_counts = (uint32_t *)(uintptr_t)counts;
+    PyObject *addr = PyObject_GetAttrString(model, "address");
+    if (!addr) return -1;
+    fc->m = (Model *)PyLong_AsVoidPtr(addr);
+    Py_DECREF(addr);
+    if (PyErr_Occurred()) return -1;
+    Py_XDECREF(o->model);
+    Py_INCREF(model);
+    o->model = model;
+    flashctl_reset(fc, acr_reset);
+    return 0;
+}
+
+static void FlashCtl_dealloc(FlashCtlObject *o)
+{
+    flashctl_release(&o->fc);
+    Py_XDECREF(o->model);
+    Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+static PyObject *FlashCtl_reset(FlashCtlObject *o, PyObject *args)
+{
+    unsigned acr;
+    if (!PyArg_ParseTuple(args, "I", &acr)) return NULL;
+    flashctl_reset(&o->fc, acr);
+    Py_RETURN_NONE;
+}
+
+static PyObject *FlashCtl_get_addr(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromVoidPtr(&o->fc); }
+static PyObject *FlashCtl_get_programs(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->fc.n_programs); }
+static PyObject *FlashCtl_get_erases(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->fc.n_erases); }
+static PyObject *FlashCtl_get_faults(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->fc.n_faults); }
+static PyObject *FlashCtl_get_stall(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->fc.stall_cycles); }
+static PyObject *FlashCtl_get_fault(FlashCtlObject *o, void *c) { (void)c; return PyUnicode_FromString(o->fc.fault); }
+static PyObject *FlashCtl_get_fault_addr(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLong(o->fc.fault_addr); }
+static PyObject *FlashCtl_get_locked(FlashCtlObject *o, void *c) { (void)c; return PyBool_FromLong(o->fc.locked); }
+static PyObject *FlashCtl_get_busy(FlashCtlObject *o, void *c) { (void)c; return PyBool_FromLong(o->fc.busy); }
+static PyObject *FlashCtl_get_ws(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLong(o->fc.m ? o->fc.m->ws : 0); }
+static PyObject *FlashCtl_get_acr(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLong(o->fc.acr_v); }
+static PyObject *FlashCtl_get_sr(FlashCtlObject *o, void *c) { (void)c; return PyLong_FromUnsignedLong(o->fc.sr_v); }
+
+static PyMethodDef FlashCtl_methods[] = {
+    {"reset", (PyCFunction)FlashCtl_reset, METH_VARARGS, "reset(acr_reset): registers to their reset values"},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef FlashCtl_getset[] = {
+    {"address", (getter)FlashCtl_get_addr, NULL, "address of the C state (write hook user_data)", NULL},
+    {"programs", (getter)FlashCtl_get_programs, NULL, "programming operations (double words, words, half words)", NULL},
+    {"erases", (getter)FlashCtl_get_erases, NULL, "erase operations (pages / sectors)", NULL},
+    {"faults", (getter)FlashCtl_get_faults, NULL, "rule violations", NULL},
+    {"stall_cycles", (getter)FlashCtl_get_stall, NULL, "cycles the core waited for programming / erasing", NULL},
+    {"fault", (getter)FlashCtl_get_fault, NULL, "message of the last rule violation", NULL},
+    {"fault_address", (getter)FlashCtl_get_fault_addr, NULL, "its address", NULL},
+    {"locked", (getter)FlashCtl_get_locked, NULL, "FLASH_CR.LOCK", NULL},
+    {"busy", (getter)FlashCtl_get_busy, NULL, "an operation in progress", NULL},
+    {"wait_states", (getter)FlashCtl_get_ws, NULL, "the cycle model's flash wait states (ACR.LATENCY)", NULL},
+    {"acr", (getter)FlashCtl_get_acr, NULL, "FLASH_ACR", NULL},
+    {"sr", (getter)FlashCtl_get_sr, NULL, "FLASH_SR flags (without BSY)", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject FlashCtlType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "measure_agent.vboard._cyclemodel.FlashCtl",
+    .tp_basicsize = sizeof(FlashCtlObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)FlashCtl_init,
+    .tp_dealloc = (destructor)FlashCtl_dealloc,
+    .tp_methods = FlashCtl_methods,
+    .tp_getset = FlashCtl_getset,
+    .tp_doc = "FlashCtl(model, config, units, mem, programmed, erase_counts): the FLASH controller model",
+};
+
+/* ================================================================== module functions */
+static PyObject *periph_mmio_ptrs(PyObject *s, PyObject *n)
+{
+    (void)s; (void)n;
+    return Py_BuildValue("(NN)", PyLong_FromVoidPtr((void *)periph_mmio_read), PyLong_FromVoidPtr((void *)periph_mmio_write));
+}
+
+static PyObject *flash_write_hook_ptr(PyObject *s, PyObject *n)
+{
+    (void)s; (void)n;
+    return PyLong_FromVoidPtr((void *)flashctl_write_hook);
+}
+
+static PyMethodDef periph_functions[] = {
+    {"periph_mmio_ptrs", periph_mmio_ptrs, METH_NOARGS, "(read, write) native uc_mmio_map callbacks of PeriphPage"},
+    {"flash_write_hook_ptr", flash_write_hook_ptr, METH_NOARGS,
+     "native UC_HOOK_MEM_WRITE_PROT callback of FlashCtl (user_data = FlashCtl.address)"},
+    {NULL, NULL, 0, NULL}
+};
+
+int periph_register(PyObject *module)
+{
+    if (PyType_Ready(&PageType) < 0 || PyType_Ready(&FlashCtlType) < 0) return -1;
+    Py_INCREF(&PageType);
+    if (PyModule_AddObject(module, "PeriphPage", (PyObject *)&PageType) < 0) return -1;
+    Py_INCREF(&FlashCtlType);
+    if (PyModule_AddObject(module, "FlashCtl", (PyObject *)&FlashCtlType) < 0) return -1;
+    if (PyModule_AddFunctions(module, periph_functions) < 0) return -1;
+    if (PyModule_AddIntConstant(module, "FAULT_FLASH", FAULT_FLASH) < 0) return -1;
+    if (PyModule_AddIntConstant(module, "FC_PAGE_NUMBER", FC_PAGE_NUMBER) < 0) return -1;
+    if (PyModule_AddIntConstant(module, "FC_SECTOR", FC_SECTOR) < 0) return -1;
+    return PyModule_AddIntConstant(module, "FC_PAGE_ADDRESS", FC_PAGE_ADDRESS);
+}

@@ -1,0 +1,155 @@
+"""Peripheral models of the virtual board and the flash array that outlives a reset.
+
+* :class:`FlashMemory` is the board's flash as a chip keeps it: contents (erased = 0xFF), which programming
+  units have been written since their erase (the ECC rule of the L4/G0/L5 parts) and how often each erase
+  unit was erased. A :class:`~measure_agent.vboard.VirtualBoard` given the same ``FlashMemory`` finds what
+  an earlier firmware programmed (plans in flash slots, their erase counters), across resets and firmware
+  loads, as a real board does; loading an ELF writes only the units its segments cover, as a flasher does.
+* :class:`Peripherals` builds the native peripheral pages (``native/periph.c``) of a board: today the FLASH
+  controller (``native/flashctl.c``, from the family's ``flash_ctl`` and the board's ``flash_layout`` in the
+  catalogue); RCC / PWR models attach to their page the same way (:meth:`Peripherals.pages`).
+
+Times: the datasheet's programming / erase times are converted to core cycles at the clock the core runs
+at, the board's reset clock (the firmware does not touch the PLL).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+
+from costmodel.boards import Board
+
+try:
+    from . import _cyclemodel as _cm
+except ImportError:  # pragma: no cover - board.py reports the missing extension
+    _cm = None
+
+FLASH_BLOCK_BYTES = 0x400  # the FLASH register block of every family in the catalogue
+
+
+def _page_up(n: int) -> int:
+    return (n + 0xFFF) & ~0xFFF
+
+
+def _mask(bit: int) -> int:
+    return 1 << bit if bit >= 0 else 0
+
+
+class FlashMemory:
+    """The flash array of one board (see the module docstring)."""
+
+    def __init__(self, board: Board):
+        self.board = board
+        self.size = _page_up(board.flash.size)
+        self.buf = mmap.mmap(-1, self.size)
+        self.buf.write(b"\xff" * self.size)
+        self.buf.seek(0)
+        self.address = ctypes.addressof(ctypes.c_char.from_buffer(self.buf))
+        ctl = board.family.flash_ctl
+        self.program_bytes = ctl.program_bytes if ctl else 8
+        self.ecc = bool(ctl and ctl.style == "page-number")
+        self._programmed = (ctypes.c_uint8 * (self.size // self.program_bytes))()
+        self.units: list[tuple[int, int, int, int]] = [
+            (g.base + i * g.bytes, g.bytes, g.number + i, g.bank) for g in board.erase_units for i in range(g.count)]
+        self._counts = (ctypes.c_uint32 * max(1, len(self.units)))()
+
+    @property
+    def programmed_address(self) -> int:
+        """The ECC map (one byte per programming unit) for the native model; 0 where there is no ECC rule."""
+        return ctypes.addressof(self._programmed) if self.ecc else 0
+
+    @property
+    def counts_address(self) -> int:
+        return ctypes.addressof(self._counts)
+
+    def erase_count(self, address: int) -> int:
+        """Erases of the erase unit at ``address`` the model has performed."""
+        for i, (base, size, _n, _b) in enumerate(self.units):
+            if base <= address < base + size:
+                return int(self._counts[i])
+        raise ValueError(f"0x{address:08x} is not in the flash")
+
+    @property
+    def erases(self) -> int:
+        return sum(int(c) for c in self._counts[:len(self.units)])
+
+    def read(self, address: int, n: int) -> bytes:
+        off = address - self.board.flash.base
+        return bytes(self.buf[off:off + n])
+
+    def load(self, segments: list[tuple[int, bytes]]) -> None:
+        """Write an image's ``(address, data)`` segments as a flasher does: erase every unit they cover,
+        then program them."""
+        base, pb = self.board.flash.base, self.program_bytes
+        units = self.units or [(base, self.board.flash.size, 0, 0)]
+        for ub, us, _n, _b in units:
+            if any(ub < a + len(d) and a < ub + us for a, d in segments):
+                self.buf[ub - base:ub - base + us] = b"\xff" * us
+                ctypes.memset(ctypes.addressof(self._programmed) + (ub - base) // pb, 0, us // pb)
+        for address, data in segments:
+            self.buf[address - base:address - base + len(data)] = bytes(data)
+            for unit in range((address - base) // pb, (address - base + len(data) + pb - 1) // pb):
+                self._programmed[unit] = 1
+
+
+def flash_controller_config(board: Board) -> tuple[dict, list[tuple[int, int, int, int, int]]]:
+    """The native FlashCtl's configuration and erase units (with their erase time in core cycles)."""
+    fam, ctl = board.family, board.family.flash_ctl
+    if ctl.base != fam.flash_acr:
+        raise ValueError(f"family {fam.name}: flash_ctl.base 0x{ctl.base:08x} is not FLASH_ACR 0x{fam.flash_acr:08x}")
+    clock = board.reset_clock_hz  # the core's clock: the firmware keeps the reset clock
+    prog = max(1, round(ctl.program_us * clock / 1e6))
+    art = board.flash_accelerator == "art"  # ICRST / DCRST reset the ART caches the model has
+    cfg = {
+        "style": {"page-number": _cm.FC_PAGE_NUMBER, "sector": _cm.FC_SECTOR,
+                  "page-address": _cm.FC_PAGE_ADDRESS}[ctl.style],
+        "offset": ctl.base & 0xFFF, "acr": 0, "keyr": ctl.keyr, "sr": ctl.sr, "cr": ctl.cr,
+        "ar": ctl.ar if ctl.ar >= 0 else 0xFFFFFFFF, "key1": ctl.keys[0], "key2": ctl.keys[1],
+        "sr_busy": ctl.sr_busy, "sr_eop": ctl.sr_eop, "sr_errors": ctl.sr_errors,
+        "eop_needs_eopie": int(ctl.eop_needs_eopie),
+        "cr_pg": _mask(ctl.cr_pg), "cr_erase": _mask(ctl.cr_erase), "cr_strt": _mask(ctl.cr_strt),
+        "cr_lock": _mask(ctl.cr_lock), "cr_eopie": _mask(ctl.cr_eopie), "cr_bank": _mask(ctl.cr_bank),
+        "number_shift": ctl.number_shift, "number_mask": ctl.number_mask,
+        "psize_mask": 3 << ctl.psize_shift if ctl.psize_shift >= 0 else 0,
+        "psize_bits": ctl.psize << ctl.psize_shift if ctl.psize_shift >= 0 else 0,
+        "acr_latency_mask": fam.flash_acr_latency_mask,
+        "acr_icrst": _mask(ctl.acr_icrst) if art else 0, "acr_dcrst": _mask(ctl.acr_dcrst) if art else 0,
+        "prog_bytes": ctl.program_bytes, "prog_cycles_lo": prog & 0xFFFFFFFF, "prog_cycles_hi": prog >> 32,
+        "flash_base": board.flash.base, "flash_size": board.flash.size,
+        # FLASH_ACR.LATENCY resets to the catalogue's wait states here (the hardware's reset value is 0), so
+        # that a bare test program that never writes ACR sees the catalogue board; the firmware writes it
+        "acr_reset": board.flash_wait_states,
+    }
+    units = [(base, size, number, bank, max(1, round(ctl.erase_ms_for(size) * clock / 1e3)))
+             for g in board.erase_units for base, size, number, bank in
+             [(g.base + i * g.bytes, g.bytes, g.number + i, g.bank) for i in range(g.count)]]
+    return cfg, units
+
+
+class Peripherals:
+    """The native peripheral models of one VirtualBoard instance."""
+
+    def __init__(self, board: Board, model, flash: FlashMemory):
+        self.board = board
+        self.flash_ctl = None
+        self._pages: list = []
+        if board.family.flash_ctl is not None and board.erase_units:
+            cfg, units = flash_controller_config(board)
+            self.flash_ctl = _cm.FlashCtl(model, cfg, units, flash.address, flash.programmed_address,
+                                          flash.counts_address)
+            base = board.family.flash_acr & ~0xFFF
+            page = _cm.PeriphPage(base)
+            page.attach_flashctl(self.flash_ctl, board.family.flash_acr - base, FLASH_BLOCK_BYTES)
+            self._pages.append(page)
+
+    def pages(self) -> list:
+        """The native pages to map: ``(page base, PeriphPage)`` (callbacks: ``_cyclemodel.periph_mmio_ptrs()``)."""
+        return [(p.base, p) for p in self._pages]
+
+    def write_hooks(self) -> list[tuple[int, int, int, int]]:
+        """Native UC_HOOK_MEM_WRITE_PROT hooks: ``(callback, user_data, begin, end)``."""
+        if self.flash_ctl is None:
+            return []
+        b = self.board.flash
+        return [(_cm.flash_write_hook_ptr(), self.flash_ctl.address, b.base, b.end - 1)]

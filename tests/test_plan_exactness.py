@@ -17,7 +17,7 @@ from measure_agent.plan import compile_plan
 from measure_agent.plan.host import run_on_host
 from measure_agent.plan.reference import Reference
 from tests.conftest import SHARED_MODELS
-from tests.testmodels import model_path, random_inputs
+from tests.testmodels import model_path, random_inputs, twin_model, with_biases, with_filter_scales
 
 FLOAT_RTOL = 1e-5
 FLOAT_ATOL = 1e-5
@@ -98,12 +98,64 @@ DWCONV_SIMD = [
     dict(shape=(8, 7, 9), k=3, s=1, pad="valid", dm=1, act="relu"),
 ]
 INT8_CASES += [("dwconv", p) for p in DWCONV_SIMD]
+# depth multipliers > 1 on every SIMD path: channel groups and tails of the multiplied channels, 3x3 / 5x5 /
+# 1x1, strides, padding
+DWCONV_MULT = [
+    dict(shape=(7, 6, 4), k=3, s=1, pad="same", dm=2, act="relu"),
+    dict(shape=(8, 7, 3), k=3, s=2, pad="same", dm=4, act="none"),
+    dict(shape=(6, 6, 5), k=5, s=1, pad="same", dm=3, act="relu6"),
+    dict(shape=(9, 9, 2), k=3, s=2, pad="valid", dm=8, act="none"),
+    dict(shape=(5, 5, 1), k=3, s=1, pad="same", dm=6, act="relu"),
+]
+INT8_CASES += [("dwconv", p) for p in DWCONV_MULT]
+# ops real models use beyond the core set: SUB (also broadcast, and a constant-free first operand that is
+# not the activation), TANH (the reference's lookup table), PADV2, MEAN over other axes, SOFTMAX deeper than
+# 256
+EXTRA = [
+    ("sub", dict(shape=(6, 6, 4), filters=5, act="none")), ("sub", dict(shape=(6, 6, 4), filters=5, act="relu")),
+    ("bcast_sub", dict(shape=(5, 5, 6))), ("bcast_sub", dict(shape=(5, 5, 6), swap=True)),
+    ("tanh", dict(n=8, units=9)), ("tanh", dict(n=16, units=40)),
+    ("padv2", dict(shape=(5, 5, 3), pads=((1, 2), (0, 1)), value=0.7)),
+    ("reduce_mean", dict(shape=(6, 5, 4), filters=6, axes=[3], keepdims=True)),
+    ("reduce_mean", dict(shape=(6, 5, 4), filters=6, axes=[1], keepdims=False)),
+    ("reduce_mean", dict(shape=(6, 5, 4), filters=6, axes=[1, 2, 3], keepdims=False)),
+    ("softmax", dict(n=16, units=300)), ("softmax", dict(n=16, units=1000)),
+]
+INT8_CASES += EXTRA
 FLOAT_CASES = ([("conv", CONV[1]), ("conv", CONV[3]), ("dwconv", DWCONV[3]), ("dense", DENSE[5]),
-                ("pool", POOL[1]), ("pool", POOL[4])] + MISC)
+                ("pool", POOL[1]), ("pool", POOL[4])] + MISC + EXTRA[:1] + EXTRA[2:3] + EXTRA[4:5] + EXTRA[6:8]
+               + [("reduce_mean", dict(shape=(6, 5, 4), filters=6, axes=[2, 3], keepdims=True))])
 # weights of < 1024 elements stay float under dynamic-range quantization, so the hybrid cases are larger
 HYBRID_CASES = [("dense", dict(n=64, units=32, act="relu")), ("dense", dict(n=33, units=40, act="none")),
                 ("dense", DENSE[8]), ("conv", dict(shape=(8, 8, 12), filters=12, k=3, s=1, pad="valid", act="relu6")),
-                ("conv", CONV[5])]
+                ("conv", CONV[5]), ("dwconv", dict(shape=(8, 8, 128), k=3, s=1, pad="same", dm=1, act="relu")),
+                ("dwconv", dict(shape=(8, 8, 64), k=3, s=2, pad="same", dm=2, act="none"))]
+# 16x8 quantization (int16 activations, int8 weights, int64 biases)
+INT16_CASES = [
+    ("conv", dict(shape=(8, 8, 4), filters=8, k=3, s=1, pad="same", act="relu")),
+    ("conv", dict(shape=(9, 7, 3), filters=5, k=3, s=2, pad="same", act="none")),
+    ("dwconv", dict(shape=(8, 8, 3), k=3, s=1, pad="same", dm=1, act="relu")),
+    ("dwconv", dict(shape=(6, 6, 6), k=3, s=2, pad="same", dm=2, act="relu")),
+    ("dense", dict(n=33, units=7, act="none")), ("dense", dict(n=250, units=32, act="relu")),
+    ("add", dict(shape=(6, 6, 4), filters=5, act="none")), ("add", dict(shape=(5, 5, 3), filters=4, act="relu")),
+    ("sub", dict(shape=(6, 6, 4), filters=5, act="none")),
+    ("softmax", dict(n=12, units=10)), ("softmax", dict(n=5, units=17)),
+    ("pool", dict(shape=(9, 7, 4), type="avg", pool=3, s=2, pad="same")),
+    ("pool", dict(shape=(9, 7, 4), type="max", pool=3, s=2, pad="same")),
+    ("cnn", dict(shape=(16, 16, 3))),
+]
+# biases no converter writes: int32 at and near the limits (accumulators wrap as the reference's) and int64
+# ones far beyond a trained model's (the 16x8 requantizations' overflow behaviour)
+BIAS_CASES = [("dense", "int8", DENSE[6]), ("conv", "int8", CONV[2]), ("conv", "int8", CONV[5]),
+              ("dwconv", "int8", DWCONV[5]), ("dwconv", "int8", DWCONV_MULT[0]), ("dense", "int16", DENSE[8]),
+              ("conv", "int16", INT16_CASES[0][1]), ("dwconv", "int16", INT16_CASES[3][1])]
+# requantization multipliers trained models seldom have (testmodels.with_filter_scales): 1/4 and above,
+# above 1, below 2^-22 and at the SIMD kernels' fused-rounding limits, channel by channel
+SCALE_FACTORS = [1.0, 2.0**7, 2.0**10, 2.0**-16, 1.0, 2.0**5, 2.0**-14, 2.0**12, 2.0**-15]
+SCALE_CASES = [("dwconv", DWCONV[0]), ("dwconv", DWCONV[2]), ("dwconv", DWCONV[5]), ("dwconv", DWCONV_MULT[0]),
+               ("dwconv", DWCONV_SIMD[3]), ("conv", CONV[2]), ("conv", CONV[4]), ("conv", CONV[5]),
+               ("dense", DENSE[6]), ("dense", DENSE[8])]
+SHIPPED_INT8 = ["kws_ref_model.tflite", "ad01_int8.tflite", "vww_96_int8.tflite", "pretrainedResnet_quant.tflite"]
 
 
 def _id(case) -> str:
@@ -158,7 +210,7 @@ def test_hybrid_close(case):
     kind, p = case
     path = model_path(kind, "hybrid", **p)
     plan = _check(path, exact=False, rtol=HYBRID_RTOL, atol=HYBRID_ATOL)
-    assert any(layer.kind in ("FC_HYBRID", "CONV_HYBRID") for layer in plan.layers)
+    assert any(layer.kind.endswith("_HYBRID") for layer in plan.layers)
 
 
 @pytest.mark.parametrize("quant", ["int8", "float"])
@@ -175,12 +227,73 @@ def test_float16_weights_folded():
     assert "DEQUANTIZE" not in [layer.op_type for layer in plan.layers]
 
 
-@pytest.mark.parametrize("name", ["kws_ref_model.tflite", "ad01_int8.tflite"])
-def test_shipped_int8_models_identical(name):
+@pytest.mark.parametrize("case", INT16_CASES, ids=_id)
+def test_int16_identical(case):
+    kind, p = case
+    _check(model_path(kind, "int16", **p), exact=True)
+
+
+@pytest.mark.parametrize("case", [INT16_CASES[0], INT16_CASES[4], INT16_CASES[9]], ids=_id)
+def test_int16_float_io_identical(case):
+    """16x8 models with float inputs and outputs: QUANTIZE float32 -> int16 and DEQUANTIZE int16 -> float32."""
+    kind, p = case
+    plan = _check(model_path(kind, "int16_floatio", **p), exact=True)
+    assert {"QUANTIZE_F32_S16", "DEQUANTIZE_S16_F32"} <= {layer.kind for layer in plan.layers}
+
+
+@pytest.mark.parametrize("kind,quant,p", BIAS_CASES, ids=lambda v: v if isinstance(v, str) else _id(("", v)))
+def test_extreme_biases_identical(kind, quant, p):
+    path = with_biases(model_path(kind, quant, **p), "extreme")
+    _check(path, exact=True, seed=3)
+
+
+@pytest.mark.parametrize("case", SCALE_CASES, ids=_id)
+def test_unusual_multipliers_identical(case):
+    kind, p = case
+    _check(with_filter_scales(model_path(kind, "int8", **p), SCALE_FACTORS), exact=True, seed=5)
+
+
+def _shipped(name: str) -> Path:
     path = SHARED_MODELS / name
     if not path.exists():
         pytest.skip(f"{path} is absent (shared MLPerf Tiny models not mounted)")
-    _check(path, exact=True, seed=1)
+    return path
+
+
+@pytest.mark.parametrize("name", SHIPPED_INT8)
+def test_shipped_int8_models_identical(name):
+    _check(_shipped(name), exact=True, seed=1)
+
+
+def test_vww_has_biases_beyond_2_30():
+    """The trained VWW model the runtime once refused: dead channels (all-zero weights) carry biases near 2^30."""
+    graph = read_model(_shipped("vww_96_int8.tflite"))
+    biggest = max(int(np.abs(np.asarray(graph.tensors[op.inputs[2]].data, np.int64)).max())
+                  for op in graph.ops if op.type == "CONV_2D")
+    assert biggest > 1 << 30
+
+
+@pytest.mark.parametrize("name", SHIPPED_INT8)
+def test_shipped_int8_models_with_wrapping_biases(name):
+    _check(with_biases(_shipped(name), "extreme"), exact=True, seed=4)
+
+
+@pytest.mark.parametrize("quant", ["float", "hybrid"])
+@pytest.mark.parametrize("name", SHIPPED_INT8)
+def test_shipped_model_twins_close(name, quant):
+    """Float32 and dynamic-range twins of the MLPerf Tiny models (testmodels.twin_model)."""
+    path = twin_model(_shipped(name), quant)
+    plan = _check(path, exact=False, rtol=FLOAT_RTOL if quant == "float" else HYBRID_RTOL,
+                  atol=FLOAT_ATOL if quant == "float" else HYBRID_ATOL)
+    kinds = {layer.kind for layer in plan.layers}
+    assert any(k.endswith("_HYBRID") for k in kinds) == (quant == "hybrid")
+
+
+@pytest.mark.parametrize("name", ["kws_ref_model.tflite", "pretrainedResnet_quant.tflite"])
+def test_shipped_model_int16_twins_identical(name):
+    """16x8 twins of the MLPerf Tiny models (the same networks quantized with int16 activations)."""
+    plan = _check(twin_model(_shipped(name), "int16"), exact=True)
+    assert any(layer.kind.endswith("_S16") for layer in plan.layers)
 
 
 def test_shipped_float_model_close():

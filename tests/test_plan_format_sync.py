@@ -82,8 +82,6 @@ def test_format_constants(header):
     assert d["NN_MAX_OP_INPUTS"] == F.MAX_OP_INPUTS
     assert d["NN_LAYER_STATE_BYTES"] == F.LAYER_STATE_BYTES and F.LAYER_STATE_BYTES % F.ARENA_ALIGN == 0
     assert d["NN_MAX_TAPS"] == F.MAX_TAPS
-    assert d["NN_MAX_BIAS"] == F.MAX_BIAS
-    assert d["NN_SOFTMAX_S8_MAX_DEPTH"] == F.SOFTMAX_S8_MAX_DEPTH
 
 
 def test_dtypes_and_locations(header):
@@ -138,7 +136,7 @@ def test_builder_keywords_are_not_parameter_names():
     assert not any(reserved & set(names) for names in F.PARAM_LAYOUTS.values())
 
 
-KERNEL_FILE = re.compile(r"[a-z0-9_]+?_(s8|f32|hybrid|any|f32_s8|s8_f32)_(ref|simd)\.c")
+KERNEL_FILE = re.compile(r"[a-z0-9_]+?_(s8|s16|f32|hybrid|any|f32_s8|s8_f32|f32_s16|s16_f32)_(ref|simd)\.c")
 
 
 def test_kernel_file_names_follow_the_rule():

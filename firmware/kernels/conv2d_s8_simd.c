@@ -1,144 +1,536 @@
 /*
- * CONV_2D, int8, Armv7E-M SIMD: im2col of two output pixels into int16 columns (input offset added,
- * each group of 4 reordered as x0,x2,x1,x3 to match SXTB16 of 4 weight bytes), then a 2x2 block of
- * (output channel, pixel) dot products with SMLAD. Filter length K = KH*KW*IC; when IC % 4 == 0 every
- * pixel segment starts on a group boundary and the column is filled 4 bytes at a time.
+ * CONV_2D, int8, Armv7E-M SIMD.
+ *
+ * Two output pixels at a time are im2col'ed into int16 columns (input offset added, each group of 4 taps
+ * reordered x0,x2,x1,x3 to match SXTB16 of 4 weight bytes), the two columns interleaved group by group so
+ * one pointer walks both. Then every pair of output channels is a 2x2 block of (channel, pixel) dot products
+ * with SMLAD (dot_pairs: 20 cycles per 16 MACs on the M4), the raw sums go to a small buffer, and one pass
+ * requantizes the pair's outputs with constants derived once per call (conv_rq: the two roundings of the
+ * reference fused into one 64-bit rounding, exact). Padding is handled while filling the columns (a tap
+ * outside the input is a zero segment), never in the dot products.
+ *
+ * Input channels not a multiple of 4 (the first convolution: 1 or 3 channels): a kernel row's kw x ic input
+ * bytes are contiguous, so the columns are built row by row, each row padded to a multiple of 4 bytes, and
+ * the weights are repacked (per call, into the scratch) with the same zero padding; the dot products then
+ * run on whole groups (zero weights against the few bytes read past a row).
+ * All int32 sums wrap exactly as the reference's, so any int32 bias is handled as the reference does.
  */
 #include "nn_kernels.h"
 #include "nn_quant.h"
 #include "nn_simd.h"
 
-size_t conv2d_s8_simd_scratch_bytes(const nn_dims *f_d)
+/* Row mode: input channels not a multiple of 4, rows of kernel taps contiguous in the input. */
+static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d) { return (f_d->c & 3) != 0 && p->dil_w == 1; }
+/* Bytes of one kernel row in row mode (kw x ic rounded up to a multiple of 4). */
+static inline int32_t row_bytes(const nn_dims *f_d) { return (f_d->w * f_d->c + 3) & ~3; }
+/* Taps per column as the dot products see them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
+static inline int32_t k_cols(const nn_conv_params *p, const nn_dims *f_d)
 {
-    return 2u * sizeof(int16_t) * (size_t)f_d->h * (size_t)f_d->w * (size_t)f_d->c;
+    return row_mode(p, f_d) ? f_d->h * row_bytes(f_d) : (f_d->h * f_d->w * f_d->c + 3) & ~3;
 }
 
-static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
-                        int32_t y0, int32_t x0, int16_t *col)
+size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d)
+{
+    /* per output channel: 16 bytes of requantization constants, 8 of accumulators, 1 of discarded output
+     * (padded to words); the two columns; in row mode the repacked weights */
+    const size_t oc = (size_t)f_d->n, kc = (size_t)k_cols(p, f_d);
+    return 24u * oc + ((oc + 3u) & ~(size_t)3u) + 2u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc * kc : 0u);
+}
+
+/* n4 groups of 4 input bytes at src into one pixel's half of the pair layout (words 0, 1 of every 4). */
+static inline void expand_groups(const int8_t *src, int32_t n4, uint32_t off2, uint32_t *dst)
+{
+    for (; n4 >= 2; n4 -= 2, src += 8, dst += 8) {
+        const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4);
+        dst[0] = nn_sadd16(nn_sxtb16(v0), off2);
+        dst[1] = nn_sadd16(nn_sxtb16_ror8(v0), off2);
+        dst[4] = nn_sadd16(nn_sxtb16(v1), off2);
+        dst[5] = nn_sadd16(nn_sxtb16_ror8(v1), off2);
+    }
+    if (n4) {
+        const uint32_t v = nn_read32(src);
+        dst[0] = nn_sadd16(nn_sxtb16(v), off2);
+        dst[1] = nn_sadd16(nn_sxtb16_ror8(v), off2);
+    }
+}
+
+static inline void zero_groups(int32_t n4, uint32_t *dst)
+{
+    for (; n4 > 0; n4--, dst += 4) {
+        dst[0] = 0;
+        dst[1] = 0;
+    }
+}
+
+/* One element (index i of a column) of the pair layout: group i / 4, position x0,x2,x1,x3 in the group. */
+static inline void put_elem(uint32_t *words, int32_t i, int16_t v)
 {
     static const uint8_t perm[4] = {0, 2, 1, 3};
-    const int32_t ic = in_d->c;
-    const int32_t K = f_d->h * f_d->w * ic;
-    const int32_t k_groups_end = K & ~3;
+    ((int16_t *)(void *)words)[2 * (i & ~3) + perm[i & 3]] = v;
+}
+
+/* The column of an output pixel whose window lies wholly inside the input, without horizontal dilation:
+ * each kernel row is one run of kw x ic input bytes (row mode: rounded up to a multiple of 4). */
+static inline void fill_interior(const int8_t *src, int32_t kh, int32_t row_groups, int32_t row_step, uint32_t off2,
+                                 uint32_t *words)
+{
+    for (int32_t ky = 0; ky < kh; ky++, src += row_step, words += 4 * row_groups) {
+        expand_groups(src, row_groups, off2, words);
+    }
+}
+
+/*
+ * The column of the output pixel whose window starts at (y0, x0), into half `half` of the pair layout:
+ * for each group g of 4 taps, words 4g + 2 * half and 4g + 2 * half + 1.
+ */
+static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
+                        int32_t y0, int32_t x0, uint32_t *pair, int half)
+{
+    const int32_t ic = in_d->c, kh = f_d->h, kw = f_d->w;
     const uint32_t off2 = nn_pack16(p->input_offset, p->input_offset);
+    const int16_t off = (int16_t)p->input_offset;
+    uint32_t *words = pair + 2 * half;
+    if (row_mode(p, f_d)) {
+        const int32_t rb = row_bytes(f_d), seg = kw * ic;
+        const int x_inside = x0 >= 0 && x0 + kw <= in_d->w;
+        for (int32_t ky = 0; ky < kh; ky++, words += 4 * (rb >> 2)) {
+            const int32_t y = y0 + ky * p->dil_h;
+            if (y < 0 || y >= in_d->h) {
+                zero_groups(rb >> 2, words);
+            } else if (x_inside) { /* the row's bytes and up to 3 more (against zero weights) */
+                expand_groups(in_b + (y * in_d->w + x0) * ic, rb >> 2, off2, words);
+            } else {
+                const int8_t *row = in_b + y * in_d->w * ic;
+                zero_groups(rb >> 2, words);
+                for (int32_t i = 0; i < seg; i++) {
+                    const int32_t x = x0 + i / ic;
+                    if (x >= 0 && x < in_d->w) {
+                        put_elem(words, i, (int16_t)(row[x * ic + i % ic] + off));
+                    }
+                }
+            }
+        }
+        return;
+    }
+    const int32_t K = kh * kw * ic;
+    const int32_t K4 = (K + 3) & ~3;
+    if (K4 != K) { /* the last group's padding */
+        words[K4 - 4] = 0;
+        words[K4 - 3] = 0;
+    }
     int32_t k = 0;
-    for (int32_t ky = 0; ky < f_d->h; ky++) {
+    for (int32_t ky = 0; ky < kh; ky++) {
         const int32_t y = y0 + ky * p->dil_h;
-        for (int32_t kx = 0; kx < f_d->w; kx++, k += ic) {
+        for (int32_t kx = 0; kx < kw; kx++, k += ic) {
             const int32_t x = x0 + kx * p->dil_w;
             const int inside = y >= 0 && y < in_d->h && x >= 0 && x < in_d->w;
             const int8_t *src = inside ? in_b + (y * in_d->w + x) * ic : NULL;
-            if (((k | ic) & 3) == 0) {
+            if ((ic & 3) == 0) { /* group k / 4 starts at word 4 * (k / 4) = k */
                 if (inside) {
-                    for (int32_t c = 0; c < ic; c += 4) {
-                        const uint32_t v = nn_read32(src + c);
-                        const uint32_t even = nn_sadd16(nn_sxtb16(v), off2);
-                        const uint32_t odd = nn_sadd16(nn_sxtb16(nn_ror(v, 8)), off2);
-                        memcpy(col + k + c, &even, 4);
-                        memcpy(col + k + c + 2, &odd, 4);
-                    }
+                    expand_groups(src, ic >> 2, off2, words + k);
                 } else {
-                    memset(col + k, 0, (size_t)ic * sizeof(int16_t));
+                    zero_groups(ic >> 2, words + k);
                 }
-            } else {
+            } else { /* dilated columns with ic % 4 != 0 */
                 for (int32_t c = 0; c < ic; c++) {
-                    const int32_t idx = k + c;
-                    const int32_t dst = idx < k_groups_end ? ((idx & ~3) + perm[idx & 3]) : idx;
-                    col[dst] = inside ? (int16_t)(src[c] + p->input_offset) : 0;
+                    put_elem(words, k + c, inside ? (int16_t)(src[c] + off) : 0);
                 }
             }
         }
     }
 }
 
-static inline int8_t finish(int32_t acc, int32_t mult, int32_t shift, const nn_conv_params *p)
+/* The weight group of 4 taps at k: a plain word inside the filter row, the last partial group byte-wise
+ * (zeros past K), so no read goes past the end of the filter. */
+static inline uint32_t tail_word(const int8_t *w, int32_t k, int32_t K)
 {
-    acc = nn_requantize(acc, mult, shift) + p->output_offset;
-    return (int8_t)nn_clamp_i32(acc, p->act_min, p->act_max);
+    uint32_t v = 0;
+    for (int32_t i = 0; i < 4 && k + i < K; i++) {
+        v |= (uint32_t)(uint8_t)w[k + i] << (8 * i);
+    }
+    return v;
 }
+
+/*
+ * The raw dot products of every pair of output channels with the two columns of `pair`: for pair j
+ * (filters 2j and 2j + 1), acc[4j .. 4j + 3] = (2j, pixel 0), (2j, pixel 1), (2j + 1, pixel 0), (2j + 1, pixel 1),
+ * over the n4 >= 1 full groups of 4 taps. On Armv7E-M one assembly block does all pairs: the inner loop
+ * holds 4 accumulators, the two filter pointers, the column pointer, the count, 4 column words and 2 weight
+ * words (14 registers) and costs 20 cycles per 16 MACs on the M4 (5 pipelined loads, 4 SXTB16, 8 SMLAD,
+ * 1 load), unrolled to 4 groups; the pair loop around it keeps its counters on the stack.
+ * Elsewhere the same arithmetic in C.
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One group of 4 taps at column byte offset C and weight byte offset W: the five loads use immediate offsets
+ * (no writeback) so they pipeline (one cycle each after the first on the M4). */
+#define MAC2X2_GROUP(C, W)                                                                                        \
+    "ldr %[t0], [%[cp], #" #C "]\n"                                                                             \
+    "ldr %[t1], [%[cp], #" #C "+4]\n"                                                                           \
+    "ldr %[t2], [%[cp], #" #C "+8]\n"                                                                           \
+    "ldr %[t3], [%[cp], #" #C "+12]\n"                                                                          \
+    "ldr %[wa], [%[wp], #" #W "]\n"                                                                             \
+    "sxtb16 %[wb], %[wa]\n"                                                                                    \
+    "sxtb16 %[wa], %[wa], ror #8\n"                                                                            \
+    "smlad %[a00], %[wb], %[t0], %[a00]\n"                                                                     \
+    "smlad %[a00], %[wa], %[t1], %[a00]\n"                                                                     \
+    "smlad %[a01], %[wb], %[t2], %[a01]\n"                                                                     \
+    "smlad %[a01], %[wa], %[t3], %[a01]\n"                                                                     \
+    "ldr %[wa], [%[wq], #" #W "]\n"                                                                             \
+    "sxtb16 %[wb], %[wa]\n"                                                                                    \
+    "sxtb16 %[wa], %[wa], ror #8\n"                                                                            \
+    "smlad %[a10], %[wb], %[t0], %[a10]\n"                                                                     \
+    "smlad %[a10], %[wa], %[t1], %[a10]\n"                                                                     \
+    "smlad %[a11], %[wb], %[t2], %[a11]\n"                                                                     \
+    "smlad %[a11], %[wa], %[t3], %[a11]\n"
+
+static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K, const uint32_t *pair, int32_t n4,
+                                                int32_t pairs, int32_t *acc)
+{
+    const int8_t *wp = filter, *wq = filter + K; /* the pair's two filter rows */
+    const uint32_t *cp = pair;
+    int32_t n = 0;
+    int32_t a00, a01, a10, a11;
+    uint32_t t0, t1, t2, t3, wa, wb;
+    struct {
+        const uint32_t *pair;
+        int32_t *acc;
+        int32_t pairs, n16, rest, step, k;
+    } m = {pair, acc, pairs, n4 >> 2, n4 & 3, 2 * K - 4 * n4, K};
+    __asm__ volatile(
+        "2:\n"
+        "mov %[a00], #0\n"
+        "mov %[a01], #0\n"
+        "mov %[a10], #0\n"
+        "mov %[a11], #0\n"
+        "ldr %[cp], %[mpair]\n"
+        "ldr %[n], %[mn16]\n"
+        "cmp %[n], #0\n"
+        "beq 3f\n"
+        "1:\n" /* four groups (16 taps) per iteration */
+        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
+        "add %[cp], %[cp], #64\n"
+        "add %[wp], %[wp], #16\n"
+        "add %[wq], %[wq], #16\n"
+        "subs %[n], %[n], #1\n"
+        "bne 1b\n"
+        "3:\n"
+        "ldr %[n], %[mrest]\n"
+        "cmp %[n], #0\n"
+        "beq 5f\n"
+        "4:\n" /* the remaining 1 to 3 groups */
+        MAC2X2_GROUP(0, 0)
+        "add %[cp], %[cp], #16\n"
+        "add %[wp], %[wp], #4\n"
+        "add %[wq], %[wq], #4\n"
+        "subs %[n], %[n], #1\n"
+        "bne 4b\n"
+        "5:\n"
+        "ldr %[t0], %[macc]\n"
+        "str %[a00], [%[t0]]\n"
+        "str %[a01], [%[t0], #4]\n"
+        "str %[a10], [%[t0], #8]\n"
+        "str %[a11], [%[t0], #12]\n"
+        "add %[t0], %[t0], #16\n"
+        "str %[t0], %[macc]\n"
+        "ldr %[t1], %[mstep]\n"
+        "ldr %[t2], %[mk]\n"
+        "add %[wp], %[wp], %[t1]\n"
+        "add %[wq], %[wp], %[t2]\n"
+        "ldr %[t0], %[mpairs]\n"
+        "subs %[t0], %[t0], #1\n"
+        "str %[t0], %[mpairs]\n"
+        "bne 2b\n"
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [wp] "+r"(wp), [wq] "+r"(wq),
+          [cp] "+r"(cp), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
+          [wa] "=&r"(wa), [wb] "=&r"(wb), [macc] "+m"(m.acc), [mpairs] "+m"(m.pairs)
+        : [mpair] "m"(m.pair), [mn16] "m"(m.n16), [mrest] "m"(m.rest), [mstep] "m"(m.step), [mk] "m"(m.k)
+        : "cc", "memory");
+}
+#else
+static void dot_pairs(const int8_t *filter, int32_t K, const uint32_t *pair, int32_t n4, int32_t pairs,
+                      int32_t *acc)
+{
+    for (int32_t j = 0; j < pairs; j++, acc += 4) {
+        const int8_t *w0 = filter + 2 * j * K, *w1 = w0 + K;
+        const uint32_t *cp = pair;
+        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+        for (int32_t g = 0; g < n4; g++, cp += 4) {
+            const uint32_t wa = nn_read32(w0 + 4 * g), wb = nn_read32(w1 + 4 * g);
+            const uint32_t wae = nn_sxtb16(wa), wao = nn_sxtb16_ror8(wa);
+            const uint32_t wbe = nn_sxtb16(wb), wbo = nn_sxtb16_ror8(wb);
+            a00 = nn_smlad(wao, cp[1], nn_smlad(wae, cp[0], a00));
+            a01 = nn_smlad(wao, cp[3], nn_smlad(wae, cp[2], a01));
+            a10 = nn_smlad(wbo, cp[1], nn_smlad(wbe, cp[0], a10));
+            a11 = nn_smlad(wbo, cp[3], nn_smlad(wbe, cp[2], a11));
+        }
+        acc[0] = a00;
+        acc[1] = a01;
+        acc[2] = a10;
+        acc[3] = a11;
+    }
+}
+#endif
+
+/* The last, partial group of 4 taps (K % 4 != 0) of a filter row, and of one output channel x two pixels. */
+static inline void dot_tail(const int8_t *w, int32_t k, int32_t K, const uint32_t *cp, int32_t *a0, int32_t *a1)
+{
+    const uint32_t v = tail_word(w, k, K);
+    const uint32_t we = nn_sxtb16(v), wo = nn_sxtb16_ror8(v);
+    *a0 = nn_smlad(wo, cp[1], nn_smlad(we, cp[0], *a0));
+    *a1 = nn_smlad(wo, cp[3], nn_smlad(we, cp[2], *a1));
+}
+
+static inline void dot_1x2(const int8_t *w0, const uint32_t *cp, int32_t K, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const int32_t K4 = K & ~3;
+    int32_t k = 0;
+    for (; k < K4; k += 4, cp += 4) {
+        const uint32_t w = nn_read32(w0 + k);
+        const uint32_t we = nn_sxtb16(w), wo = nn_sxtb16_ror8(w);
+        a0 = nn_smlad(wo, cp[1], nn_smlad(we, cp[0], a0));
+        a1 = nn_smlad(wo, cp[3], nn_smlad(we, cp[2], a1));
+    }
+    if (k < K) {
+        dot_tail(w0, k, K, cp, &a0, &a1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/*
+ * One output channel's constants for the fused requantization (nn_rq_apply) of channels with right >= 2 and
+ * a multiplier >= 0 (every convolution whose real scale is below 1/4): the 64-bit rounding constant
+ * 2^30 + 2^(30+right), less 2^31 for a negative accumulator, has the low word 0x40000000 ^ (sign << 31) and
+ * the high word 2^(right-2) + sign; the output zero point is folded into the high word as
+ * zp * 2^(right-1) (an exact multiple of the final divisor 2^(31+right)), so
+ * out = (hi:lo + x * m) >> (31 + right) = high word >> (right - 1).
+ */
+typedef struct {
+    int32_t bias, m, khi, rsh;
+} conv_rq;
+
+/* The channel's constants, or 0 when it needs the two-rounding form. */
+static int conv_rq_init(conv_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+{
+    const int32_t right = -shift;
+    q->bias = bias;
+    q->m = m;
+    q->rsh = right - 1;
+    q->khi = right >= 2 && right <= 31 ? (int32_t)((1u << (right - 2)) + ((uint32_t)out_off << (right - 1))) : 0;
+    /* |out_off| <= 255 and right <= 22 keep the folded high word clear of int32 overflow */
+    return right >= 2 && right <= 22 && m >= 0;
+}
+
+/* Requantized value plus the output zero point. */
+static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
+{
+    const int32_t x = (int32_t)((uint32_t)acc + (uint32_t)q->bias);
+    const int32_t s = x >> 31;
+    const uint32_t lo = 0x40000000u ^ ((uint32_t)s << 31);
+    const int32_t hi = (int32_t)((uint32_t)q->khi + (uint32_t)s);
+    const int64_t p = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * (int64_t)q->m;
+    return (int32_t)(p >> 32) >> q->rsh;
+}
+
+/* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
+ * o1 may alias a dummy buffer (a lone last pixel). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
+                                                        int8_t *o0, int8_t *o1)
+{
+    uint32_t b, m, khi, rsh, x0, x1, s, lo, k40 = 0x40000000u;
+    __asm__ volatile(
+        "1:\n"
+        "ldr %[b], [%[q]]\n"
+        "ldr %[m], [%[q], #4]\n"
+        "ldr %[khi], [%[q], #8]\n"
+        "ldr %[rsh], [%[q], #12]\n"
+        "ldr %[x0], [%[acc]]\n"
+        "ldr %[x1], [%[acc], #4]\n"
+        "add %[x0], %[x0], %[b]\n"
+        "asr %[s], %[x0], #31\n"
+        "eor %[lo], %[k40], %[s], lsl #31\n"
+        "add %[s], %[khi], %[s]\n"
+        "smlal %[lo], %[s], %[x0], %[m]\n"
+        "asr %[s], %[s], %[rsh]\n"
+        "ssat %[s], #8, %[s]\n"
+        "strb %[s], [%[o0]], #1\n"
+        "add %[x1], %[x1], %[b]\n"
+        "asr %[s], %[x1], #31\n"
+        "eor %[lo], %[k40], %[s], lsl #31\n"
+        "add %[s], %[khi], %[s]\n"
+        "smlal %[lo], %[s], %[x1], %[m]\n"
+        "asr %[s], %[s], %[rsh]\n"
+        "ssat %[s], #8, %[s]\n"
+        "strb %[s], [%[o1]], #1\n"
+        "add %[q], %[q], #16\n"
+        "add %[acc], %[acc], #8\n"
+        "subs %[n], %[n], #1\n"
+        "bne 1b\n"
+        : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(oc_n), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),
+          [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x0] "=&r"(x0), [x1] "=&r"(x1), [s] "=&r"(s), [lo] "=&r"(lo)
+        : [k40] "r"(k40)
+        : "cc", "memory");
+}
+#else
+static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int8_t *o0, int8_t *o1)
+{
+    for (int32_t c = 0; c < oc_n; c++, acc += 2) {
+        o0[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[0], &rq[c]));
+        o1[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[1], &rq[c]));
+    }
+}
+#endif
+
+static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t lo, int32_t hi, int8_t *o0,
+                         int8_t *o1)
+{
+    for (int32_t c = 0; c < oc_n; c++, acc += 2) {
+        o0[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[0], &rq[c]), lo, hi);
+        o1[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[1], &rq[c]), lo, hi);
+    }
+}
+
+static void requant_pair_exact(const int32_t *acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                               int32_t oc_n, int32_t out_off, int32_t lo, int32_t hi, int8_t *o0, int8_t *o1)
+{
+    for (int32_t c = 0; c < oc_n; c++, acc += 2) {
+        const int32_t b = bias ? bias[c] : 0;
+        o0[c] = (int8_t)nn_clamp_i32(nn_requantize((int32_t)((uint32_t)acc[0] + (uint32_t)b), mult[c], shift[c]) +
+                                         out_off, lo, hi);
+        o1[c] = (int8_t)nn_clamp_i32(nn_requantize((int32_t)((uint32_t)acc[1] + (uint32_t)b), mult[c], shift[c]) +
+                                         out_off, lo, hi);
+    }
+}
+
+/* First output index whose window start (o * stride - pad) is >= 0 and one past the last whose window end
+ * (start + (k - 1) * dil) is < n; clamped to [0, out]. */
+static void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int32_t n, int32_t out, int32_t *lo,
+                       int32_t *hi)
+{
+    int32_t a = pad <= 0 ? 0 : (pad + stride - 1) / stride;
+    const int32_t last = n - 1 - (k - 1) * dil + pad; /* largest o * stride allowed */
+    int32_t b = last < 0 ? 0 : last / stride + 1;
+    a = a > out ? out : a;
+    b = b > out ? out : b;
+    *lo = a;
+    *hi = b < a ? a : b;
+}
+
+/* Scratch layout: the requantization table (oc x conv_rq), the accumulators of a pixel pair (2 x oc int32),
+ * a lone last pixel's discarded outputs (oc bytes, padded to words), the pair's columns (2 x K4 int16). */
+static inline size_t scratch_rq_bytes(int32_t oc) { return (size_t)oc * sizeof(conv_rq); }
+static inline size_t scratch_acc_bytes(int32_t oc) { return 2u * sizeof(int32_t) * (size_t)oc; }
+static inline size_t scratch_dummy_bytes(int32_t oc) { return ((size_t)oc + 3u) & ~(size_t)3u; }
 
 void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
                     const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                     const nn_dims *out_d, int8_t *out, int16_t *scratch)
 {
-    const int32_t K = f_d->h * f_d->w * f_d->c;
-    const int32_t K4 = K & ~3;
     const int32_t oc_n = out_d->c;
+    conv_rq *rq = (conv_rq *)(void *)scratch;
+    int32_t *acc = (int32_t *)(void *)((uint8_t *)scratch + scratch_rq_bytes(oc_n));
+    int8_t *dummy = (int8_t *)acc + scratch_acc_bytes(oc_n);
+    uint32_t *pair = (uint32_t *)(void *)(dummy + scratch_dummy_bytes(oc_n));
+    int fast = 1;
+    for (int32_t c = 0; c < oc_n; c++) {
+        fast &= conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], shift[c], p->output_offset);
+    }
+    const int full = p->act_min == -128 && p->act_max == 127;
+    int32_t K = f_d->h * f_d->w * f_d->c; /* the dot products' taps (row mode: padded rows) */
+    const int32_t KC = k_cols(p, f_d);
+    if (row_mode(p, f_d)) { /* weights repacked with the rows' zero padding */
+        int8_t *w = (int8_t *)(pair + KC);
+        const int32_t rb = row_bytes(f_d), seg = f_d->w * f_d->c;
+        for (int32_t c = 0; c < oc_n * f_d->h; c++) {
+            int32_t i = 0;
+            for (; i < seg; i++) {
+                w[c * rb + i] = filter[c * seg + i];
+            }
+            for (; i < rb; i++) {
+                w[c * rb + i] = 0;
+            }
+        }
+        filter = w;
+        K = KC;
+    }
+    const int32_t n4 = K >> 2;
+    const int32_t pairs = oc_n >> 1;
     const int32_t pixels = out_d->h * out_d->w;
-    int16_t *col0 = scratch;
-    int16_t *col1 = scratch + K;
+    const int32_t out_off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
+    int32_t oy_lo, oy_hi, ox_lo, ox_hi;
+    full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &oy_lo, &oy_hi);
+    full_range(p->stride_w, p->pad_w, f_d->w, p->dil_w, in_d->w, out_d->w, &ox_lo, &ox_hi);
+    const int interior_ok = p->dil_w == 1 && (row_mode(p, f_d) || (f_d->c & 3) == 0);
+    const int32_t row_groups = row_mode(p, f_d) ? row_bytes(f_d) >> 2 : (f_d->w * f_d->c) >> 2;
+    const int32_t row_step = p->dil_h * in_d->w * in_d->c;
+    const uint32_t off2 = nn_pack16(p->input_offset, p->input_offset);
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * in_d->h * in_d->w * in_d->c;
         int8_t *out_b = out + b * pixels * oc_n;
+        int32_t oy = 0, ox = 0; /* of pixel px */
         for (int32_t px = 0; px < pixels; px += 2) {
             const int two = px + 1 < pixels;
-            fill_column(p, in_d, in_b, f_d, (px / out_d->w) * p->stride_h - p->pad_h,
-                        (px % out_d->w) * p->stride_w - p->pad_w, col0);
-            if (two) {
-                fill_column(p, in_d, in_b, f_d, ((px + 1) / out_d->w) * p->stride_h - p->pad_h,
-                            ((px + 1) % out_d->w) * p->stride_w - p->pad_w, col1);
+            /* pixel px + 1 (an odd last pixel is computed twice, stored once) */
+            int32_t oy1 = oy, ox1 = ox + 1;
+            if (ox1 == out_d->w) {
+                ox1 = 0;
+                oy1++;
             }
-            const int16_t *c1 = two ? col1 : col0;
+            if (!two) {
+                oy1 = oy;
+                ox1 = ox;
+            }
+#ifdef NN_EXP_SKIP_FILL
+            if (px == 0)
+#endif
+            for (int half = 0; half < 2; half++) {
+                const int32_t y = half ? oy1 : oy, x = half ? ox1 : ox;
+                const int32_t y0 = y * p->stride_h - p->pad_h, x0 = x * p->stride_w - p->pad_w;
+                if (interior_ok && y >= oy_lo && y < oy_hi && x >= ox_lo && x < ox_hi) {
+                    fill_interior(in_b + (y0 * in_d->w + x0) * in_d->c, f_d->h, row_groups, row_step, off2,
+                                  pair + 2 * half);
+                } else {
+                    fill_column(p, in_d, in_b, f_d, y0, x0, pair, half);
+                }
+            }
+            oy = oy1;
+            ox = ox1 + 1;
+            if (ox == out_d->w) {
+                ox = 0;
+                oy++;
+            }
+            if (pairs > 0 && n4 > 0) {
+                dot_pairs(filter, K, pair, n4, pairs, acc);
+            } else {
+                for (int32_t i = 0; i < 4 * pairs; i++) {
+                    acc[i] = 0;
+                }
+            }
+            if (KC != K || (K & 3)) { /* the partial last group of every filter */
+                const uint32_t *cp = pair + KC - 4;
+                for (int32_t c = 0; c < 2 * pairs; c++) {
+                    dot_tail(filter + c * K, KC - 4, K, cp, &acc[2 * c], &acc[2 * c + 1]);
+                }
+            }
+            if (oc_n & 1) {
+                int32_t *a = acc + 4 * pairs;
+                a[0] = a[1] = 0;
+                dot_1x2(filter + (oc_n - 1) * K, pair, K, a);
+            }
             int8_t *o0 = out_b + px * oc_n;
-            int8_t *o1 = o0 + oc_n;
-            int32_t oc = 0;
-            for (; oc + 1 < oc_n; oc += 2) {
-                const int8_t *w0 = filter + oc * K;
-                const int8_t *w1 = w0 + K;
-                int32_t a00 = bias ? bias[oc] : 0, a10 = bias ? bias[oc + 1] : 0;
-                int32_t a01 = a00, a11 = a10;
-                int32_t k = 0;
-                for (; k < K4; k += 4) {
-                    const uint32_t c0e = nn_read32(col0 + k), c0o = nn_read32(col0 + k + 2);
-                    const uint32_t c1e = nn_read32(c1 + k), c1o = nn_read32(c1 + k + 2);
-                    uint32_t w = nn_read32(w0 + k);
-                    uint32_t we = nn_sxtb16(w), wo = nn_sxtb16(nn_ror(w, 8));
-                    a00 = nn_smlad(we, c0e, a00);
-                    a00 = nn_smlad(wo, c0o, a00);
-                    a01 = nn_smlad(we, c1e, a01);
-                    a01 = nn_smlad(wo, c1o, a01);
-                    w = nn_read32(w1 + k);
-                    we = nn_sxtb16(w);
-                    wo = nn_sxtb16(nn_ror(w, 8));
-                    a10 = nn_smlad(we, c0e, a10);
-                    a10 = nn_smlad(wo, c0o, a10);
-                    a11 = nn_smlad(we, c1e, a11);
-                    a11 = nn_smlad(wo, c1o, a11);
-                }
-                for (; k < K; k++) {
-                    a00 += w0[k] * col0[k];
-                    a01 += w0[k] * c1[k];
-                    a10 += w1[k] * col0[k];
-                    a11 += w1[k] * c1[k];
-                }
-                o0[oc] = finish(a00, mult[oc], shift[oc], p);
-                o0[oc + 1] = finish(a10, mult[oc + 1], shift[oc + 1], p);
-                if (two) {
-                    o1[oc] = finish(a01, mult[oc], shift[oc], p);
-                    o1[oc + 1] = finish(a11, mult[oc + 1], shift[oc + 1], p);
-                }
-            }
-            if (oc < oc_n) {
-                const int8_t *w0 = filter + oc * K;
-                int32_t a00 = bias ? bias[oc] : 0;
-                int32_t a01 = a00;
-                int32_t k = 0;
-                for (; k < K4; k += 4) {
-                    const uint32_t w = nn_read32(w0 + k);
-                    const uint32_t we = nn_sxtb16(w), wo = nn_sxtb16(nn_ror(w, 8));
-                    a00 = nn_smlad(we, nn_read32(col0 + k), a00);
-                    a00 = nn_smlad(wo, nn_read32(col0 + k + 2), a00);
-                    a01 = nn_smlad(we, nn_read32(c1 + k), a01);
-                    a01 = nn_smlad(wo, nn_read32(c1 + k + 2), a01);
-                }
-                for (; k < K; k++) {
-                    a00 += w0[k] * col0[k];
-                    a01 += w0[k] * c1[k];
-                }
-                o0[oc] = finish(a00, mult[oc], shift[oc], p);
-                if (two) {
-                    o1[oc] = finish(a01, mult[oc], shift[oc], p);
-                }
+            int8_t *o1 = two ? o0 + oc_n : dummy;
+#ifdef NN_EXP_SKIP_RQ
+            continue;
+#endif
+            if (fast && full) {
+                requant_pair_full(acc, rq, oc_n, o0, o1);
+            } else if (fast) {
+                requant_pair(acc, rq, oc_n, lo, hi, o0, o1);
+            } else {
+                requant_pair_exact(acc, bias, mult, shift, oc_n, out_off, lo, hi, o0, o1);
             }
         }
     }

@@ -1,370 +1,352 @@
 /*
- * DEPTHWISE_CONV_2D, int8, Armv7E-M SIMD. Depth multiplier 1 (others, and the never-seen multiplier
- * INT32_MIN, use the reference kernel); any kernel size, stride, padding and dilation.
+ * DEPTHWISE_CONV_2D, int8, Armv7E-M SIMD: any kernel size, stride, dilation, padding and depth multiplier.
  *
- * Channels four at a time, channel group outermost, so per group the requantization constants, the
- * weights of a 3x3 kernel (SXTB16-expanded to (w0, w2) / (w1, w3) halfword pairs) and the input-offset
- * term of a full window (offset * sum of the group's weights, folded into the bias) are derived once.
- * Output pixels whose window lies wholly inside the input (the range is computed once per layer, no
- * per-tap bounds checks) then cost, per tap, one 32-bit input load, two SXTB16 and four SMLABB/SMLATT
- * (3x3: fully unrolled). Pixels on the border visit only their valid taps (ranges computed per pixel)
- * and add the input offset with SADD16. The channel tail (1..3) goes in a pair and a single channel.
- * All int32 sums are exact (wrapping adds, order-independent) and the requantization below is
- * MultiplyByQuantizedMultiplier in an equivalent form, so the output is bit-identical to the reference.
+ * Padding never reaches the inner loop: the kh input rows an output row needs are kept in a ring buffer
+ * in the scratch, each padded left and right with the input zero point (and rows above or below the input
+ * all zero point), so every output pixel has a full window. A padded element contributes
+ * w * (zero point + offset) = 0, exactly what the reference's skipped tap contributes, which lets the
+ * input offset move out of the loop altogether: offset * (sum of the channel's weights) is added to the
+ * bias once. With a depth multiplier m > 1 the ring rows hold each input channel m times, so output channel
+ * c reads byte c of a pixel whatever the multiplier and one kernel serves all of them.
+ *
+ * Per output pixel, four channels at a time: per tap one 32-bit input load, two SXTB16 and four
+ * SMLABB/SMLATT against weights pre-expanded once per call into (w0, w2) / (w1, w3) halfword pairs;
+ * 3x3 fully unrolled. The requantization is the fused 64-bit rounding of conv2d_s8_simd (exact), the
+ * output zero point folded in, the activation clamp four bytes at a time (SSUB8/SEL), four results stored
+ * as one word. A layer with a channel whose requantization the fused form cannot take (a multiplier of 1/4
+ * or more, or below 2^-22) runs the generic loop with the reference's requantization for every channel.
+ * All int32 sums wrap as the reference's.
  */
 #include "nn_kernels.h"
 #include "nn_quant.h"
 #include "nn_simd.h"
 
-/* Valid kernel indices [*lo, *hi) with 0 <= start + i * dil < n, 0 <= i < k (dil >= 1). */
-static inline void dw_valid_range(int32_t start, int32_t dil, int32_t k, int32_t n, int32_t *lo, int32_t *hi)
+/* Bytes of one ring row: the input span of an output row's windows, times the output channels. */
+static inline int32_t span_w(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
 {
-    int32_t a = 0, b = k;
-    if (dil == 1) {
-        if (start < 0) {
-            a = -start;
-        }
-        if (start + k > n) {
-            b = n - start < 0 ? 0 : n - start;
-        }
-    } else {
-        if (start < 0) {
-            a = (-start + dil - 1) / dil;
-        }
-        if (start + (k - 1) * dil >= n) {
-            b = (n - 1 - start) < 0 ? 0 : (n - 1 - start) / dil + 1;
-        }
-    }
-    if (a > k) {
-        a = k;
-    }
-    if (b < a) {
-        b = a;
-    }
-    *lo = a;
-    *hi = b;
+    return (out_d->w - 1) * p->stride_w + (f_d->w - 1) * p->dil_w + 1;
 }
 
-/* Output offset and activation clamp applied after the requantization. */
+size_t depthwise_conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
+{
+    const size_t c = (size_t)out_d->c;
+    const size_t ring = (size_t)f_d->h * (size_t)span_w(p, f_d, out_d) * c;
+    /* requantization constants (16 bytes per channel), the kh ring row offsets, expanded weights (2 bytes
+     * per tap and channel, channels rounded up to 4), the ring */
+    return 16u * c + 4u * (size_t)f_d->h + 2u * (size_t)f_d->h * (size_t)f_d->w * ((c + 3u) & ~(size_t)3u) +
+           ((ring + 3u) & ~(size_t)3u);
+}
+
+/* One channel's fused requantization (see conv2d_s8_simd.c): bias with the input offset term folded in,
+ * multiplier, high word of the rounding constant with the output zero point folded in, final shift. A
+ * channel the fused form cannot take keeps (bias, multiplier, shift) and rsh = -1. */
 typedef struct {
-    int32_t out_off, act_min, act_max;
-} dw_oparams;
+    int32_t bias, m, khi, rsh;
+} dw_rq;
 
-/* Requires m != INT32_MIN (checked by the caller; see nn_requantize_ch). */
-static inline uint32_t dw_requant_k(int32_t acc, const nn_requant_ch *k, const dw_oparams *q)
+static int dw_rq_init(dw_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
 {
-    int32_t r = nn_requantize_ch(acc, k) + q->out_off;
-    r = r < q->act_min ? q->act_min : r;
-    r = r > q->act_max ? q->act_max : r;
-    return (uint8_t)r;
+    const int32_t right = -shift;
+    const int fast = right >= 2 && right <= 22 && m >= 0;
+    q->bias = bias;
+    q->m = m;
+    q->rsh = fast ? right - 1 : -1;
+    q->khi = fast ? (int32_t)((1u << (right - 2)) + ((uint32_t)out_off << (right - 1))) : shift;
+    return fast;
 }
 
-static inline int32_t dw_requant(int32_t acc, int32_t m, int32_t s, const dw_oparams *q)
+/* The requantized value (output zero point added, not clamped) of one channel: fused or the reference's. */
+static int32_t dw_rq_one(int32_t acc, const dw_rq *q, int32_t out_off)
 {
-    nn_requant_ch k;
-    nn_requant_ch_init(&k, m, s);
-    return (int8_t)dw_requant_k(acc, &k, q);
+    const int32_t x = (int32_t)((uint32_t)acc + (uint32_t)q->bias);
+    if (q->rsh < 0) {
+        return nn_requantize(x, q->m, q->khi) + out_off;
+    }
+    const int32_t s = x >> 31;
+    const uint32_t lo = 0x40000000u ^ ((uint32_t)s << 31);
+    const int32_t hi = (int32_t)((uint32_t)q->khi + (uint32_t)s);
+    const int64_t pr = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * (int64_t)q->m;
+    return (int32_t)(pr >> 32) >> q->rsh;
 }
 
-/* One 4-channel tap: input word iv, weight word fv; OFFSET adds the input offset pairs. */
-#define DW_TAP4(iv, fv, OFFSET)                                                                                       \
-    do {                                                                                                              \
-        uint32_t ie_ = nn_sxtb16(iv), io_ = nn_sxtb16_ror8(iv);                                                       \
-        if (OFFSET) {                                                                                                 \
-            ie_ = nn_sadd16(ie_, off2);                                                                               \
-            io_ = nn_sadd16(io_, off2);                                                                               \
-        }                                                                                                             \
-        const uint32_t fe_ = nn_sxtb16(fv), fo_ = nn_sxtb16_ror8(fv);                                                 \
-        a0 = nn_smlabb(ie_, fe_, a0);                                                                                 \
-        a2 = nn_smlatt(ie_, fe_, a2);                                                                                 \
-        a1 = nn_smlabb(io_, fo_, a1);                                                                                 \
-        a3 = nn_smlatt(io_, fo_, a3);                                                                                 \
+/* Ring row for input row y (0 <= y < H, or all zero point): pixels x0 - pad .. of the span, each input
+ * channel repeated dm times. */
+static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
+                     int32_t span, int8_t zp, int8_t *dst)
+{
+    const int32_t cout = C * dm;
+    for (int32_t i = 0; i < span; i++, dst += cout) {
+        const int32_t x = i - pad_w;
+        if (!y_inside || x < 0 || x >= W) {
+            for (int32_t c = 0; c < cout; c++) {
+                dst[c] = zp;
+            }
+        } else if (dm == 1) {
+            const int8_t *src = in_row + x * C;
+            int32_t c = 0;
+            for (; c + 4 <= C; c += 4) {
+                nn_write32(dst + c, nn_read32(src + c));
+            }
+            for (; c < C; c++) {
+                dst[c] = src[c];
+            }
+        } else {
+            const int8_t *src = in_row + x * C;
+            for (int32_t c = 0; c < C; c++) {
+                for (int32_t m = 0; m < dm; m++) {
+                    dst[c * dm + m] = src[c];
+                }
+            }
+        }
+    }
+}
+
+/* One 4-channel tap against pre-expanded weights (we = (w0, w2), wo = (w1, w3)). */
+#define DW_TAP(IV, WE, WO)                                                                                        \
+    do {                                                                                                      \
+        const uint32_t iv_ = (IV);                                                                            \
+        const uint32_t ie_ = nn_sxtb16(iv_), io_ = nn_sxtb16_ror8(iv_);                                       \
+        a0 = nn_smlabb(ie_, (WE), a0);                                                                        \
+        a2 = nn_smlatt(ie_, (WE), a2);                                                                        \
+        a1 = nn_smlabb(io_, (WO), a1);                                                                        \
+        a3 = nn_smlatt(io_, (WO), a3);                                                                        \
     } while (0)
 
-/* One 4-channel tap of a full window with pre-expanded weights fx[2t] = (w0, w2), fx[2t + 1] = (w1, w3). */
-#define DW_TAP4X(iv_expr, t)                                                                                          \
-    do {                                                                                                              \
-        const uint32_t iv_ = (iv_expr);                                                                               \
-        const uint32_t ie_ = nn_sxtb16(iv_), io_ = nn_sxtb16_ror8(iv_);                                               \
-        a0 = nn_smlabb(ie_, fx[2 * (t)], a0);                                                                         \
-        a2 = nn_smlatt(ie_, fx[2 * (t)], a2);                                                                         \
-        a1 = nn_smlabb(io_, fx[2 * (t) + 1], a1);                                                                     \
-        a3 = nn_smlatt(io_, fx[2 * (t) + 1], a3);                                                                     \
-    } while (0)
+/* Four accumulators of fast channels requantized, clamped to [lo, hi] (lo4 / hi4: the bounds in every byte)
+ * and stored as one word at o. On Armv7E-M assembly: per channel four pipelined loads of its constants and
+ * the fused rounding (SMLAL), then the clamp of the four bytes with SSUB8 / SEL. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define DW_RQ_CH(A, OFF, BIT)                                                                                     \
+    "ldr %[b], [%[q], #" #OFF "]\n"                                                                             \
+    "ldr %[m], [%[q], #" #OFF "+4]\n"                                                                           \
+    "ldr %[k], [%[q], #" #OFF "+8]\n"                                                                           \
+    "ldr %[r], [%[q], #" #OFF "+12]\n"                                                                          \
+    "add %[" #A "], %[" #A "], %[b]\n"                                                                          \
+    "asr %[s], %[" #A "], #31\n"                                                                               \
+    "lsl %[b], %[s], #31\n"                                                                                    \
+    "eor %[b], %[b], #0x40000000\n"                                                                            \
+    "add %[k], %[k], %[s]\n"                                                                                   \
+    "smlal %[b], %[k], %[" #A "], %[m]\n"                                                                      \
+    "asr %[k], %[k], %[r]\n"                                                                                   \
+    "ssat %[k], #8, %[k]\n"                                                                                    \
+    "bfi %[v], %[k], #" #BIT ", #8\n"
 
-/* Geometry shared by the helpers. */
+static inline __attribute__((always_inline)) void dw_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const dw_rq *q,
+                                                         uint32_t lo4, uint32_t hi4, int8_t *o)
+{
+    uint32_t b, m, k, r, s, v = 0;
+    __asm__ volatile(DW_RQ_CH(a0, 0, 0) DW_RQ_CH(a1, 16, 8) DW_RQ_CH(a2, 32, 16) DW_RQ_CH(a3, 48, 24)
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b] "=&r"(b), [m] "=&r"(m), [k] "=&r"(k),
+              [r] "=&r"(r), [s] "=&r"(s), [v] "+r"(v)
+            : [q] "r"(q));
+    __asm__ volatile("ssub8 %[t], %[v], %[lo]\n"
+                     "sel %[v], %[v], %[lo]\n"
+                     "ssub8 %[t], %[v], %[hi]\n"
+                     "sel %[v], %[hi], %[v]\n"
+                     "str %[v], [%[o]]\n"
+                     : [v] "+r"(v), [t] "=&r"(b)
+                     : [lo] "r"(lo4), [hi] "r"(hi4), [o] "r"(o)
+                     : "memory");
+}
+#else
+static inline int32_t dw_clamp8(int32_t v, uint32_t lo4, uint32_t hi4)
+{
+    const int32_t lo = (int8_t)lo4, hi = (int8_t)hi4;
+    v = nn_ssat8(v);
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+static inline __attribute__((always_inline)) void dw_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const dw_rq *q,
+                                                         uint32_t lo4, uint32_t hi4, int8_t *o)
+{
+    const uint32_t v0 = (uint8_t)dw_clamp8(dw_rq_one(a0, &q[0], 0), lo4, hi4);
+    const uint32_t v1 = (uint8_t)dw_clamp8(dw_rq_one(a1, &q[1], 0), lo4, hi4);
+    const uint32_t v2 = (uint8_t)dw_clamp8(dw_rq_one(a2, &q[2], 0), lo4, hi4);
+    const uint32_t v3 = (uint8_t)dw_clamp8(dw_rq_one(a3, &q[3], 0), lo4, hi4);
+    nn_write32(o, v0 | (v1 << 8) | (v2 << 16) | (v3 << 24));
+}
+#endif
+
+/* The 3x3 window of four channels: rows r0..r2 (the window's first tap of each kernel row), taps col_step
+ * apart, weights w[2t], w[2t + 1] of tap t. On Armv7E-M one assembly block: per tap three pipelined loads,
+ * two SXTB16 and four SMLABB/SMLATT (10 cycles per 4 MACs on the M4). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define DW33_TAP(ROW, COL, T)                                                                                     \
+    "ldr %[iv], [%[" #ROW "]" COL "]\n"                                                                         \
+    "ldr %[we], [%[w], #" #T "*8]\n"                                                                           \
+    "ldr %[wo], [%[w], #" #T "*8+4]\n"                                                                         \
+    "sxtb16 %[ie], %[iv]\n"                                                                                    \
+    "sxtb16 %[iv], %[iv], ror #8\n"                                                                            \
+    "smlabb %[a0], %[ie], %[we], %[a0]\n"                                                                      \
+    "smlatt %[a2], %[ie], %[we], %[a2]\n"                                                                      \
+    "smlabb %[a1], %[iv], %[wo], %[a1]\n"                                                                      \
+    "smlatt %[a3], %[iv], %[wo], %[a3]\n"
+
+static inline __attribute__((always_inline)) void dw_mac33(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t cs, const uint32_t *w,
+                            int32_t *p0, int32_t *p1, int32_t *p2, int32_t *p3)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    uint32_t iv, ie, we, wo;
+    __asm__(DW33_TAP(r0, "", 0) DW33_TAP(r0, ", %[cs]", 1) DW33_TAP(r0, ", %[cs], lsl #1", 2)
+            DW33_TAP(r1, "", 3) DW33_TAP(r1, ", %[cs]", 4) DW33_TAP(r1, ", %[cs], lsl #1", 5)
+            DW33_TAP(r2, "", 6) DW33_TAP(r2, ", %[cs]", 7) DW33_TAP(r2, ", %[cs], lsl #1", 8)
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [iv] "=&r"(iv), [ie] "=&r"(ie),
+              [we] "=&r"(we), [wo] "=&r"(wo)
+            : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [cs] "r"(cs), [w] "r"(w)
+            : "memory");
+    *p0 = a0;
+    *p1 = a1;
+    *p2 = a2;
+    *p3 = a3;
+}
+#else
+static inline __attribute__((always_inline)) void dw_mac33(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t cs, const uint32_t *w,
+                            int32_t *p0, int32_t *p1, int32_t *p2, int32_t *p3)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const int8_t *rows[3] = {r0, r1, r2};
+    for (int32_t t = 0; t < 9; t++) {
+        DW_TAP(nn_read32(rows[t / 3] + (t % 3) * cs), w[2 * t], w[2 * t + 1]);
+    }
+    *p0 = a0;
+    *p1 = a1;
+    *p2 = a2;
+    *p3 = a3;
+}
+#endif
+
+/* What every output row of a call shares. */
 typedef struct {
-    int32_t C, H, W, kh, kw, dil_h, dil_w, col_step, row_step, frow_step;
-    uint32_t off2;
-} dw_geom;
+    const int8_t *ring;       /* the ring buffer of padded input rows */
+    const int32_t *row_off;   /* byte offsets in the ring of the kh rows of the output row */
+    const uint32_t *wx;       /* expanded weights [group][tap][2] */
+    const dw_rq *rq;
+    const int8_t *filter;
+    int32_t OW, CO, kh, kw, taps, px_step, col_step, out_off, lo, hi;
+    uint32_t lo4, hi4;
+} dw_ctx;
 
-/* Four channels of one output pixel whose window is clipped by the input border: only the valid taps,
- * input offset added per tap (padding contributes nothing). acc[] holds the bias on entry. */
-static inline void dw_px4_acc(const dw_geom *g, const int8_t *in_b, const int8_t *filt, int32_t y0, int32_t x0,
-                              int32_t acc[4])
+/* The last 1 to 3 channels of a pixel, and every channel of a layer with a channel the fused
+ * requantization cannot take: one channel at a time. */
+static void dw_channels(const dw_ctx *c, int32_t xoff, int32_t g, int8_t *o)
 {
-    int32_t ky0, ky1, kx0, kx1;
-    dw_valid_range(y0, g->dil_h, g->kh, g->H, &ky0, &ky1);
-    dw_valid_range(x0, g->dil_w, g->kw, g->W, &kx0, &kx1);
-    const int32_t ny = ky1 - ky0, nx = kx1 - kx0;
-    if (ny <= 0 || nx <= 0) {
-        return;
-    }
-    const uint32_t off2 = g->off2;
-    const int32_t C = g->C, col_step = g->col_step;
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t *ir = in_b + ((y0 + ky0 * g->dil_h) * g->W + (x0 + kx0 * g->dil_w)) * C;
-    const int8_t *fr = filt + (ky0 * g->kw + kx0) * C;
-    for (int32_t ky = ny; ky > 0; ky--) {
-        const int8_t *ii = ir;
-        const int8_t *ff = fr;
-        for (int32_t kx = nx; kx > 0; kx--) {
-            const uint32_t iv = nn_read32(ii);
-            const uint32_t fv = nn_read32(ff);
-            ii += col_step;
-            ff += C;
-            DW_TAP4(iv, fv, 1);
+    for (; g < c->CO; g++) {
+        int32_t acc = 0;
+        for (int32_t ky = 0; ky < c->kh; ky++) {
+            const int8_t *r = c->ring + c->row_off[ky] + xoff + g;
+            for (int32_t kx = 0; kx < c->kw; kx++, r += c->col_step) {
+                acc += (int32_t)c->filter[(ky * c->kw + kx) * c->CO + g] * (int32_t)*r;
+            }
         }
-        ir += g->row_step;
-        fr += g->frow_step;
+        o[g] = (int8_t)nn_clamp_i32(dw_rq_one(acc, &c->rq[g], c->out_off), c->lo, c->hi);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
 }
 
-static __attribute__((noinline)) void dw_px4_border(const dw_geom *g, const int8_t *in_b, const int8_t *filt,
-                                                    int32_t y0, int32_t x0, const int32_t bias4[4],
-                                                    const nn_requant_ch kq[4], const dw_oparams *q, int8_t *o)
+/* One output row, any kernel: four channels at a time (fused requantization), then the rest. */
+static void dw_row(const dw_ctx *c, int8_t *o, int fast)
 {
-    int32_t acc[4] = {bias4[0], bias4[1], bias4[2], bias4[3]};
-    dw_px4_acc(g, in_b, filt, y0, x0, acc);
-    const uint32_t r0 = dw_requant_k(acc[0], &kq[0], q);
-    const uint32_t r1 = dw_requant_k(acc[1], &kq[1], q);
-    const uint32_t r2 = dw_requant_k(acc[2], &kq[2], q);
-    const uint32_t r3 = dw_requant_k(acc[3], &kq[3], q);
-    nn_write32(o, r0 | (r1 << 8) | (r2 << 16) | (r3 << 24));
+    const int32_t CO4f = fast ? c->CO & ~3 : 0;
+    for (int32_t ox = 0; ox < c->OW; ox++, o += c->CO) {
+        const int32_t xoff = ox * c->px_step;
+        for (int32_t g = 0; g < CO4f; g += 4) {
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            const uint32_t *w = c->wx + g / 4 * c->taps * 2;
+            for (int32_t ky = 0; ky < c->kh; ky++) {
+                const int8_t *r = c->ring + c->row_off[ky] + xoff + g;
+                for (int32_t kx = 0; kx < c->kw; kx++, r += c->col_step, w += 2) {
+                    DW_TAP(nn_read32(r), w[0], w[1]);
+                }
+            }
+            dw_rq4(a0, a1, a2, a3, &c->rq[g], c->lo4, c->hi4, o + g);
+        }
+        dw_channels(c, xoff, CO4f, o);
+    }
 }
 
-/* First output index whose window start (o * stride - pad) is >= 0, and one past the last whose window
- * end (start + (k - 1) * dil) is < n; clamped to [0, out]. */
-static inline void dw_full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int32_t n, int32_t out,
-                                 int32_t *lo, int32_t *hi)
+/* One output row of a 3x3 kernel whose channels all take the fused requantization. */
+static void dw_row33(const dw_ctx *c, int8_t *o)
 {
-    int32_t a = pad <= 0 ? 0 : (pad + stride - 1) / stride;
-    const int32_t last = n - 1 - (k - 1) * dil + pad; /* largest o * stride allowed */
-    int32_t b = last < 0 ? 0 : last / stride + 1;
-    if (a > out) {
-        a = out;
+    const int32_t CO4f = c->CO & ~3, cs = c->col_step;
+    const int8_t *r0 = c->ring + c->row_off[0], *r1 = c->ring + c->row_off[1], *r2 = c->ring + c->row_off[2];
+    for (int32_t ox = 0; ox < c->OW; ox++, o += c->CO) {
+        const int32_t xoff = ox * c->px_step;
+        const uint32_t *w = c->wx;
+        for (int32_t g = 0; g < CO4f; g += 4, w += 18) {
+            int32_t a0, a1, a2, a3;
+            dw_mac33(r0 + xoff + g, r1 + xoff + g, r2 + xoff + g, cs, w, &a0, &a1, &a2, &a3);
+            dw_rq4(a0, a1, a2, a3, &c->rq[g], c->lo4, c->hi4, o + g);
+        }
+        if (CO4f < c->CO) {
+            dw_channels(c, xoff, CO4f, o);
+        }
     }
-    if (b > out) {
-        b = out;
-    }
-    if (b < a) {
-        b = a;
-    }
-    *lo = a;
-    *hi = b;
 }
 
 void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
                               const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                              const nn_dims *out_d, int8_t *out)
+                              const nn_dims *out_d, int8_t *out, int8_t *scratch)
 {
-    int32_t simple = p->depth_multiplier == 1 && p->dil_h >= 1 && p->dil_w >= 1;
-    for (int32_t c = 0; simple && c < in_d->c; c++) {
-        simple = mult[c] != NN_INT32_MIN; /* the one saturating case of the doubling high multiply */
-    }
-    if (!simple) {
-        depthwise_conv2d_s8_ref(p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);
-        return;
-    }
-    const int32_t C = in_d->c, kh = f_d->h, kw = f_d->w;
-    const int32_t H = in_d->h, W = in_d->w;
-    const int32_t OH = out_d->h, OW = out_d->w;
-    const int32_t C4 = C & ~3;
-    const int32_t C2 = C & ~1;
-    const int32_t in_off = p->input_offset;
-    const uint32_t off2 = nn_pack16(in_off, in_off);
-    const int32_t col_step = p->dil_w * C;       /* next kernel column in the input */
-    const int32_t row_step = p->dil_h * W * C;   /* next kernel row in the input */
-    const int32_t frow_step = kw * C;            /* next kernel row in the filter */
-    const int32_t nk = kh * kw;
-    const dw_oparams q = {p->output_offset, p->act_min, p->act_max};
-    const dw_geom g = {C, H, W, kh, kw, p->dil_h, p->dil_w, col_step, row_step, frow_step, off2};
-    const int32_t px_step = p->stride_w * C;
-    const int32_t k33 = kh == 3 && kw == 3;
-    int32_t oy_lo, oy_hi, ox_lo, ox_hi;
-    dw_full_range(p->stride_h, p->pad_h, kh, p->dil_h, H, OH, &oy_lo, &oy_hi);
-    dw_full_range(p->stride_w, p->pad_w, kw, p->dil_w, W, OW, &ox_lo, &ox_hi);
-
-    /* Four channels at a time: channel group outer, so its requantization constants and the input-offset
-     * term of a full window (offset * sum of its weights, folded into the bias) are derived once. */
-    for (int32_t c = 0; c < C4; c += 4) {
-        nn_requant_ch kq[4];
-        nn_requant_ch_init(&kq[0], mult[c], shift[c]);
-        nn_requant_ch_init(&kq[1], mult[c + 1], shift[c + 1]);
-        nn_requant_ch_init(&kq[2], mult[c + 2], shift[c + 2]);
-        nn_requant_ch_init(&kq[3], mult[c + 3], shift[c + 3]);
-        int32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-        if (bias) {
-            b0 = bias[c];
-            b1 = bias[c + 1];
-            b2 = bias[c + 2];
-            b3 = bias[c + 3];
+    const int32_t C = in_d->c, dm = p->depth_multiplier, CO = out_d->c;
+    const int32_t kh = f_d->h, kw = f_d->w, taps = kh * kw;
+    const int32_t H = in_d->h, W = in_d->w, OH = out_d->h, OW = out_d->w;
+    const int32_t CO4 = (CO + 3) & ~3;
+    const int32_t span = span_w(p, f_d, out_d);
+    dw_rq *rq = (dw_rq *)(void *)scratch;
+    /* int32 offsets rather than pointers: the scratch size is the same on the host and on the target */
+    int32_t *row_off = (int32_t *)(void *)(scratch + 16 * CO);
+    uint32_t *wx = (uint32_t *)(void *)(scratch + 16 * CO + 4 * kh); /* [group][tap][2] */
+    int8_t *ring = scratch + 16 * CO + 4 * kh + 2 * taps * CO4;
+    const int32_t row_bytes = span * CO;
+    int fast = 1;
+    for (int32_t c = 0; c < CO; c++) {
+        int32_t sw = 0;
+        for (int32_t t = 0; t < taps; t++) {
+            sw += filter[t * CO + c];
         }
-        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int32_t t = 0; t < nk; t++) {
-            const int8_t *fw = filter + t * C + c;
-            s0 += fw[0];
-            s1 += fw[1];
-            s2 += fw[2];
-            s3 += fw[3];
-        }
-        const int32_t bb[4] = {b0, b1, b2, b3};
-        uint32_t fx[18];
-        if (k33) {
-            for (int32_t t = 0; t < 9; t++) {
-                const uint32_t fv = nn_read32(filter + t * C + c);
-                fx[2 * t] = nn_sxtb16(fv);
-                fx[2 * t + 1] = nn_sxtb16_ror8(fv);
+        /* the input offset of every tap (padding included, see above) folded into the bias */
+        const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw * (uint32_t)p->input_offset);
+        fast &= dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
+    }
+    for (int32_t g = 0; g < CO4; g += 4) { /* [group][tap][2]: a group's taps are contiguous */
+        for (int32_t t = 0; t < taps; t++) {
+            uint32_t v = 0;
+            for (int32_t i = 0; i < 4 && g + i < CO; i++) {
+                v |= (uint32_t)(uint8_t)filter[t * CO + g + i] << (8 * i);
             }
-        }
-        /* wrapping adds: the final int32 sums are the same in any order */
-        const int32_t fb[4] = {(int32_t)((uint32_t)b0 + (uint32_t)(s0 * in_off)),
-                               (int32_t)((uint32_t)b1 + (uint32_t)(s1 * in_off)),
-                               (int32_t)((uint32_t)b2 + (uint32_t)(s2 * in_off)),
-                               (int32_t)((uint32_t)b3 + (uint32_t)(s3 * in_off))};
-        int8_t *o = out + c;
-        for (int32_t b = 0; b < out_d->n; b++) {
-            const int8_t *in_b = in + b * H * W * C + c;
-            for (int32_t oy = 0; oy < OH; oy++) {
-                const int32_t y0 = oy * p->stride_h - p->pad_h;
-                const int32_t row_full = oy >= oy_lo && oy < oy_hi;
-                const int32_t fx_lo = row_full ? ox_lo : OW, fx_hi = row_full ? ox_hi : OW;
-                int32_t ox = 0;
-                for (; ox < fx_lo; ox++, o += C) {
-                    dw_px4_border(&g, in_b, filter + c, y0, ox * p->stride_w - p->pad_w, bb, kq, &q, o);
-                }
-                /* full windows: offset folded into the bias, no bounds checks, no SADD16 */
-                const int8_t *ip = in_b;
-                if (ox < fx_hi) {
-                    ip += (y0 * W + ox * p->stride_w - p->pad_w) * C;
-                }
-                for (; ox < fx_hi; ox++, o += C, ip += px_step) {
-                    int32_t a0 = fb[0], a1 = fb[1], a2 = fb[2], a3 = fb[3];
-                    const int8_t *ir = ip;
-                    const int8_t *fr = filter + c;
-                    if (k33) {
-                        /* 3x3: weights pre-expanded per group (fx), fully unrolled, constant offsets */
-                        const int8_t *r0p = ir, *r1p = ir + row_step, *r2p = ir + 2 * row_step;
-                        DW_TAP4X(nn_read32(r0p), 0);
-                        DW_TAP4X(nn_read32(r0p + col_step), 1);
-                        DW_TAP4X(nn_read32(r0p + 2 * col_step), 2);
-                        DW_TAP4X(nn_read32(r1p), 3);
-                        DW_TAP4X(nn_read32(r1p + col_step), 4);
-                        DW_TAP4X(nn_read32(r1p + 2 * col_step), 5);
-                        DW_TAP4X(nn_read32(r2p), 6);
-                        DW_TAP4X(nn_read32(r2p + col_step), 7);
-                        DW_TAP4X(nn_read32(r2p + 2 * col_step), 8);
-                        (void)fr;
-                    } else {
-                        for (int32_t ky = kh; ky > 0; ky--) {
-                            const int8_t *ii = ir;
-                            const int8_t *ff = fr;
-                            for (int32_t kx = kw; kx > 0; kx--) {
-                                const uint32_t iv = nn_read32(ii);
-                                const uint32_t fv = nn_read32(ff);
-                                ii += col_step;
-                                ff += C;
-                                DW_TAP4(iv, fv, 0);
-                            }
-                            ir += row_step;
-                            fr += frow_step;
-                        }
-                    }
-                    const uint32_t r0 = dw_requant_k(a0, &kq[0], &q);
-                    const uint32_t r1 = dw_requant_k(a1, &kq[1], &q);
-                    const uint32_t r2 = dw_requant_k(a2, &kq[2], &q);
-                    const uint32_t r3 = dw_requant_k(a3, &kq[3], &q);
-                    nn_write32(o, r0 | (r1 << 8) | (r2 << 16) | (r3 << 24));
-                }
-                for (; ox < OW; ox++, o += C) {
-                    dw_px4_border(&g, in_b, filter + c, y0, ox * p->stride_w - p->pad_w, bb, kq, &q, o);
-                }
-            }
+            wx[(g / 4 * taps + t) * 2] = nn_sxtb16(v);
+            wx[(g / 4 * taps + t) * 2 + 1] = nn_sxtb16_ror8(v);
         }
     }
-    if (C4 == C) {
-        return;
-    }
-
-    /* The remaining one to three channels: a pair, then a single channel, per output pixel. */
-    int8_t *o = out;
+    dw_ctx ctx = {ring, row_off, wx, rq, filter, OW, CO, kh, kw, taps, p->stride_w * CO, p->dil_w * CO,
+                  p->output_offset, p->act_min, p->act_max, (uint8_t)p->act_min * 0x01010101u,
+                  (uint8_t)p->act_max * 0x01010101u};
+    const int8_t zp = (int8_t)(-p->input_offset);
+    const int row33 = fast && kh == 3 && kw == 3;
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * H * W * C;
+        int8_t *out_b = out + b * OH * OW * CO;
+        /* without vertical dilation input row y lives in ring slot y mod kh and stays there while the next
+         * output rows need it: the ring holds rows (loaded - kh, loaded]; with dilation every row is reloaded
+         * into slot ky */
+        int32_t loaded = -0x7FFFFFFF;
         for (int32_t oy = 0; oy < OH; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
-            int32_t ky0, ky1;
-            dw_valid_range(y0, p->dil_h, kh, H, &ky0, &ky1);
-            for (int32_t ox = 0; ox < OW; ox++, o += C) {
-                const int32_t x0 = ox * p->stride_w - p->pad_w;
-                int32_t kx0, kx1;
-                dw_valid_range(x0, p->dil_w, kw, W, &kx0, &kx1);
-                int32_t ny = ky1 - ky0, nx = kx1 - kx0;
-                const int8_t *ip0 = in_b;
-                const int8_t *fp0 = filter;
-                if (ny > 0 && nx > 0) {
-                    ip0 = in_b + ((y0 + ky0 * p->dil_h) * W + (x0 + kx0 * p->dil_w)) * C;
-                    fp0 = filter + (ky0 * kw + kx0) * C;
-                } else {
-                    ny = 0;
-                    nx = 0;
+            for (int32_t ky = 0; ky < kh; ky++) {
+                const int32_t y = y0 + ky * p->dil_h;
+                const int32_t slot = p->dil_h == 1 ? (int32_t)((uint32_t)(y + 0x40000000) % (uint32_t)kh) : ky;
+                row_off[ky] = slot * row_bytes;
+                if (p->dil_h == 1 && y <= loaded && y > loaded - kh) {
+                    continue;
                 }
-                int32_t c = C4;
-                for (; c < C2; c += 2) {
-                    int32_t a0 = 0, a1 = 0;
-                    if (bias) {
-                        a0 = bias[c];
-                        a1 = bias[c + 1];
-                    }
-                    const int8_t *ir = ip0 + c;
-                    const int8_t *fr = fp0 + c;
-                    for (int32_t ky = ny; ky > 0; ky--) {
-                        const int8_t *ii = ir;
-                        const int8_t *ff = fr;
-                        for (int32_t kx = nx; kx > 0; kx--) {
-                            const uint32_t iv = nn_pack16((int32_t)ii[0] + in_off, (int32_t)ii[1] + in_off);
-                            const uint32_t fv = nn_pack16(ff[0], ff[1]);
-                            ii += col_step;
-                            ff += C;
-                            a0 = nn_smlabb(iv, fv, a0);
-                            a1 = nn_smlatt(iv, fv, a1);
-                        }
-                        ir += row_step;
-                        fr += frow_step;
-                    }
-                    o[c] = (int8_t)dw_requant(a0, mult[c], shift[c], &q);
-                    o[c + 1] = (int8_t)dw_requant(a1, mult[c + 1], shift[c + 1], &q);
-                }
-                for (; c < C; c++) {
-                    int32_t acc = bias ? bias[c] : 0;
-                    const int8_t *ir = ip0 + c;
-                    const int8_t *fr = fp0 + c;
-                    for (int32_t ky = ny; ky > 0; ky--) {
-                        const int8_t *ii = ir;
-                        const int8_t *ff = fr;
-                        for (int32_t kx = nx; kx > 0; kx--) {
-                            acc += (int32_t)*ff * ((int32_t)*ii + in_off);
-                            ii += col_step;
-                            ff += C;
-                        }
-                        ir += row_step;
-                        fr += frow_step;
-                    }
-                    o[c] = (int8_t)dw_requant(acc, mult[c], shift[c], &q);
-                }
+                load_row(in_b + (y >= 0 && y < H ? y : 0) * W * C, y >= 0 && y < H, W, C, dm, p->pad_w, span, zp,
+                         ring + row_off[ky]);
+            }
+            loaded = p->dil_h == 1 ? y0 + kh - 1 : -0x7FFFFFFF;
+            int8_t *o = out_b + oy * OW * CO;
+            if (row33) {
+                dw_row33(&ctx, o);
+            } else {
+                dw_row(&ctx, o, fast);
             }
         }
     }

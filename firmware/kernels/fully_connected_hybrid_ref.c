@@ -7,13 +7,8 @@ void fully_connected_hybrid_ref(const nn_fc_params *p, int32_t batches, int32_t 
                                 int32_t per_channel, const float *bias, float *out, int8_t *scratch)
 {
     for (int32_t b = 0; b < batches; b++) {
-        int32_t offset = 0;
-        float sf;
-        if (p->asymmetric_inputs) {
-            sf = nn_asymmetric_quantize(in + b * in_len, in_len, scratch, &offset);
-        } else {
-            sf = nn_symmetric_quantize(in + b * in_len, in_len, scratch);
-        }
+        int32_t offset;
+        float sf = quantize_input_hybrid_ref(in + b * in_len, in_len, scratch, p->asymmetric_inputs, &offset);
         if (!per_channel) {
             sf *= weight_scales[0];
         }

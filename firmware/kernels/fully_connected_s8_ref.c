@@ -1,4 +1,5 @@
 /* FULLY_CONNECTED, int8 activations, int8 weights (per-tensor or per-channel), int32 bias: portable reference. */
+#include "nn_dot.h"
 #include "nn_kernels.h"
 #include "nn_quant.h"
 
@@ -8,17 +9,21 @@ void fully_connected_s8_ref(const nn_fc_params *p, int32_t batches, int32_t in_l
 {
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *x = in + b * in_len;
-        for (int32_t o = 0; o < out_len; o++) {
-            const int8_t *w = weights + o * in_len;
-            int32_t acc = 0;
-            for (int32_t i = 0; i < in_len; i++) {
-                acc += (int32_t)w[i] * ((int32_t)x[i] + p->input_offset);
-            }
+        for (int32_t o = 0; o < out_len; o += 2) { /* two rows at a time share each input read */
+            const int two = o + 1 < out_len;
+            const int32_t o1 = two ? o + 1 : o;
+            int32_t acc0 = 0, acc1 = 0;
+            nn_dot2_s8(x, weights + o * in_len, weights + o1 * in_len, in_len, p->input_offset, &acc0, &acc1);
             if (bias) {
-                acc += bias[o];
+                acc0 += bias[o];
+                acc1 += bias[o1];
             }
-            acc = nn_requantize_single(acc, mult[o], shift[o]) + p->output_offset;
-            out[b * out_len + o] = (int8_t)nn_clamp_i32(acc, p->act_min, p->act_max);
+            acc0 = nn_requantize_single(acc0, mult[o], shift[o]) + p->output_offset;
+            out[b * out_len + o] = (int8_t)nn_clamp_i32(acc0, p->act_min, p->act_max);
+            if (two) {
+                acc1 = nn_requantize_single(acc1, mult[o1], shift[o1]) + p->output_offset;
+                out[b * out_len + o1] = (int8_t)nn_clamp_i32(acc1, p->act_min, p->act_max);
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 /*
  * Kernel interface. One kernel per file, file and function named <op>_<type>_<variant>:
- *   type    s8 (int8), f32 (float32), hybrid (float32 activations, int8 weights), any (layout-only, any
- *           element type), or <from>_<to> for conversions (quantize_f32_s8, dequantize_s8_f32);
+ *   type    s8 (int8), s16 (int16 activations, int8 weights: 16x8), f32 (float32), hybrid (float32
+ *           activations, int8 weights), any (layout-only, any element type), or <from>_<to> for conversions
+ *           (quantize_f32_s8, dequantize_s8_f32, quantize_f32_s16, dequantize_s16_f32);
  *   variant ref (portable reference) or simd (Armv7E-M DSP; portable emulation elsewhere).
  * The runtime's ops call the kernels with a SIMD variant through nn_wrappers.h, which picks the variant.
  * No kernel keeps state between calls; everything it needs comes in through the arguments. Shapes are NHWC;
@@ -69,19 +70,26 @@ void logistic_s8_ref(int32_t size, int32_t input_zero_point, int32_t input_range
                      int32_t input_left_shift, const int8_t *in, int8_t *out);
 void requantize_s8_ref(int32_t size, int32_t input_zero_point, int32_t output_zero_point, int32_t multiplier,
                        int32_t shift, int32_t act_min, int32_t act_max, const int8_t *in, int8_t *out);
-void mean_hw_s8_ref(const nn_dims *in_d, const int8_t *in, int32_t input_zero_point, int32_t output_zero_point,
-                    int32_t multiplier, int32_t shift, int8_t *out);
+/* MEAN over the 4-D axes set in `axes` (bit k: axis k of n, h, w, c); multiplier/shift include 1/count. */
+void mean_s8_ref(const nn_dims *in_d, uint32_t axes, const int8_t *in, int32_t input_zero_point,
+                 int32_t output_zero_point, int32_t multiplier, int32_t shift, int8_t *out);
+/* out[i] = table[(uint8_t)in[i]]: int8 -> int8 functions tabulated on the host (TANH). */
+void lut_s8_ref(int32_t size, const int8_t *table, const int8_t *in, int8_t *out);
 void quantize_f32_s8_ref(int32_t size, float scale, int32_t zero_point, const float *in, int8_t *out);
-void dequantize_s8_f32_ref(int32_t size, float scale, int32_t zero_point, const int8_t *in, float *out);
+/* table[(uint8_t)q]: the dequantized value of every int8 q, tabulated on the host */
+void dequantize_s8_f32_ref(int32_t size, const float *table, const int8_t *in, float *out);
 
 /* ---- int8 Armv7E-M SIMD (portable emulation on hosts without the DSP extension) ---- */
-size_t conv2d_s8_simd_scratch_bytes(const nn_dims *f_d);
+size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d);
 void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
                     const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                     const nn_dims *out_d, int8_t *out, int16_t *scratch);
+size_t depthwise_conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d);
 void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
                               const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                              const nn_dims *out_d, int8_t *out);
+                              const nn_dims *out_d, int8_t *out, int8_t *scratch);
+size_t add_s8_simd_scratch_bytes(void);
+void add_s8_simd(const nn_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t *scratch);
 size_t fully_connected_s8_simd_scratch_bytes(int32_t in_len);
 void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_len, const int8_t *in,
                              int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,
@@ -108,7 +116,9 @@ void mul_f32_ref(const nn_binary_params *p, const float *in1, const float *in2, 
 void softmax_f32_ref(int32_t rows, int32_t depth, float beta, const float *in, float *out);
 void logistic_f32_ref(int32_t size, const float *in, float *out);
 void clamp_f32_ref(int32_t size, float lo, float hi, const float *in, float *out);
-void mean_hw_f32_ref(const nn_dims *in_d, const float *in, float *out);
+void mean_f32_ref(const nn_dims *in_d, uint32_t axes, const float *in, float *out);
+void sub_f32_ref(const nn_binary_params *p, const float *in1, const float *in2, float *out);
+void tanh_f32_ref(int32_t size, const float *in, float *out);
 
 /* ---- hybrid: int8 weights, float activations (dynamic-range quantization), reference ---- */
 void fully_connected_hybrid_ref(const nn_fc_params *p, int32_t batches, int32_t in_len, const float *in,
@@ -117,5 +127,31 @@ void fully_connected_hybrid_ref(const nn_fc_params *p, int32_t batches, int32_t 
 void conv2d_hybrid_ref(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
                        const int8_t *filter, const float *weight_scales, int32_t per_channel, const float *bias,
                        const nn_dims *out_d, float *out, int8_t *scratch);
+void depthwise_conv2d_hybrid_ref(const nn_conv_params *p, const nn_dims *in_d, const float *in, const nn_dims *f_d,
+                                 const int8_t *filter, const float *weight_scales, int32_t per_channel,
+                                 const float *bias, const nn_dims *out_d, float *out, int8_t *scratch);
+
+/* ---- 16x8: int16 activations (zero point 0), int8 weights, int64 bias, reference ---- */
+void conv2d_s16_ref(const nn_conv_params *p, const nn_dims *in_d, const int16_t *in, const nn_dims *f_d,
+                    const int8_t *filter, const int64_t *bias, const int32_t *mult, const int32_t *shift,
+                    const nn_dims *out_d, int16_t *out);
+void depthwise_conv2d_s16_ref(const nn_conv_params *p, const nn_dims *in_d, const int16_t *in, const nn_dims *f_d,
+                              const int8_t *filter, const int64_t *bias, const int32_t *mult, const int32_t *shift,
+                              const nn_dims *out_d, int16_t *out);
+void fully_connected_s16_ref(const nn_fc_params *p, int32_t batches, int32_t in_len, const int16_t *in,
+                             int32_t out_len, const int8_t *weights, const int64_t *bias, const int32_t *mult,
+                             const int32_t *shift, int16_t *out);
+void add_s16_ref(const nn_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+/* exp_lut / one_over_lut: 513 entries each, generated on the host as the reference's Prepare does */
+void softmax_s16_ref(int32_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
+                     const int16_t *exp_lut, const int16_t *one_over_lut, const int16_t *in, int16_t *out);
+void avgpool_s16_ref(const nn_pool_params *p, const nn_dims *in_d, const int16_t *in, const nn_dims *out_d,
+                     int16_t *out);
+void maxpool_s16_ref(const nn_pool_params *p, const nn_dims *in_d, const int16_t *in, const nn_dims *out_d,
+                     int16_t *out);
+void mean_s16_ref(const nn_dims *in_d, uint32_t axes, const int16_t *in, int32_t input_zero_point,
+                  int32_t output_zero_point, int32_t multiplier, int32_t shift, int16_t *out);
+void quantize_f32_s16_ref(int32_t size, float scale, int32_t zero_point, const float *in, int16_t *out);
+void dequantize_s16_f32_ref(int32_t size, float scale, int32_t zero_point, const int16_t *in, float *out);
 
 #endif /* NN_KERNELS_H */

@@ -65,9 +65,17 @@ static inline int32_t nn_sat_lshift(int32_t x, int shift)
  */
 static inline int32_t nn_requantize(int32_t x, int32_t multiplier, int32_t shift)
 {
-    int left = shift > 0 ? shift : 0;
-    int right = shift > 0 ? 0 : -shift;
-    return nn_rdbypot(nn_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    const int32_t xs = (int32_t)((uint32_t)x << left);
+    /* SaturatingRoundingDoublingHighMul: its nudge-and-truncate is floor((xs * m + 2^30) / 2^31) for both
+     * signs (see nn_requantize_ch), the one saturating case apart */
+    const int32_t h = (xs == NN_INT32_MIN && multiplier == NN_INT32_MIN)
+                          ? NN_INT32_MAX
+                          : (int32_t)(((int64_t)xs * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+    /* RoundingDivideByPOT */
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    return (h >> right) + (int32_t)((h & mask) > (mask >> 1) + (int32_t)((uint32_t)h >> 31));
 }
 
 /* nn_requantize's per-channel constants, derived once for a kernel's inner loop (nn_requantize_ch). */
@@ -97,20 +105,88 @@ static inline int32_t nn_requantize_ch(int32_t x, const nn_requant_ch *k)
 }
 
 /*
- * The same scaling with a single rounding of the 64-bit product (half up): what the interpreter shipped by
- * ai-edge-litert does in its int8 FULLY_CONNECTED (verified empirically against the BUILTIN_REF kernels).
+ * nn_requantize with both roundings fused into one 64-bit rounding, for right shifts (shift <= -1 after the
+ * left part, i.e. right >= 1) and multipliers >= 0 -- every convolution whose real scale is below 1/2.
+ * Exact for every int32 x: for x >= 0 the two floor-roundings compose into
+ * floor((x*m + 2^30 + 2^(30+right)) / 2^(31+right)); x < 0 follows from the symmetry of both roundings, and
+ * the one constant that differs (-2^31 when x < 0) is added in the same 64-bit sum (one SMLAL). The
+ * per-channel constants are nn_rq (nn_rq_init); tests/test_kernels_requantize.py checks it against
+ * nn_requantize.
+ */
+typedef struct {
+    int32_t m;    /* multiplier, >= 0 */
+    int32_t left; /* left shift, 0..30 */
+    int32_t rsh;  /* right - 1 */
+    int64_t k;    /* the rounding constant 2^30 + 2^(30+right) */
+} nn_rq;
+
+/* Returns 0 (and leaves k unusable) when the channel has right == 0 or a negative multiplier. */
+static inline int nn_rq_init(nn_rq *k, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    k->m = multiplier;
+    k->left = left;
+    k->rsh = right - 1;
+    k->k = ((int64_t)1 << 30) + (right >= 1 ? ((int64_t)1 << (30 + right)) : 0);
+    return right >= 1 && multiplier >= 0;
+}
+
+static inline int32_t nn_rq_apply(int32_t x, const nn_rq *k)
+{
+    const int32_t xs = (int32_t)((uint32_t)x << k->left);
+    const int64_t s = xs >> 31; /* 0 or -1: -2^31 more in the constant for a negative x */
+    const int64_t p = k->k + s * 2147483648LL + (int64_t)xs * (int64_t)k->m;
+    return (int32_t)(p >> 32) >> k->rsh;
+}
+
+/*
+ * The same scaling with a single rounding of the exact product (half up): what the interpreter shipped by
+ * ai-edge-litert does in its int8 and int16 FULLY_CONNECTED (verified empirically against the BUILTIN_REF
+ * kernels). A result outside int32 becomes INT32_MIN, as the interpreter's (measured with int64 biases of
+ * the 16x8 FC far beyond any trained model's; see tests/test_plan_exactness.py).
  */
 static inline int32_t nn_requantize_single(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int total_shift = 31 - shift;
     const int64_t round = (int64_t)1 << (total_shift - 1);
     int64_t r = ((int64_t)x * (int64_t)multiplier + round) >> total_shift;
-    if (r > NN_INT32_MAX) {
-        r = NN_INT32_MAX;
-    } else if (r < NN_INT32_MIN) {
-        r = NN_INT32_MIN;
+    return (r > NN_INT32_MAX || r < NN_INT32_MIN) ? NN_INT32_MIN : (int32_t)r;
+}
+
+/* nn_requantize_single of an int64 accumulator (the 16x8 FULLY_CONNECTED), the product exact in 96 bits
+ * (multiplier >= 0, shift in [-31, 30]). */
+static inline int32_t nn_requantize_single64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int ts = 31 - shift; /* 1..62 */
+    const int64_t m = multiplier;
+    /* x * m + 2^(ts-1) = H * 2^32 + L (H signed, 0 <= L < 2^32), exact */
+    const uint64_t p_lo = (uint64_t)(uint32_t)x * (uint64_t)m + ((uint64_t)1 << (ts - 1));
+    const int64_t h = (x >> 32) * m + (int64_t)(p_lo >> 32);
+    const uint32_t l = (uint32_t)p_lo;
+    int64_t r;
+    if (ts >= 32) {
+        r = h >> (ts - 32);
+    } else {
+        if (h >= ((int64_t)1 << 31) || h < -((int64_t)1 << 31)) {
+            return NN_INT32_MIN;
+        }
+        r = (int64_t)((uint64_t)h << (32 - ts)) + (int64_t)(l >> ts);
     }
-    return (int32_t)r;
+    return (r > NN_INT32_MAX || r < NN_INT32_MIN) ? NN_INT32_MIN : (int32_t)r;
+}
+
+/*
+ * MultiplyByQuantizedMultiplier for an int64 accumulator as the 16x8 CONV_2D / DEPTHWISE_CONV_2D reference:
+ * the multiplier reduced to Q15 (rounded), one rounding shift, int64 arithmetic wrapping and the result
+ * truncated to int32 (measured: biases far beyond a trained model's wrap, they do not saturate).
+ */
+static inline int32_t nn_requantize64_q15(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int ts = 15 - shift; /* shift <= 14 */
+    const uint64_t prod = (uint64_t)x * (uint64_t)reduced + ((uint64_t)1 << (ts - 1));
+    return (int32_t)(uint32_t)(uint64_t)((int64_t)prod >> ts);
 }
 
 /* ---- gemmlowp-style fixed point (raw int32 values, Q(integer bits).(31 - integer bits)) ---- */

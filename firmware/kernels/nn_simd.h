@@ -56,6 +56,13 @@ static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc)
 static inline uint32_t nn_sxtb16_ror8(uint32_t x) { return nn_sxtb16(nn_ror(x, 8)); }
 #endif
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* Saturate to int8 (SSAT #8). */
+static inline int32_t nn_ssat8(int32_t x) { return __ssat(x, 8); }
+#else
+static inline int32_t nn_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+#endif
+
 /* Unaligned-safe 32-bit load (a single LDR on Armv7-M). */
 static inline uint32_t nn_read32(const void *p)
 {

@@ -21,12 +21,14 @@ static inline const char *conv2d_s8_wrapper_kernel(const nn_dims *f_d)
     return NN_SIMD ? "conv2d_s8_simd" : "conv2d_s8_ref";
 }
 
-/* Scratch bytes at the op's scratch offset: the SIMD kernel's im2col columns; the reference needs none. */
-static inline size_t conv2d_s8_wrapper_scratch_bytes(const nn_dims *f_d)
+/* Scratch bytes at the op's scratch offset: the SIMD kernel's im2col columns, requantization table and
+ * accumulators (and repacked weights for input channels not a multiple of 4); the reference needs none. */
+static inline size_t conv2d_s8_wrapper_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d)
 {
 #if NN_SIMD
-    return conv2d_s8_simd_scratch_bytes(f_d);
+    return conv2d_s8_simd_scratch_bytes(p, f_d);
 #else
+    (void)p;
     (void)f_d;
     return 0;
 #endif
@@ -44,22 +46,62 @@ static inline void conv2d_s8_wrapper(const nn_conv_params *p, const nn_dims *in_
 #endif
 }
 
-/* ---- DEPTHWISE_CONV_2D int8 (no scratch in either variant) ---- */
+/* ---- DEPTHWISE_CONV_2D int8 ---- */
 static inline const char *depthwise_conv2d_s8_wrapper_kernel(const nn_dims *f_d)
 {
     (void)f_d;
     return NN_SIMD ? "depthwise_conv2d_s8_simd" : "depthwise_conv2d_s8_ref";
 }
 
+/* Scratch bytes: the SIMD kernel's padded input rows, expanded weights and requantization constants; the
+ * reference needs none. */
+static inline size_t depthwise_conv2d_s8_wrapper_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
+                                                               const nn_dims *out_d)
+{
+#if NN_SIMD
+    return depthwise_conv2d_s8_simd_scratch_bytes(p, f_d, out_d);
+#else
+    (void)p;
+    (void)f_d;
+    (void)out_d;
+    return 0;
+#endif
+}
+
 static inline void depthwise_conv2d_s8_wrapper(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
                                                const nn_dims *f_d, const int8_t *filter, const int32_t *bias,
                                                const int32_t *mult, const int32_t *shift, const nn_dims *out_d,
-                                               int8_t *out)
+                                               int8_t *out, int8_t *scratch)
 {
 #if NN_SIMD
-    depthwise_conv2d_s8_simd(p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);
+    depthwise_conv2d_s8_simd(p, in_d, in, f_d, filter, bias, mult, shift, out_d, out, scratch);
 #else
+    (void)scratch;
     depthwise_conv2d_s8_ref(p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);
+#endif
+}
+
+/* ---- ADD int8 (and SUB: the second multiplier negated) ---- */
+static inline const char *add_s8_wrapper_kernel(void) { return NN_SIMD ? "add_s8_simd" : "add_s8_ref"; }
+
+/* Scratch bytes: the SIMD kernel's two 256-entry rescaling tables; the reference needs none. */
+static inline size_t add_s8_wrapper_scratch_bytes(void)
+{
+#if NN_SIMD
+    return add_s8_simd_scratch_bytes();
+#else
+    return 0;
+#endif
+}
+
+static inline void add_s8_wrapper(const nn_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                                  int32_t *scratch)
+{
+#if NN_SIMD
+    add_s8_simd(p, in1, in2, out, scratch);
+#else
+    (void)scratch;
+    add_s8_ref(p, in1, in2, out);
 #endif
 }
 

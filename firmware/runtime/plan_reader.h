@@ -77,13 +77,17 @@ nn_dims nn_dims_of(const nn_tensor *t);
 
 static inline int nn_is_dt(const nn_tensor *t, uint8_t dtype) { return t->dtype == dtype; }
 static inline int nn_check_act(int32_t lo, int32_t hi) { return lo >= -128 && hi <= 127 && lo <= hi; }
+static inline int nn_check_act16(int32_t lo, int32_t hi) { return lo >= -32768 && hi <= 32767 && lo <= hi; }
 static inline int nn_check_shift(int32_t s) { return s >= -31 && s <= 30; }
 static inline int nn_check_offset(int32_t o) { return o >= -255 && o <= 255; }
 
 /* Per-channel multiplier/shift arrays: int32 tensors of n values with shifts in range. */
 int nn_check_requant_arrays(const nn_tensor *mult, const nn_tensor *shift, int32_t n);
-/* Optional int32 bias (input k) of n values within +-NN_MAX_BIAS; *bias is NULL when absent. */
+/* Optional int32 bias (input k) of n values, any int32 (the kernels' int32 sums wrap as the reference's);
+ * *bias is NULL when absent. */
 int nn_op_bias_s32(const nn_op *o, uint32_t k, int32_t n, const int32_t **bias);
+/* Optional int64 bias (input k) of n values (16x8 ops); *bias is NULL when absent. */
+int nn_op_bias_s64(const nn_op *o, uint32_t k, int32_t n, const int64_t **bias);
 /* Optional float32 bias (input k) of n values; *bias is NULL when absent. */
 int nn_op_bias_f32(const nn_op *o, uint32_t k, int32_t n, const float **bias);
 /* An elementwise op: one input of in_dt, the output of out_dt with as many elements. */

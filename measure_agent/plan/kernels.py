@@ -33,16 +33,35 @@ def _by_variant(op_type: str, simd_scratch: int) -> KernelChoice:
                         {"reference": 0, "simd": int(simd_scratch)})
 
 
-def conv2d_s8(kh: int, kw: int, ic: int) -> KernelChoice:
-    """conv2d_s8_wrapper: the SIMD kernel's im2col holds two int16 columns of KH x KW x IC."""
-    return _by_variant("conv2d_s8", 2 * 2 * kh * kw * ic)
+def conv2d_s8(kh: int, kw: int, ic: int, oc: int, dil_w: int = 1) -> KernelChoice:
+    """conv2d_s8_wrapper: the SIMD kernel's per output channel requantization constants (16 bytes),
+    accumulators of a pixel pair (8 bytes) and a lone pixel's discarded output (1 byte, padded to words), and
+    the pair's two int16 im2col columns of K taps: KH x KW x IC rounded up to a multiple of 4, or, for input
+    channels not a multiple of 4 without horizontal dilation ("row mode"), KH rows of KW x IC rounded up to a
+    multiple of 4, plus the weights repacked to that layout (OC x K bytes)."""
+    row_mode = ic % 4 != 0 and dil_w == 1
+    k = kh * ((kw * ic + 3) // 4 * 4) if row_mode else (kh * kw * ic + 3) // 4 * 4
+    return _by_variant("conv2d_s8", 24 * oc + (oc + 3) // 4 * 4 + 2 * 2 * k + (oc * k if row_mode else 0))
 
 
-def depthwise_conv2d_s8() -> KernelChoice:
-    """depthwise_conv2d_s8_wrapper: no scratch in either variant."""
-    return _by_variant("depthwise_conv2d_s8", 0)
+def depthwise_conv2d_s8(kh: int, kw: int, stride_w: int, dil_w: int, out_w: int, out_c: int) -> KernelChoice:
+    """depthwise_conv2d_s8_wrapper: the SIMD kernel's requantization constants (16 bytes per channel), the KH
+    ring row pointers (4 bytes each), weights expanded to halfword pairs (2 bytes per tap and channel, channels
+    rounded up to 4) and a ring of KH padded input rows (the span of an output row's windows x the output
+    channels, rounded up to 4 bytes)."""
+    span = (out_w - 1) * stride_w + (kw - 1) * dil_w + 1
+    ring = kh * span * out_c
+    return _by_variant("depthwise_conv2d_s8",
+                       16 * out_c + 4 * kh + 2 * kh * kw * ((out_c + 3) // 4 * 4) + (ring + 3) // 4 * 4)
 
 
 def fully_connected_s8(in_len: int) -> KernelChoice:
-    """fully_connected_s8_wrapper: the SIMD kernel's int16 copy of one input row."""
-    return _by_variant("fully_connected_s8", 2 * in_len)
+    """fully_connected_s8_wrapper: the SIMD kernel's int16 copy of one input row (rounded up to 4 entries)."""
+    return _by_variant("fully_connected_s8", 2 * ((in_len + 3) // 4 * 4))
+
+
+def add(dtype: str) -> KernelChoice:
+    """ADD (and SUB) int8 / int16: add_s8_wrapper's SIMD kernel keeps two 256-entry int32 rescaling tables."""
+    if dtype == "int16":
+        return reference_only("add_s16_ref")
+    return _by_variant("add_s8", 2 * 256 * 4)

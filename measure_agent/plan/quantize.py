@@ -146,3 +146,90 @@ def mean_params(input_scale: float, output_scale: float, num_elements: int) -> t
     s = min(int(num_elements).bit_length() - 1, 32, 31 + shift)
     mult = (mult << s) // int(num_elements)
     return int(mult), int(shift - s)
+
+
+def add_multipliers(scale1: float, scale2: float, scale_out: float, left_shift: int, subtract: bool = False) -> dict:
+    """The int8 (left shift 20) / int16 (left shift 15) ADD rescaling; SUB negates the second input's
+    multiplier (exact: both roundings of MultiplyByQuantizedMultiplier are symmetric about zero)."""
+    p = add_params(scale1, scale2, scale_out, left_shift)
+    if subtract:
+        p["m2"] = -p["m2"]
+    return p
+
+
+def int8_function_table(fn, input_scale: float, input_zp: int, output_scale: float, output_zp: int) -> np.ndarray:
+    """The reference's int8 lookup table of ``fn`` (TANH): entry (uint8)v is
+    clamp(round(fn(float(input_scale * (v - input_zp))) * (1 / output_scale)) + output_zp), in float32 as the
+    reference's table Prepare; ``fn`` is evaluated in double and rounded to float32 (tanhf)."""
+    s_in, inv = np.float32(input_scale), np.float32(1.0) / np.float32(output_scale)
+    table = np.zeros(256, np.int8)
+    for v in range(-128, 128):
+        x = np.float32(s_in * np.float32(v - input_zp))
+        y = np.float32(fn(float(x)))
+        q = round_half_away(float(np.float32(y * inv))) + int(output_zp)
+        table[v & 0xFF] = max(INT8_MIN, min(INT8_MAX, q))
+    return table
+
+
+def _round_f(x: float) -> float:
+    return float(round_half_away(x))
+
+
+def int16_table(fn, input_min: float, input_max: float, output_min: float = -1.0, output_max: float = 1.0
+                ) -> np.ndarray:
+    """The 513-entry int16 interpolation table of ``fn`` over [input_min, input_max] (double arithmetic, as
+    the reference's table generator for the 16x8 SOFTMAX): 512 samples, each biased by half the
+    interpolation error at its interval's midpoint, and the end point."""
+    steps = 512
+    step = (input_max - input_min) / steps
+    half = step / 2
+    inv = 65536.0 / (output_max - output_min)
+    lut = np.zeros(steps + 1, np.int16)
+    for i in range(steps):
+        val = fn(input_min + i * step)
+        mid = fn(input_min + i * step + half)
+        nxt = fn(input_min + (i + 1) * step)
+        sample = _round_f(val * inv)
+        interp = _round_f((nxt * inv + _round_f(val * inv)) / 2)
+        bias = _round_f((interp - _round_f(mid * inv)) / 2)
+        lut[i] = int(min(max(sample - bias, -32768.0), 32767.0))
+    lut[steps] = int(min(max(_round_f(fn(input_max) * inv), -32768.0), 32767.0))
+    return lut
+
+
+def softmax_int16_tables() -> tuple[np.ndarray, np.ndarray]:
+    """exp over [-10, 0] and 1 / (1 + x) over [0, 1]: the two tables of the 16x8 SOFTMAX."""
+    return int16_table(math.exp, -10.0, 0.0), int16_table(lambda v: 1.0 / (1.0 + v), 0.0, 1.0)
+
+
+def softmax_int16_params(input_scale: float, beta: float) -> tuple[int, int]:
+    """(multiplier, shift) taking an input difference to the exp table's Q(10/65535) input."""
+    return quantize_multiplier(float(np.float32(input_scale)) * float(np.float32(beta)) / (10.0 / 65535.0))
+
+
+def activation_range_int16(activation: str, scale: float) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for 16x8 outputs (zero point 0)."""
+
+    def quantize(v: float) -> int:
+        return round_half_away(float(f32(v) / f32(scale)))
+
+    lo, hi = -32768, 32767
+    if activation == "NONE":
+        return lo, hi
+    if activation == "RELU":
+        return max(lo, quantize(0.0)), hi
+    if activation == "RELU6":
+        return max(lo, quantize(0.0)), min(hi, quantize(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(lo, quantize(-1.0)), min(hi, quantize(1.0))
+    raise ValueError(f"fused activation {activation} is not supported for int16")
+
+
+def dequantize_table(scale: float, zero_point: int) -> np.ndarray:
+    """The reference's int8 DEQUANTIZE for all 256 inputs, entry (uint8)q = float32(double(scale) * (q - zp)):
+    IEEE double multiplication (Python floats) then rounding to float32, as the reference evaluates it."""
+    table = np.zeros(256, np.float32)
+    s = float(np.float32(scale))
+    for q in range(-128, 128):
+        table[q & 0xFF] = np.float32(s * float(q - int(zero_point)))
+    return table

@@ -1,4 +1,5 @@
-/* Elementwise activations: LOGISTIC (int8, float32), REQUANT_S8 (int8 RELU family / QUANTIZE), CLAMP_F32. */
+/* Elementwise activations: LOGISTIC (int8, float32), REQUANT_S8 (int8 RELU family / QUANTIZE), CLAMP_F32,
+ * LUT_S8 (int8 functions tabulated on the host: TANH), TANH_F32. */
 #include "ops.h"
 
 /* What every one of them has: element count, input, output. */
@@ -109,4 +110,46 @@ void nn_clamp_f32_eval(const void *state)
 {
     const clamp_f32_state *s = state;
     clamp_f32_ref(s->io.size, s->lo, s->hi, (const float *)s->io.in, (float *)s->io.out);
+}
+
+typedef struct {
+    unary_io io;
+    const int8_t *table;
+} lut_s8_state;
+NN_STATE_FITS(lut_s8_state);
+
+int nn_lut_s8_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    lut_s8_state *s = state;
+    nn_tensor x, out, table;
+    NN_CHECK(op->n_in == 2, NN_ERR_BAD_PLAN);
+    NN_TRY(nn_op_input(op, 0, &x));
+    NN_TRY(nn_op_input(op, 1, &table));
+    NN_TRY(nn_op_output(op, &out));
+    NN_CHECK(nn_is_dt(&x, NN_DT_INT8) && nn_is_dt(&out, NN_DT_INT8) && nn_is_dt(&table, NN_DT_INT8), NN_ERR_BAD_PLAN);
+    NN_CHECK(x.count == out.count && table.count == 256u, NN_ERR_BAD_SIZE);
+    s->io.size = (int32_t)x.count;
+    s->io.in = x.ptr;
+    s->io.out = out.ptr;
+    s->table = (const int8_t *)table.ptr;
+    *kernel = "lut_s8_ref";
+    return NN_OK;
+}
+
+void nn_lut_s8_eval(const void *state)
+{
+    const lut_s8_state *s = state;
+    lut_s8_ref(s->io.size, s->table, (const int8_t *)s->io.in, (int8_t *)s->io.out);
+}
+
+int nn_tanh_f32_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    *kernel = "tanh_f32_ref";
+    return prepare_unary(op, NN_DT_FLOAT32, state);
+}
+
+void nn_tanh_f32_eval(const void *state)
+{
+    const unary_io *s = state;
+    tanh_f32_ref(s->size, (const float *)s->in, (float *)s->out);
 }

@@ -29,36 +29,95 @@ int nn_check_conv_geometry(const nn_conv_params *p, const nn_dims *in_d, const n
     return NN_OK;
 }
 
-int nn_prepare_conv_s8_layer(const nn_op *op, int depthwise, nn_conv_s8_layer *l)
+/* The integer convolutions: inputs x, filter, bias/-, mult, shift; activations of `dt` (int8 / int16). */
+typedef struct {
+    nn_conv_params p;
+    nn_dims in_d, f_d, out_d;
+    const void *in, *filter, *bias;
+    const int32_t *mult, *shift;
+    void *out;
+} int_conv;
+
+static int prepare_int_conv(const nn_op *op, int depthwise, uint8_t dt, int_conv *l)
 {
     nn_tensor x, f, out, mult, shift;
     NN_CHECK(op->n_in == 5, NN_ERR_BAD_PLAN);
     NN_TRY(nn_op_input(op, 0, &x));
     NN_TRY(nn_op_output(op, &out));
     NN_TRY(nn_op_input(op, 1, &f));
-    NN_CHECK(nn_is_dt(&x, NN_DT_INT8) && nn_is_dt(&out, NN_DT_INT8) && nn_is_dt(&f, NN_DT_INT8), NN_ERR_BAD_PLAN);
+    NN_CHECK(nn_is_dt(&x, dt) && nn_is_dt(&out, dt) && nn_is_dt(&f, NN_DT_INT8), NN_ERR_BAD_PLAN);
     nn_read_conv_geometry(op, &l->p);
     l->p.input_offset = nn_op_param(op, NN_CONV_S8_P_INPUT_OFFSET);
     l->p.output_offset = nn_op_param(op, NN_CONV_S8_P_OUTPUT_ZP);
     l->p.act_min = nn_op_param(op, NN_CONV_S8_P_ACT_MIN);
     l->p.act_max = nn_op_param(op, NN_CONV_S8_P_ACT_MAX);
     l->p.depth_multiplier = depthwise ? nn_op_param(op, NN_DWCONV_S8_P_DEPTH_MULTIPLIER) : 1;
-    NN_CHECK(nn_check_act(l->p.act_min, l->p.act_max) && nn_check_offset(l->p.input_offset) &&
-                 nn_check_offset(l->p.output_offset),
-             NN_ERR_BAD_PLAN);
+    if (dt == NN_DT_INT8) {
+        NN_CHECK(nn_check_act(l->p.act_min, l->p.act_max) && nn_check_offset(l->p.input_offset) &&
+                     nn_check_offset(l->p.output_offset),
+                 NN_ERR_BAD_PLAN);
+    } else {
+        NN_CHECK(nn_check_act16(l->p.act_min, l->p.act_max) && l->p.input_offset == 0 && l->p.output_offset == 0,
+                 NN_ERR_BAD_PLAN);
+    }
     l->in_d = nn_dims_of(&x);
     l->f_d = nn_dims_of(&f);
     l->out_d = nn_dims_of(&out);
     NN_TRY(nn_check_conv_geometry(&l->p, &l->in_d, &l->f_d, &l->out_d, depthwise));
-    NN_TRY(nn_op_bias_s32(op, 2, l->out_d.c, &l->bias));
+    if (dt == NN_DT_INT8) {
+        const int32_t *bias;
+        NN_TRY(nn_op_bias_s32(op, 2, l->out_d.c, &bias));
+        l->bias = bias;
+    } else {
+        const int64_t *bias;
+        NN_TRY(nn_op_bias_s64(op, 2, l->out_d.c, &bias));
+        l->bias = bias;
+    }
     NN_TRY(nn_op_input(op, 3, &mult));
     NN_TRY(nn_op_input(op, 4, &shift));
     NN_TRY(nn_check_requant_arrays(&mult, &shift, l->out_d.c));
-    l->in = (const int8_t *)x.ptr;
-    l->filter = (const int8_t *)f.ptr;
+    l->in = x.ptr;
+    l->filter = f.ptr;
     l->mult = (const int32_t *)(const void *)mult.ptr;
     l->shift = (const int32_t *)(const void *)shift.ptr;
-    l->out = (int8_t *)out.ptr;
+    l->out = out.ptr;
+    return NN_OK;
+}
+
+int nn_prepare_conv_s8_layer(const nn_op *op, int depthwise, nn_conv_s8_layer *l)
+{
+    int_conv c;
+    NN_TRY(prepare_int_conv(op, depthwise, NN_DT_INT8, &c));
+    l->p = c.p;
+    l->in_d = c.in_d;
+    l->f_d = c.f_d;
+    l->out_d = c.out_d;
+    l->in = c.in;
+    l->filter = c.filter;
+    l->bias = c.bias;
+    l->mult = c.mult;
+    l->shift = c.shift;
+    l->out = c.out;
+    return NN_OK;
+}
+
+int nn_prepare_conv_s16_layer(const nn_op *op, int depthwise, nn_conv_s16_layer *l)
+{
+    int_conv c;
+    NN_TRY(prepare_int_conv(op, depthwise, NN_DT_INT16, &c));
+    for (int32_t i = 0; i < c.out_d.c; i++) {
+        NN_CHECK(c.shift[i] <= 14 && c.mult[i] >= 0, NN_ERR_BAD_PLAN); /* the Q15 requantization's range */
+    }
+    l->p = c.p;
+    l->in_d = c.in_d;
+    l->f_d = c.f_d;
+    l->out_d = c.out_d;
+    l->in = c.in;
+    l->filter = c.filter;
+    l->bias = c.bias;
+    l->mult = c.mult;
+    l->shift = c.shift;
+    l->out = c.out;
     return NN_OK;
 }
 
@@ -73,7 +132,8 @@ int nn_prepare_conv_f32_layer(const nn_op *op, int depthwise, int hybrid, nn_con
                  nn_is_dt(&f, hybrid ? NN_DT_INT8 : NN_DT_FLOAT32),
              NN_ERR_BAD_PLAN);
     nn_read_conv_geometry(op, &l->p);
-    l->p.depth_multiplier = depthwise ? nn_op_param(op, NN_DWCONV_F32_P_DEPTH_MULTIPLIER) : 1;
+    l->p.depth_multiplier =
+        depthwise ? nn_op_param(op, hybrid ? NN_DWCONV_HYBRID_P_DEPTH_MULTIPLIER : NN_DWCONV_F32_P_DEPTH_MULTIPLIER) : 1;
     l->in_d = nn_dims_of(&x);
     l->f_d = nn_dims_of(&f);
     l->out_d = nn_dims_of(&out);

@@ -13,6 +13,17 @@ typedef struct {
     int8_t *out;
 } nn_conv_s8_layer;
 
+/* A 16x8 convolution's kernel arguments (CONV_S16, DWCONV_S16): int16 activations, int64 bias. */
+typedef struct {
+    nn_conv_params p;
+    nn_dims in_d, f_d, out_d;
+    const int16_t *in;
+    const int8_t *filter;
+    const int64_t *bias;
+    const int32_t *mult, *shift;
+    int16_t *out;
+} nn_conv_s16_layer;
+
 /* A float-activation convolution's kernel arguments (CONV_F32, DWCONV_F32; CONV_HYBRID has int8 filters). */
 typedef struct {
     nn_conv_params p;
@@ -31,6 +42,8 @@ int nn_check_conv_geometry(const nn_conv_params *p, const nn_dims *in_d, const n
                            int depthwise);
 /* Inputs x, filter, bias/-, mult, shift; the CONV_S8 layout (+ depth multiplier for DWCONV_S8). */
 int nn_prepare_conv_s8_layer(const nn_op *op, int depthwise, nn_conv_s8_layer *l);
+/* The same for CONV_S16 / DWCONV_S16 (int16 activations, int64 bias, shifts <= 14). */
+int nn_prepare_conv_s16_layer(const nn_op *op, int depthwise, nn_conv_s16_layer *l);
 /* Inputs x, filter, bias/- (+ weight scales for hybrid, checked by the caller), geometry and depth multiplier
  * (DWCONV_F32); the caller reads the activation bounds of its layout. */
 int nn_prepare_conv_f32_layer(const nn_op *op, int depthwise, int hybrid, nn_conv_f32_layer *l);

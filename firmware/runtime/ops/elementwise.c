@@ -1,10 +1,13 @@
-/* ADD / MUL with 4-D broadcasting, int8 and float32. */
+/* ADD / SUB / MUL with 4-D broadcasting: int8, 16x8 (ADD) and float32. SUB int8/int16 is an ADD whose second
+ * input multiplier is negated (measure_agent/plan/lower/elementwise.py). */
+#include "../../kernels/nn_wrappers.h"
 #include "ops.h"
 
 typedef struct {
     nn_binary_params p;
     const void *a, *b;
     void *out;
+    int32_t *scratch; /* ADD_S8 */
 } binary_state;
 NN_STATE_FITS(binary_state);
 
@@ -53,11 +56,9 @@ static int check_s8_offsets_and_bounds(const nn_binary_params *p)
     return NN_OK;
 }
 
-int nn_add_s8_prepare(const nn_op *op, void *state, const char **kernel)
+/* The ADD layout into p (int8 and int16). */
+static int read_add_params(const nn_op *op, nn_binary_params *p)
 {
-    binary_state *s = state;
-    nn_binary_params *p = &s->p;
-    NN_TRY(prepare_binary(op, NN_DT_INT8, s));
     p->input1_offset = nn_op_param(op, NN_ADD_S8_P_A_OFFSET);
     p->input2_offset = nn_op_param(op, NN_ADD_S8_P_B_OFFSET);
     p->output_offset = nn_op_param(op, NN_ADD_S8_P_OUT_ZP);
@@ -73,14 +74,43 @@ int nn_add_s8_prepare(const nn_op *op, void *state, const char **kernel)
     NN_CHECK(p->left_shift >= 0 && p->left_shift <= 20 && nn_check_shift(p->input1_shift) &&
                  nn_check_shift(p->input2_shift) && nn_check_shift(p->output_shift),
              NN_ERR_BAD_PLAN);
-    *kernel = "add_s8_ref";
-    return check_s8_offsets_and_bounds(p);
+    return NN_OK;
+}
+
+int nn_add_s8_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    binary_state *s = state;
+    NN_TRY(prepare_binary(op, NN_DT_INT8, s));
+    NN_TRY(read_add_params(op, &s->p));
+    NN_CHECK(op->scratch_bytes >= add_s8_wrapper_scratch_bytes(), NN_ERR_ARENA_TOO_SMALL);
+    s->scratch = (int32_t *)(void *)nn_op_scratch(op);
+    *kernel = add_s8_wrapper_kernel();
+    return check_s8_offsets_and_bounds(&s->p);
+}
+
+int nn_add_s16_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    binary_state *s = state;
+    nn_binary_params *p = &s->p;
+    NN_TRY(prepare_binary(op, NN_DT_INT16, s));
+    NN_TRY(read_add_params(op, p));
+    NN_CHECK(p->input1_offset == 0 && p->input2_offset == 0 && p->output_offset == 0 &&
+                 nn_check_act16(p->act_min, p->act_max) && p->left_shift <= 15,
+             NN_ERR_BAD_PLAN);
+    *kernel = "add_s16_ref";
+    return NN_OK;
+}
+
+void nn_add_s16_eval(const void *state)
+{
+    const binary_state *s = state;
+    add_s16_ref(&s->p, (const int16_t *)s->a, (const int16_t *)s->b, (int16_t *)s->out);
 }
 
 void nn_add_s8_eval(const void *state)
 {
     const binary_state *s = state;
-    add_s8_ref(&s->p, (const int8_t *)s->a, (const int8_t *)s->b, (int8_t *)s->out);
+    add_s8_wrapper(&s->p, (const int8_t *)s->a, (const int8_t *)s->b, (int8_t *)s->out, s->scratch);
 }
 
 int nn_mul_s8_prepare(const nn_op *op, void *state, const char **kernel)
@@ -136,4 +166,16 @@ void nn_mul_f32_eval(const void *state)
 {
     const binary_state *s = state;
     mul_f32_ref(&s->p, (const float *)s->a, (const float *)s->b, (float *)s->out);
+}
+
+int nn_sub_f32_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    *kernel = "sub_f32_ref";
+    return prepare_binary_f32(op, state);
+}
+
+void nn_sub_f32_eval(const void *state)
+{
+    const binary_state *s = state;
+    sub_f32_ref(&s->p, (const float *)s->a, (const float *)s->b, (float *)s->out);
 }

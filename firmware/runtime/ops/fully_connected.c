@@ -1,4 +1,4 @@
-/* FULLY_CONNECTED: int8 (FC_S8), float32 (FC_F32) and dynamic-range (FC_HYBRID). */
+/* FULLY_CONNECTED: int8 (FC_S8), 16x8 (FC_S16), float32 (FC_F32) and dynamic-range (FC_HYBRID). */
 #include "../../kernels/nn_wrappers.h"
 #include "ops.h"
 
@@ -63,6 +63,57 @@ void nn_fc_s8_eval(const void *state)
     const fc_s8_state *s = state;
     fully_connected_s8_wrapper(&s->p, s->batches, s->in_len, s->in, s->out_len, s->weights, s->bias, s->mult,
                                s->shift, s->out, s->scratch);
+}
+
+typedef struct {
+    nn_fc_params p;
+    int32_t batches, in_len, out_len;
+    const int16_t *in;
+    const int8_t *weights;
+    const int64_t *bias;
+    const int32_t *mult, *shift;
+    int16_t *out;
+} fc_s16_state;
+NN_STATE_FITS(fc_s16_state);
+
+int nn_fc_s16_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    fc_s16_state *s = state;
+    nn_tensor x, w, out, mult, shift;
+    NN_CHECK(op->n_in == 5, NN_ERR_BAD_PLAN);
+    NN_TRY(nn_op_input(op, 0, &x));
+    NN_TRY(nn_op_output(op, &out));
+    NN_TRY(nn_op_input(op, 1, &w));
+    NN_CHECK(nn_is_dt(&x, NN_DT_INT16) && nn_is_dt(&out, NN_DT_INT16) && nn_is_dt(&w, NN_DT_INT8), NN_ERR_BAD_PLAN);
+    s->p.input_offset = nn_op_param(op, NN_FC_S8_P_INPUT_OFFSET);
+    s->p.output_offset = nn_op_param(op, NN_FC_S8_P_OUTPUT_ZP);
+    s->p.act_min = nn_op_param(op, NN_FC_S8_P_ACT_MIN);
+    s->p.act_max = nn_op_param(op, NN_FC_S8_P_ACT_MAX);
+    NN_CHECK(nn_check_act16(s->p.act_min, s->p.act_max) && s->p.input_offset == 0 && s->p.output_offset == 0,
+             NN_ERR_BAD_PLAN);
+    NN_CHECK(w.d[3] <= NN_MAX_TAPS, NN_ERR_BAD_SIZE);
+    NN_TRY(fc_shape(&x, &w, &out, &s->batches, &s->in_len, &s->out_len));
+    NN_TRY(nn_op_bias_s64(op, 2, s->out_len, &s->bias));
+    NN_TRY(nn_op_input(op, 3, &mult));
+    NN_TRY(nn_op_input(op, 4, &shift));
+    NN_TRY(nn_check_requant_arrays(&mult, &shift, s->out_len));
+    s->in = (const int16_t *)(const void *)x.ptr;
+    s->weights = (const int8_t *)w.ptr;
+    s->mult = (const int32_t *)(const void *)mult.ptr;
+    s->shift = (const int32_t *)(const void *)shift.ptr;
+    s->out = (int16_t *)(void *)out.ptr;
+    for (int32_t i = 0; i < s->out_len; i++) {
+        NN_CHECK(s->mult[i] >= 0, NN_ERR_BAD_PLAN);
+    }
+    *kernel = "fully_connected_s16_ref";
+    return NN_OK;
+}
+
+void nn_fc_s16_eval(const void *state)
+{
+    const fc_s16_state *s = state;
+    fully_connected_s16_ref(&s->p, s->batches, s->in_len, s->in, s->out_len, s->weights, s->bias, s->mult, s->shift,
+                            s->out);
 }
 
 /* FC_F32 and FC_HYBRID: float input/output and bias; hybrid adds int8 weights with float scales. */

@@ -68,5 +68,19 @@ NN_DECLARE_OP(dequantize_s8_f32);
 NN_DECLARE_OP(copy);           /* layout.c */
 NN_DECLARE_OP(pad);
 NN_DECLARE_OP(concat);
+NN_DECLARE_OP(lut_s8);         /* activation.c */
+NN_DECLARE_OP(tanh_f32);
+NN_DECLARE_OP(sub_f32);        /* elementwise.c */
+NN_DECLARE_OP(add_s16);
+NN_DECLARE_OP(dwconv_hybrid);  /* depthwise_conv.c */
+NN_DECLARE_OP(dwconv_s16);
+NN_DECLARE_OP(conv_s16);       /* conv.c */
+NN_DECLARE_OP(fc_s16);         /* fully_connected.c */
+NN_DECLARE_OP(softmax_s16);    /* softmax.c */
+NN_DECLARE_OP(avgpool_s16);    /* pool.c */
+NN_DECLARE_OP(maxpool_s16);
+NN_DECLARE_OP(quantize_f32_s16); /* quantize.c */
+NN_DECLARE_OP(dequantize_s16_f32);
+NN_DECLARE_OP(mean_s16);       /* mean.c */
 
 #endif /* NN_OPS_H */

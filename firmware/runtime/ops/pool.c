@@ -1,4 +1,4 @@
-/* AVERAGE_POOL_2D / MAX_POOL_2D, int8 and float32 (one parameter layout: NN_POOL_P_*). */
+/* AVERAGE_POOL_2D / MAX_POOL_2D, int8, int16 and float32 (one parameter layout: NN_POOL_P_*). */
 #include "ops.h"
 
 typedef struct {
@@ -9,10 +9,10 @@ typedef struct {
 } pool_state;
 NN_STATE_FITS(pool_state);
 
-static int prepare_pool(const nn_op *op, int is_float, pool_state *s)
+static int prepare_pool(const nn_op *op, uint8_t dt, pool_state *s)
 {
     nn_tensor x, out;
-    uint8_t dt = is_float ? NN_DT_FLOAT32 : NN_DT_INT8;
+    const int is_float = dt == NN_DT_FLOAT32;
     NN_CHECK(op->n_in == 1, NN_ERR_BAD_PLAN);
     NN_TRY(nn_op_input(op, 0, &x));
     NN_TRY(nn_op_output(op, &out));
@@ -34,7 +34,8 @@ static int prepare_pool(const nn_op *op, int is_float, pool_state *s)
     } else {
         p->act_min = nn_op_param(op, NN_POOL_P_ACT_MIN);
         p->act_max = nn_op_param(op, NN_POOL_P_ACT_MAX);
-        NN_CHECK(nn_check_act(p->act_min, p->act_max), NN_ERR_BAD_PLAN);
+        NN_CHECK(dt == NN_DT_INT8 ? nn_check_act(p->act_min, p->act_max) : nn_check_act16(p->act_min, p->act_max),
+                 NN_ERR_BAD_PLAN);
     }
     s->in_d = nn_dims_of(&x);
     s->out_d = nn_dims_of(&out);
@@ -47,7 +48,7 @@ static int prepare_pool(const nn_op *op, int is_float, pool_state *s)
 int nn_avgpool_s8_prepare(const nn_op *op, void *state, const char **kernel)
 {
     *kernel = "avgpool_s8_ref";
-    return prepare_pool(op, 0, state);
+    return prepare_pool(op, NN_DT_INT8, state);
 }
 
 void nn_avgpool_s8_eval(const void *state)
@@ -59,7 +60,7 @@ void nn_avgpool_s8_eval(const void *state)
 int nn_maxpool_s8_prepare(const nn_op *op, void *state, const char **kernel)
 {
     *kernel = "maxpool_s8_ref";
-    return prepare_pool(op, 0, state);
+    return prepare_pool(op, NN_DT_INT8, state);
 }
 
 void nn_maxpool_s8_eval(const void *state)
@@ -71,7 +72,7 @@ void nn_maxpool_s8_eval(const void *state)
 int nn_avgpool_f32_prepare(const nn_op *op, void *state, const char **kernel)
 {
     *kernel = "avgpool_f32_ref";
-    return prepare_pool(op, 1, state);
+    return prepare_pool(op, NN_DT_FLOAT32, state);
 }
 
 void nn_avgpool_f32_eval(const void *state)
@@ -83,11 +84,35 @@ void nn_avgpool_f32_eval(const void *state)
 int nn_maxpool_f32_prepare(const nn_op *op, void *state, const char **kernel)
 {
     *kernel = "maxpool_f32_ref";
-    return prepare_pool(op, 1, state);
+    return prepare_pool(op, NN_DT_FLOAT32, state);
 }
 
 void nn_maxpool_f32_eval(const void *state)
 {
     const pool_state *s = state;
     maxpool_f32_ref(&s->p, &s->in_d, (const float *)s->in, &s->out_d, (float *)s->out);
+}
+
+int nn_avgpool_s16_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    *kernel = "avgpool_s16_ref";
+    return prepare_pool(op, NN_DT_INT16, state);
+}
+
+void nn_avgpool_s16_eval(const void *state)
+{
+    const pool_state *s = state;
+    avgpool_s16_ref(&s->p, &s->in_d, (const int16_t *)s->in, &s->out_d, (int16_t *)s->out);
+}
+
+int nn_maxpool_s16_prepare(const nn_op *op, void *state, const char **kernel)
+{
+    *kernel = "maxpool_s16_ref";
+    return prepare_pool(op, NN_DT_INT16, state);
+}
+
+void nn_maxpool_s16_eval(const void *state)
+{
+    const pool_state *s = state;
+    maxpool_s16_ref(&s->p, &s->in_d, (const int16_t *)s->in, &s->out_d, (int16_t *)s->out);
 }

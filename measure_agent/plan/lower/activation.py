@@ -1,6 +1,9 @@
-"""Elementwise activations: LOGISTIC and the RELU family (int8 requantize-and-clamp, float32 clamp)."""
+"""Elementwise activations: LOGISTIC, TANH (int8: the reference's lookup table) and the RELU family (int8
+requantize-and-clamp, float32 clamp)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -48,5 +51,21 @@ def lower_relu(b: Builder, g: Graph, op: Op) -> None:
         lo, hi = Q.activation_range_float(op.type)
         b.emit(op, "CLAMP_F32", [b.tensor(x.index)], b.tensor(out.index),
                kernel=K.reference_only("clamp_f32_ref"), lo=Q.float_bits(lo), hi=Q.float_bits(hi))
+        return
+    raise Unsupported(f"dtypes {dtypes(x, out)}")
+
+
+@lowering("TANH")
+def lower_tanh(b: Builder, g: Graph, op: Op) -> None:
+    x, out = io(g, op)
+    if x.dtype == "int8" and out.dtype == "int8":
+        s_in, zp_in = quant(x)
+        s_out, zp_out = quant(out)
+        table = Q.int8_function_table(math.tanh, s_in, zp_in, s_out, zp_out)
+        b.emit(op, "LUT_S8", [b.tensor(x.index), b.add_const(table, "int8")], b.tensor(out.index),
+               kernel=K.reference_only("lut_s8_ref"))
+        return
+    if x.dtype == "float32" and out.dtype == "float32":
+        b.emit(op, "TANH_F32", [b.tensor(x.index)], b.tensor(out.index), kernel=K.reference_only("tanh_f32_ref"))
         return
     raise Unsupported(f"dtypes {dtypes(x, out)}")

@@ -1,5 +1,5 @@
-"""CONV_2D and DEPTHWISE_CONV_2D: int8 (CONV_S8, DWCONV_S8), float32 (CONV_F32, DWCONV_F32) and
-dynamic-range hybrid (CONV_HYBRID)."""
+"""CONV_2D and DEPTHWISE_CONV_2D: int8 (CONV_S8, DWCONV_S8), 16x8 (CONV_S16, DWCONV_S16), float32 (CONV_F32,
+DWCONV_F32) and dynamic-range hybrid (CONV_HYBRID, DWCONV_HYBRID)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from measure_agent.plan.builder import Builder
 from measure_agent.plan import kernels as K
 from measure_agent.plan import quantize as Q
 from measure_agent.plan.format import MAX_TAPS
-from measure_agent.plan.lower.registry import (Unsupported, check_bias, check_symmetric_weights, dtypes,
-                                               fused_activation, io, lowering, pad_before, quant,
-                                               requant_arrays)
-
+from measure_agent.plan.lower.registry import (Unsupported, check_symmetric_weights, dtypes, fused_activation, io,
+                                               lowering, pad_before, quant, requant_arrays)
 
 
 @lowering("CONV_2D", "DEPTHWISE_CONV_2D")
@@ -31,6 +29,8 @@ def lower_conv(b: Builder, g: Graph, op: Op) -> None:
     sw, sh = int(opts.get("stride_w", 1)), int(opts.get("stride_h", 1))
     dlw, dlh = int(opts.get("dilation_w_factor", 1)), int(opts.get("dilation_h_factor", 1))
     kh, kw, ic = w.shape[1], w.shape[2], x.shape[3]
+    if not dw and w.shape[3] != ic:
+        raise Unsupported(f"grouped convolution ({ic} input channels, filter depth {w.shape[3]})")
     padding = opts.get("padding", "SAME")
     geometry = dict(stride_w=sw, stride_h=sh,
                     pad_w=pad_before(x.shape[2], kw, sw, dlw, padding, out.shape[2]),
@@ -42,20 +42,32 @@ def lower_conv(b: Builder, g: Graph, op: Op) -> None:
     taps = kh * kw * (1 if dw else ic)
     if taps > MAX_TAPS:
         raise Unsupported(f"{taps} taps per output (the runtime's limit is {MAX_TAPS})")
+    bias_t = g.tensors[bias_i] if bias_i >= 0 else None
 
-    if x.dtype == "int8" and w.dtype == "int8" and out.dtype == "int8":
+    if x.dtype == out.dtype and x.dtype in ("int8", "int16") and w.dtype == "int8":
+        int16 = x.dtype == "int16"
         s_in, zp_in = quant(x)
         s_out, zp_out = quant(out)
         check_symmetric_weights(w)
         mults, shifts = Q.conv_multipliers(s_in, w.quant.scale, s_out, out.shape[3])
-        lo, hi = Q.activation_range_int8(act, s_out, zp_out)
-        if bias_i >= 0 and g.tensors[bias_i].dtype != "int32":
-            raise Unsupported(f"bias dtype {g.tensors[bias_i].dtype}")
-        check_bias(g, bias_i)
+        if int16:
+            if zp_in or zp_out:
+                raise Unsupported("16x8 activations must have zero point 0")
+            lo, hi = Q.activation_range_int16(act, s_out)
+        else:
+            lo, hi = Q.activation_range_int8(act, s_out, zp_out)
+        if bias_t is not None and bias_t.dtype != ("int64" if int16 else "int32"):
+            raise Unsupported(f"bias dtype {bias_t.dtype}")
         bias = b.tensor(bias_i)
         mi, si = requant_arrays(b, mults, shifts)
-        kernel = K.depthwise_conv2d_s8() if dw else K.conv2d_s8(kh, kw, ic)
-        b.emit(op, "DWCONV_S8" if dw else "CONV_S8", [b.tensor(x.index), b.tensor(w.index), bias, mi, si],
+        if int16:
+            kind = "DWCONV_S16" if dw else "CONV_S16"
+            kernel = K.reference_only("depthwise_conv2d_s16_ref" if dw else "conv2d_s16_ref")
+        else:
+            kind = "DWCONV_S8" if dw else "CONV_S8"
+            kernel = (K.depthwise_conv2d_s8(kh, kw, sw, dlw, out.shape[2], out.shape[3]) if dw
+                      else K.conv2d_s8(kh, kw, ic, out.shape[3], dlw))
+        b.emit(op, kind, [b.tensor(x.index), b.tensor(w.index), bias, mi, si],
                b.tensor(out.index), kernel=kernel, **geometry, input_offset=-zp_in, output_zp=zp_out,
                act_min=lo, act_max=hi, **depthwise)
         return
@@ -66,13 +78,15 @@ def lower_conv(b: Builder, g: Graph, op: Op) -> None:
         b.emit(op, "DWCONV_F32" if dw else "CONV_F32", ins, b.tensor(out.index), kernel=kernel, **geometry,
                act_min=Q.float_bits(lo), act_max=Q.float_bits(hi), **depthwise)
         return
-    if x.dtype == "float32" and out.dtype == "float32" and w.dtype == "int8" and not dw:
+    if x.dtype == "float32" and out.dtype == "float32" and w.dtype == "int8":
         check_symmetric_weights(w)
         lo, hi = Q.activation_range_float(act)
         scales = b.add_const(np.asarray(w.quant.scale, dtype=np.float32).reshape(-1), "float32")
-        kernel = K.reference_only("conv2d_hybrid_ref", scratch=int(np.prod(x.shape)))  # the quantized input
-        b.emit(op, "CONV_HYBRID", [b.tensor(x.index), b.tensor(w.index), b.tensor(bias_i), scales],
-               b.tensor(out.index), kernel=kernel, **geometry, act_min=Q.float_bits(lo),
-               act_max=Q.float_bits(hi), per_channel=int(w.quant.scale.size > 1))
+        name = "depthwise_conv2d_hybrid_ref" if dw else "conv2d_hybrid_ref"
+        kernel = K.reference_only(name, scratch=int(np.prod(x.shape)))  # the quantized input
+        b.emit(op, "DWCONV_HYBRID" if dw else "CONV_HYBRID",
+               [b.tensor(x.index), b.tensor(w.index), b.tensor(bias_i), scales], b.tensor(out.index),
+               kernel=kernel, **geometry, act_min=Q.float_bits(lo), act_max=Q.float_bits(hi),
+               per_channel=int(w.quant.scale.size > 1), **depthwise)
         return
     raise Unsupported(f"dtypes {dtypes(x, out)} with {w.dtype} weights")

@@ -1,4 +1,4 @@
-"""FULLY_CONNECTED: int8 (FC_S8), float32 (FC_F32) and dynamic-range hybrid (FC_HYBRID)."""
+"""FULLY_CONNECTED: int8 (FC_S8), 16x8 (FC_S16), float32 (FC_F32) and dynamic-range hybrid (FC_HYBRID)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from measure_agent.plan.builder import Builder
 from measure_agent.plan import kernels as K
 from measure_agent.plan import quantize as Q
 from measure_agent.plan.format import MAX_TAPS
-from measure_agent.plan.lower.registry import (Unsupported, check_bias, check_symmetric_weights, dtypes,
+from measure_agent.plan.lower.registry import (Unsupported, check_symmetric_weights, dtypes,
                                                fused_activation, io, lowering, quant, requant_arrays)
 
 
@@ -34,7 +34,6 @@ def lower_fully_connected(b: Builder, g: Graph, op: Op) -> None:
         check_symmetric_weights(w)
         if bias_i >= 0 and g.tensors[bias_i].dtype != "int32":
             raise Unsupported(f"bias dtype {g.tensors[bias_i].dtype}")
-        check_bias(g, bias_i)
         mults, shifts = Q.conv_multipliers(s_in, w.quant.scale, s_out, units)
         lo, hi = Q.activation_range_int8(act, s_out, zp_out)
         mi, si = requant_arrays(b, mults, shifts)
@@ -42,6 +41,21 @@ def lower_fully_connected(b: Builder, g: Graph, op: Op) -> None:
         b.emit(op, "FC_S8", ins, b.tensor(out.index),
                kernel=K.fully_connected_s8(in_len), input_offset=-zp_in, output_zp=zp_out, act_min=lo,
                act_max=hi)
+        return
+    if x.dtype == "int16" and w.dtype == "int8" and out.dtype == "int16":
+        s_in, zp_in = quant(x)
+        s_out, zp_out = quant(out)
+        check_symmetric_weights(w)
+        if zp_in or zp_out:
+            raise Unsupported("16x8 activations must have zero point 0")
+        if bias_i >= 0 and g.tensors[bias_i].dtype != "int64":
+            raise Unsupported(f"bias dtype {g.tensors[bias_i].dtype}")
+        mults, shifts = Q.conv_multipliers(s_in, w.quant.scale, s_out, units)
+        lo, hi = Q.activation_range_int16(act, s_out)
+        mi, si = requant_arrays(b, mults, shifts)
+        ins = [b.tensor(x.index), b.tensor(w.index), b.tensor(bias_i), mi, si]
+        b.emit(op, "FC_S16", ins, b.tensor(out.index), kernel=K.reference_only("fully_connected_s16_ref"),
+               input_offset=0, output_zp=0, act_min=lo, act_max=hi)
         return
     if x.dtype == "float32" and out.dtype == "float32" and w.dtype == "float32":
         lo, hi = Q.activation_range_float(act)

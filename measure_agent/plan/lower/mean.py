@@ -1,4 +1,4 @@
-"""MEAN over height and width of a 4-D tensor (global average pooling), int8 and float32."""
+"""MEAN over any axes of a tensor of rank <= 4 (global average pooling and the like), int8 and float32."""
 
 from __future__ import annotations
 
@@ -11,25 +11,35 @@ from measure_agent.plan import quantize as Q
 from measure_agent.plan.lower.registry import Unsupported, dtypes, io, lowering, quant
 
 
-
 @lowering("MEAN")
 def lower_mean(b: Builder, g: Graph, op: Op) -> None:
     x, out = io(g, op)
     axes_t = g.tensors[op.inputs[1]]
     if not axes_t.is_constant:
         raise Unsupported("non-constant axes")
-    axes = sorted(int(a) % len(x.shape) for a in np.asarray(axes_t.data).reshape(-1))
-    if len(x.shape) != 4 or axes != [1, 2]:
-        raise Unsupported(f"only the mean over height and width of a 4-D tensor is supported (axes {axes})")
-    if x.dtype == "int8" and out.dtype == "int8":
+    rank = len(x.shape)
+    if rank > 4 or rank == 0:
+        raise Unsupported(f"rank {rank}")
+    axes = sorted({int(a) % rank for a in np.asarray(axes_t.data).reshape(-1)})
+    mask = 0
+    for a in axes:
+        mask |= 1 << (a + 4 - rank)  # the executor right-aligns shapes into 4-D
+    count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    if int(np.prod(out.shape)) * count != int(np.prod(x.shape)):
+        raise Unsupported("output size does not match the reduced axes")
+    if x.dtype == out.dtype and x.dtype in ("int8", "int16"):
         s_in, zp_in = quant(x)
         s_out, zp_out = quant(out)
-        m, s = Q.mean_params(s_in, s_out, x.shape[1] * x.shape[2])
-        b.emit(op, "MEAN_S8", [b.tensor(x.index)], b.tensor(out.index),
-               kernel=K.reference_only("mean_hw_s8_ref"), input_zp=zp_in, output_zp=zp_out, mult=m, shift=s)
+        if x.dtype == "int16" and (zp_in or zp_out):
+            raise Unsupported("16x8 activations must have zero point 0")
+        m, s = Q.mean_params(s_in, s_out, count)
+        suffix = "s16" if x.dtype == "int16" else "s8"
+        b.emit(op, f"MEAN_{suffix.upper()}", [b.tensor(x.index)], b.tensor(out.index),
+               kernel=K.reference_only(f"mean_{suffix}_ref"), input_zp=zp_in, output_zp=zp_out, mult=m, shift=s,
+               axes=mask)
         return
     if x.dtype == "float32" and out.dtype == "float32":
         b.emit(op, "MEAN_F32", [b.tensor(x.index)], b.tensor(out.index),
-               kernel=K.reference_only("mean_hw_f32_ref"))
+               kernel=K.reference_only("mean_f32_ref"), axes=mask)
         return
     raise Unsupported(f"dtypes {dtypes(x, out)}")

@@ -24,13 +24,20 @@ def lower_pool(b: Builder, g: Graph, op: Op) -> None:
     geometry = dict(stride_w=sw, stride_h=sh, pad_w=pad_before(x.shape[2], fw, sw, 1, padding, out.shape[2]),
                     pad_h=pad_before(x.shape[1], fh, sh, 1, padding, out.shape[1]), filter_w=fw, filter_h=fh)
     pool = "avgpool" if op.type == "AVERAGE_POOL_2D" else "maxpool"
-    if x.dtype == "int8" and out.dtype == "int8":
+    if x.dtype == out.dtype and x.dtype in ("int8", "int16"):
         if quant(x) != quant(out):
-            raise Unsupported("int8 pooling needs equal input and output quantization")
+            raise Unsupported(f"{x.dtype} pooling needs equal input and output quantization")
         s_out, zp_out = quant(out)
-        lo, hi = Q.activation_range_int8(act, s_out, zp_out)
-        b.emit(op, f"{pool.upper()}_S8", [b.tensor(x.index)], b.tensor(out.index),
-               kernel=K.reference_only(f"{pool}_s8_ref"), **geometry, act_min=lo, act_max=hi)
+        if x.dtype == "int16":
+            if zp_out:
+                raise Unsupported("16x8 activations must have zero point 0")
+            lo, hi = Q.activation_range_int16(act, s_out)
+            suffix = "s16"
+        else:
+            lo, hi = Q.activation_range_int8(act, s_out, zp_out)
+            suffix = "s8"
+        b.emit(op, f"{pool.upper()}_{suffix.upper()}", [b.tensor(x.index)], b.tensor(out.index),
+               kernel=K.reference_only(f"{pool}_{suffix}_ref"), **geometry, act_min=lo, act_max=hi)
         return
     if x.dtype == "float32" and out.dtype == "float32":
         lo, hi = Q.activation_range_float(act)

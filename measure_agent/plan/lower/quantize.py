@@ -22,6 +22,11 @@ def lower_quantize(b: Builder, g: Graph, op: Op) -> None:
         b.emit(op, "QUANTIZE_F32_S8", [b.tensor(x.index)], b.tensor(out.index),
                kernel=K.reference_only("quantize_f32_s8_ref"), scale=Q.float_bits(s_out), zero_point=zp_out)
         return
+    if x.dtype == "float32" and out.dtype == "int16":
+        s_out, zp_out = quant(out)
+        b.emit(op, "QUANTIZE_F32_S16", [b.tensor(x.index)], b.tensor(out.index),
+               kernel=K.reference_only("quantize_f32_s16_ref"), scale=Q.float_bits(s_out), zero_point=zp_out)
+        return
     if x.dtype == "int8" and out.dtype == "int8":
         s_in, zp_in = quant(x)
         s_out, zp_out = quant(out)
@@ -38,7 +43,15 @@ def lower_dequantize(b: Builder, g: Graph, op: Op) -> None:
     x, out = io(g, op)
     if x.dtype == "int8" and out.dtype == "float32":
         s_in, zp_in = quant(x)
-        b.emit(op, "DEQUANTIZE_S8_F32", [b.tensor(x.index)], b.tensor(out.index),
+        table = b.add_const(Q.dequantize_table(s_in, zp_in), "float32")
+        b.emit(op, "DEQUANTIZE_S8_F32", [b.tensor(x.index), table], b.tensor(out.index),
                kernel=K.reference_only("dequantize_s8_f32_ref"), scale=Q.float_bits(s_in), zero_point=zp_in)
+        return
+    if x.dtype == "int16" and out.dtype == "float32":
+        s_in, zp_in = quant(x)
+        if abs(zp_in) > 1 << 23:  # the kernel's single-precision product is exact only below this
+            raise Unsupported(f"int16 zero point {zp_in}")
+        b.emit(op, "DEQUANTIZE_S16_F32", [b.tensor(x.index)], b.tensor(out.index),
+               kernel=K.reference_only("dequantize_s16_f32_ref"), scale=Q.float_bits(s_in), zero_point=zp_in)
         return
     raise Unsupported(f"dtypes {dtypes(x, out)}")

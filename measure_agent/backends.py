@@ -10,7 +10,9 @@ measurement errors.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +20,19 @@ from typing import Callable
 
 from costmodel.boards import Board, get_board
 from measure_agent.energy import MODELLED, MONITORED, EnergyMonitor, MonitorError, monitor_from_config
-from measure_agent.errors import BoardNotAnswering, MeasureError
+from measure_agent.errors import BoardNotAnswering, BoardOffline, InvalidModel, MeasureError
 from measure_agent.protocol import RunResult
 from measure_agent.settings import FirmwareSettings
 
 #: progress(stage, message) with stage "uploading" or "running"
 Progress = Callable[[str, str], None]
+
+#: nn_status values of the firmware's plan check (plan_reader.c) that say the plan's own contents are inconsistent:
+#: NN_ERR_BAD_PLAN, NN_ERR_BAD_INDEX, NN_ERR_BAD_SIZE (a compiled model the compiler let through, not a board fault)
+PLAN_CHECK_STATUSES = frozenset({1, 5, 6})
+
+#: an offline board is tried again after these delays (seconds), the last one repeating
+OFFLINE_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class BoardSpec:
     baud: int = 115200
     flash_command: tuple[str, ...] = ()
     energy_monitor: dict | None = None
+    runtime: str = "auto"         # the executor the board's firmware links (firmware_build.sources.RUNTIMES)
 
 
 @dataclass(frozen=True)
@@ -46,10 +56,17 @@ class BoardRun:
     cycles: RunResult             # per layer the minimum over the runs, and the run totals
     outputs: list[bytes]
     energy_j: float | None        # per run, from the board's energy monitor; None without one
+    placement: str = "sram"       # where the plan (its constants) was: "flash" (a flash slot) or "sram"
+    programmed: bool = False      # placement flash: the plan was programmed for this run (False: already there)
 
 
 class Backend(ABC):
-    """One board. Not thread-safe: the board's worker is its only user."""
+    """One board. Not thread-safe: the board's worker is its only user.
+
+    ``state`` is "idle", "busy", "recovering" or "offline"; an offline board (one that cannot be opened)
+    has its reason in ``state_reason`` and is tried again at ``retry_at`` (:meth:`probe`), with a backoff
+    that grows while it stays offline.
+    """
 
     kind = ""
 
@@ -58,8 +75,42 @@ class Backend(ABC):
         self.board: Board = get_board(spec.target)
         self.monitor: EnergyMonitor | None = None
         self.state = "idle"
+        self.state_reason = ""
+        self.retry_at = 0.0
+        self._failures = 0
         self._image = None
         self._link = None
+        #: the board's flash slots as last read (protocol.FlashInfo), None before the agent talked to it
+        self.flash_info = None
+
+    # ------------------------------------------------------------ offline and back
+    def check_available(self) -> str:
+        """Why the board cannot be used now ("" when it can); cheap, does not touch a board that works."""
+        return ""
+
+    def probe(self) -> bool:
+        """Check the board (at start, and when an offline board's retry time has come): online or offline."""
+        reason = self.check_available()
+        if reason:
+            self.mark_offline(reason)
+            return False
+        self.mark_online()
+        return True
+
+    def mark_offline(self, reason: str) -> None:
+        self.close()
+        delay = OFFLINE_BACKOFF_S[min(self._failures, len(OFFLINE_BACKOFF_S) - 1)]
+        self._failures += 1
+        self.state, self.state_reason, self.retry_at = "offline", reason, time.monotonic() + delay
+
+    def mark_online(self) -> None:
+        if self.state == "offline":
+            self.state = "idle"
+        self.state_reason, self.retry_at, self._failures = "", 0.0, 0
+
+    @property
+    def offline(self) -> bool:
+        return self.state == "offline"
 
     @property
     def board_id(self) -> str:
@@ -78,23 +129,39 @@ class Backend(ABC):
         """The firmware image for this board and settings (built on first use, then cached)."""
         from measure_agent.firmware_build import build_firmware
 
-        return build_firmware(self.board, settings)
+        return build_firmware(self.board, settings, runtime=self.spec.runtime)
 
     def run_plan(self, image, plan: bytes, inputs: list[bytes], repetitions: int = 1, *,
-                 measure_energy: bool = True, progress: Progress = lambda stage, message: None) -> BoardRun:
+                 placement: str = "flash", measure_energy: bool = True,
+                 progress: Progress = lambda stage, message: None) -> BoardRun:
         """Run ``plan`` on the board running ``image``: ``repetitions`` runs on ``inputs``.
 
-        The plan is uploaded only when the board does not hold it already. Raises
+        ``placement="flash"`` (as deployed): the firmware programs the plan into a flash slot (not again when
+        a slot holds it already) and the executor reads the constants from there, the arena in SRAM;
+        ``"sram"``: the whole plan is uploaded into SRAM. The plan is uploaded only when the board does not
+        hold it already. Raises
         :class:`BoardNotAnswering` when the board stopped answering (it is recovered first) and
         :class:`MeasureError` when it refused the plan or the energy monitor failed.
         """
         from measure_agent.serial_link import BoardError, BoardLinkError, BoardTimeout
 
         monitor = self.monitor if measure_energy else None
+        if self.offline:
+            raise BoardOffline(f"board {self.board_id} is offline: {self.state_reason}")
         try:
-            link = self.link(image)
-            progress("uploading", f"{len(plan)} bytes")
-            link.prepare(plan, inputs)
+            try:
+                link = self.link(image)
+            except OSError as exc:  # the port cannot be opened: offline until it can
+                if isinstance(exc, BoardLinkError):  # (BoardTimeout is a TimeoutError): the board is there
+                    raise
+                self.mark_offline(f"cannot open {self.spec.port or 'the board'}: {exc}")
+                raise BoardOffline(f"board {self.board_id} is offline: {self.state_reason}") from None
+            progress("uploading", f"{len(plan)} bytes to {placement}")
+            link.last_flash = None
+            link.prepare(plan, inputs, placement)
+            programmed = placement == "flash" and link.last_flash is not None and not link.last_flash.present
+            if placement == "flash":
+                self.flash_info = link.flash_info()
             progress("running", f"{repetitions} runs")
             if monitor:
                 monitor.start()
@@ -107,11 +174,14 @@ class Backend(ABC):
             self.recover()
             raise BoardNotAnswering(f"board {self.board_id} stopped answering: {exc}") from None
         except BoardError as exc:
+            if exc.nn_status in PLAN_CHECK_STATUSES:  # the firmware's plan check: the model is inconsistent
+                raise InvalidModel(f"malformed model: the firmware's plan check refused it ({exc.name}, "
+                                   f"detail {exc.detail}); its tensors do not fit its ops") from None
             raise MeasureError(f"board {self.board_id} refused the model: {exc}") from None
         except BoardLinkError as exc:
             self.recover()
             raise BoardNotAnswering(f"board {self.board_id}: {exc}") from None
-        return BoardRun(cycles, outputs, energy)
+        return BoardRun(cycles, outputs, energy, placement, programmed)
 
     def link(self, image):
         """A link to the board running ``image``: flashes or restarts the board when it runs another."""
@@ -152,10 +222,15 @@ class VirtualBackend(Backend):
 
     kind = "virtual"
 
+    #: run the simulator in strict mode (memory hook: every flash data read timed; slow); set before first use
+    strict = False
+
     def __init__(self, spec: BoardSpec):
         super().__init__(spec)
         self._bridge = None
         self._serial = None
+        self._flash = None  # the virtual chip's flash: kept across firmware loads and restarts, as a board's
+        self._vb = None     # the simulator of the current link (tests read its FLASH controller's counters)
 
     @property
     def model_version(self) -> str:
@@ -163,14 +238,22 @@ class VirtualBackend(Backend):
 
         return MODEL_VERSION
 
+    #: the simulator's deadline for one RUN: the same as the link's, so MAX_REPETITIONS of a large model fit
+    RUN_TIMEOUT_S = 600.0
+
     def _start(self, image):
         from measure_agent.serial_link import BoardLink, open_serial
         from measure_agent.vboard import PtyBridge, VirtualBoard
 
-        vb = VirtualBoard(self.board, Path(image.elf))
-        self._bridge = PtyBridge(vb)
+        from measure_agent.vboard import FlashMemory
+
+        if self._flash is None:
+            self._flash = FlashMemory(self.board)
+        vb = VirtualBoard(self.board, Path(image.elf), strict=self.strict, flash=self._flash)
+        self._vb = vb
+        self._bridge = PtyBridge(vb, run_timeout_s=self.RUN_TIMEOUT_S)
         self._serial = open_serial(self._bridge.path)
-        return BoardLink(_FaultAwareLine(self._serial, self._bridge), timeout=5.0, run_timeout=600.0)
+        return BoardLink(_FaultAwareLine(self._serial, self._bridge), timeout=5.0, run_timeout=self.RUN_TIMEOUT_S)
 
     def _close_link(self) -> None:
         for closer in (self._serial, self._bridge):
@@ -222,6 +305,16 @@ class SerialBackend(Backend):
         super().__init__(spec)
         self.monitor = monitor_from_config(spec.energy_monitor)
         self._serial = None
+
+    def check_available(self) -> str:
+        port = self.spec.port or ""
+        if self._link is not None:
+            return ""
+        if not os.path.exists(port):
+            return f"serial port {port} does not exist"
+        if not os.access(port, os.R_OK | os.W_OK):
+            return f"no permission to open serial port {port}"
+        return ""
 
     def _start(self, image):
         from measure_agent.serial_link import BoardLink, BoardLinkError, open_serial

@@ -7,9 +7,12 @@ Example::
     journal = "journal.sqlite"          # relative to this file
     max_model_bytes = 4194304
     # tls = { cert = "server.crt", key = "server.key" }
+    # workers = "process"                # each board's measurements in its own process ("thread": in the agent's)
+    # retention = { max_age_days = 30, max_bytes = 500_000_000 }   # never drops a result not yet fetched
 
-    [clients]                            # a bearer token per client
+    [clients]                            # a bearer token per client; a client sees only its own results
     search-1 = "8c1f...e2"
+    # ops = { token = "...", admin = true }   # an admin client may read every client's results
 
     [[boards]]
     kind = "virtual"
@@ -23,18 +26,32 @@ Example::
     port = "/dev/ttyACM0"
     baud = 115200
     flash_command = ["st-flash", "--reset", "write", "{bin}", "0x08000000"]   # {elf} or {bin}; no shell
+    # energy_monitor = { kind = "command", start = ["rl-start"], stop = ["rl-stop-joules"] }
+
+The file is checked against a schema (:class:`BenchFile`): types are strict (``count = true`` or
+``baud = "fast"`` are errors, not coerced), unknown keys are refused by name, and every error is one
+line naming the key.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from costmodel.boards import CatalogueError, get_board
 from measure_agent.backends import BoardSpec
 
 DEFAULT_MAX_MODEL_BYTES = 4 * 1024 * 1024
+#: gRPC messages are limited to 2 GiB; a model for a microcontroller is far below this bound
+MAX_MODEL_BYTES_LIMIT = 1024 * 1024 * 1024
+MIN_TOKEN_CHARS = 16
+WORKERS = ("process", "thread")
 
 
 class ConfigError(ValueError):
@@ -50,40 +67,224 @@ class AgentConfig:
     tls_key: Path | None = None
     clients: dict[str, str] = field(default_factory=dict)
     boards: tuple[BoardSpec, ...] = ()
+    admins: frozenset[str] = frozenset()   # clients that may read every client's results
+    workers: str = "process"               # "process": one worker process per board; "thread": in the agent
+    retention_max_age_s: float | None = None
+    retention_max_bytes: int | None = None
+    retention_interval_s: float = 600.0
 
 
-def _boards(raw: list) -> tuple[BoardSpec, ...]:
-    boards: list[BoardSpec] = []
-    for n, entry in enumerate(raw):
-        if not isinstance(entry, dict):
-            raise ConfigError(f"boards[{n}] must be a table")
-        kind, target = entry.get("kind"), entry.get("target")
+# ------------------------------------------------------------ the schema of bench.toml
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def check_listen(value: str) -> str:
+    """``HOST:PORT`` with a port 0-65535 and a valid IPv4/IPv6 literal or host name."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"must be HOST:PORT (e.g. 127.0.0.1:50051), not {value!r}")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"port {port!r} of {value!r} must be a number from 0 to 65535")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"{value!r}: an IPv6 host is written [ADDRESS]:PORT")
         try:
-            board = get_board(str(target))
-        except CatalogueError as exc:
-            raise ConfigError(f"boards[{n}]: {exc}") from None
-        if kind == "virtual":
-            count = entry.get("count", 1)
-            if not isinstance(count, int) or count < 1:
-                raise ConfigError(f"boards[{n}]: count must be a positive integer")
-            base = entry.get("id", f"vb-{board.name.lower()}")
-            boards += [BoardSpec(id=f"{base}-{i}" if count > 1 or "id" not in entry else base,
-                                   kind="virtual", target=board.name) for i in range(count)]
-        elif kind == "serial":
-            if not entry.get("port"):
-                raise ConfigError(f"boards[{n}]: a serial board needs a port")
-            command = entry.get("flash_command", [])
-            if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
-                raise ConfigError(f"boards[{n}]: flash_command must be a list of strings (it is never run by a shell)")
-            boards.append(BoardSpec(id=str(entry.get("id", entry["port"])), kind="serial", target=board.name,
-                                      port=str(entry["port"]), baud=int(entry.get("baud", 115200)),
-                                      flash_command=tuple(command), energy_monitor=entry.get("energy_monitor")))
-        else:
-            raise ConfigError(f"boards[{n}]: kind must be 'virtual' or 'serial', not {kind!r}")
-    ids = [b.id for b in boards]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"board ids must be unique: {ids}")
-    return tuple(boards)
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"{host[1:-1]!r} is not an IPv6 address") from None
+    elif re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv4 address") from None
+    elif not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", host):
+        raise ValueError(f"{host!r} is not a host name or address")
+    return value
+
+
+class Tls(_Section):
+    cert: str
+    key: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not ("cert" in data and "key" in data):
+            raise ValueError("needs both cert and key")
+        return data
+
+
+class Retention(_Section):
+    max_age_days: Annotated[float, Field(gt=0)] | None = None
+    max_bytes: Annotated[int, Field(gt=0)] | None = None
+    interval_s: Annotated[float, Field(gt=0)] = 600.0
+
+
+class AgentSection(_Section):
+    listen: str = "127.0.0.1:50051"
+    journal: str = "journal.sqlite"
+    max_model_bytes: Annotated[int, Field(ge=1, le=MAX_MODEL_BYTES_LIMIT)] = DEFAULT_MAX_MODEL_BYTES
+    tls: Tls | None = None
+    workers: Literal["process", "thread"] = "process"
+    retention: Retention = Retention()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return check_listen(value)
+
+    @field_validator("journal")
+    @classmethod
+    def _journal(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a file")
+        return value
+
+
+class Client(_Section):
+    token: str
+    admin: bool = False
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if len(value) < MIN_TOKEN_CHARS:
+            raise ValueError(f"every client token must be a string of at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+
+def _target(value: str) -> str:
+    try:
+        return get_board(value).name
+    except CatalogueError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class EnergyMonitorSection(_Section):
+    kind: Literal["command"] = "command"
+    start: Annotated[list[str], Field(min_length=1)]
+    stop: Annotated[list[str], Field(min_length=1)]
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
+def _runtime(v: str) -> str:
+    from measure_agent.firmware_build.sources import RUNTIMES
+
+    if v != "auto" and v not in RUNTIMES:
+        raise ValueError(f"runtime must be auto or one of {', '.join(RUNTIMES)}")
+    return v
+
+
+class VirtualBoard(_Section):
+    kind: Literal["virtual"]
+    target: str
+    id: Annotated[str, Field(min_length=1)] | None = None
+    count: Annotated[int, Field(ge=1, le=64)] = 1
+    runtime: str = "auto"
+
+    _target = field_validator("target")(classmethod(lambda cls, v: _target(v)))
+    _runtime = field_validator("runtime")(classmethod(lambda cls, v: _runtime(v)))
+
+
+class SerialBoard(_Section):
+    kind: Literal["serial"]
+    target: str
+    port: Annotated[str, Field(min_length=1)]
+    id: Annotated[str, Field(min_length=1)] | None = None
+    baud: Annotated[int, Field(gt=0, le=20_000_000)] = 115200
+    flash_command: list[str] = []
+    energy_monitor: EnergyMonitorSection | None = None
+    runtime: str = "auto"
+
+    _target = field_validator("target")(classmethod(lambda cls, v: _target(v)))
+    _runtime = field_validator("runtime")(classmethod(lambda cls, v: _runtime(v)))
+
+
+class BenchFile(_Section):
+    agent: AgentSection = AgentSection()
+    clients: dict[str, Client] = {}
+    boards: list[Annotated[Union[VirtualBoard, SerialBoard], Field(discriminator="kind")]] = []
+
+    @field_validator("clients", mode="before")
+    @classmethod
+    def _tokens(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # name = "token" is short for name = { token = "token" }
+            return {name: {"token": v} if isinstance(v, str) else v for name, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _whole(self) -> BenchFile:
+        if not self.boards:
+            raise ValueError("no boards configured")
+        tokens = [c.token for c in self.clients.values()]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("two clients share a token: every client needs its own")
+        ports = [b.port for b in self.boards if isinstance(b, SerialBoard)]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"two serial boards share a port: {sorted(p for p in ports if ports.count(p) > 1)[0]}")
+        return self
+
+
+#: the keys each section knows, for naming the known keys when a key is unknown
+_SECTIONS: dict[str, type[BaseModel]] = {"agent": AgentSection, "tls": Tls, "retention": Retention,
+                                         "virtual": VirtualBoard, "serial": SerialBoard,
+                                         "energy_monitor": EnergyMonitorSection}
+_EXPECTED = {"string_type": "a string", "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+             "list_type": "a list", "dict_type": "a table", "model_type": "a table", "literal_error": None}
+_HINTS = {"flash_command": "a list of strings (it is never run by a shell)", "start": "a list of strings",
+          "stop": "a list of strings"}
+
+
+def _where(loc: tuple) -> str:
+    parts: list[str] = []
+    skip_tag = False
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]"
+            skip_tag = True
+            continue
+        if skip_tag and item in ("virtual", "serial"):
+            skip_tag = False
+            continue
+        skip_tag = False
+        if parts and parts[0] == "clients" and item == "token" and len(parts) == 2:
+            continue
+        parts.append(str(item))
+    return ".".join(parts)
+
+
+def _describe(error: dict) -> str:
+    loc, kind, given = tuple(error["loc"]), error["type"], error.get("input")
+    where = _where(loc)
+    key = next((str(x) for x in reversed(loc) if isinstance(x, str) and x not in ("virtual", "serial")), "")
+    if kind == "extra_forbidden":
+        parent = next((str(x) for x in reversed(loc[:-1]) if isinstance(x, str)), "")
+        model = _SECTIONS.get(parent, BenchFile)
+        section = (f"[{_where(loc[:-1])}]" if len(loc) == 2 else _where(loc[:-1])) if loc[:-1] else "the file"
+        return f"unknown key {loc[-1]!r} in {section} (known keys: {', '.join(model.model_fields)})"
+    if kind == "missing":
+        return f"{_where(loc[:-1]) or 'the file'}: needs a {key}"
+    if kind == "union_tag_invalid":
+        return f"{where}: kind must be 'virtual' or 'serial', not {error['ctx']['tag']!r}"
+    if kind == "union_tag_not_found":
+        return f"{where}: needs a kind ('virtual' or 'serial')"
+    if kind == "literal_error":
+        return f"{where} must be {error['ctx']['expected']}, not {given!r}"
+    if kind in _EXPECTED:
+        expected = _HINTS.get(key) if kind == "list_type" and not isinstance(loc[-1], int) else None
+        expected = expected or _EXPECTED[kind]
+        return f"{where} must be {expected}, not {given!r}"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind == "value_error":
+        return f"{where}: {message}" if where else message
+    return f"{where} {message.replace('Input should be', 'must be')}, not {given!r}"
+
+
+def _resolve(base_dir: Path, value: str) -> Path:
+    return (base_dir / Path(value).expanduser()).resolve()
 
 
 def parse_config(text: str, base_dir: Path = Path(".")) -> AgentConfig:
@@ -91,34 +292,58 @@ def parse_config(text: str, base_dir: Path = Path(".")) -> AgentConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}") from None
-    agent = data.get("agent", {})
-    tls = agent.get("tls") or {}
-    if bool(tls.get("cert")) != bool(tls.get("key")):
-        raise ConfigError("agent.tls needs both cert and key")
-    clients = data.get("clients", {})
-    if not all(isinstance(v, str) and len(v) >= 16 for v in clients.values()):
-        raise ConfigError("every client token must be a string of at least 16 characters")
-    boards = _boards(data.get("boards", []))
-    if not boards:
-        raise ConfigError("no boards configured")
+    try:
+        bench = BenchFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e) for e in exc.errors(include_url=False))) from None
 
-    def path(value):
-        return None if value is None else (base_dir / Path(value).expanduser()).resolve()
+    agent = bench.agent
+    journal = _resolve(base_dir, agent.journal)
+    if journal.is_dir():
+        raise ConfigError(f"agent.journal: {journal} is a directory, not a journal file")
+    tls_cert = tls_key = None
+    if agent.tls is not None:
+        tls_cert, tls_key = _resolve(base_dir, agent.tls.cert), _resolve(base_dir, agent.tls.key)
+        for name, path in (("cert", tls_cert), ("key", tls_key)):
+            if not path.is_file():
+                raise ConfigError(f"agent.tls.{name}: {path} is not a readable file")
 
+    boards: list[BoardSpec] = []
+    for entry in bench.boards:
+        if isinstance(entry, VirtualBoard):
+            base = entry.id or f"vb-{entry.target.lower()}"
+            boards += [BoardSpec(id=f"{base}-{i}" if entry.count > 1 or entry.id is None else base,
+                                 kind="virtual", target=entry.target, runtime=entry.runtime)
+                       for i in range(entry.count)]
+        else:
+            monitor = entry.energy_monitor.model_dump() if entry.energy_monitor else None
+            boards.append(BoardSpec(id=entry.id or entry.port, kind="serial", target=entry.target, port=entry.port,
+                                    baud=entry.baud, flash_command=tuple(entry.flash_command),
+                                    energy_monitor=monitor, runtime=entry.runtime))
+    ids = [b.id for b in boards]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"board ids must be unique: {ids}")
+
+    retention = agent.retention
     return AgentConfig(
-        listen=str(agent.get("listen", "127.0.0.1:50051")),
-        journal=path(agent.get("journal", "journal.sqlite")),
-        max_model_bytes=int(agent.get("max_model_bytes", DEFAULT_MAX_MODEL_BYTES)),
-        tls_cert=path(tls.get("cert")), tls_key=path(tls.get("key")),
-        clients=dict(clients), boards=boards)
+        listen=agent.listen, journal=journal, max_model_bytes=agent.max_model_bytes,
+        tls_cert=tls_cert, tls_key=tls_key, clients={name: c.token for name, c in bench.clients.items()},
+        boards=tuple(boards), admins=frozenset(name for name, c in bench.clients.items() if c.admin),
+        workers=agent.workers,
+        retention_max_age_s=retention.max_age_days * 86400 if retention.max_age_days is not None else None,
+        retention_max_bytes=retention.max_bytes, retention_interval_s=retention.interval_s)
 
 
 def load_config(path: str | Path) -> AgentConfig:
     path = Path(path)
     try:
         text = path.read_text()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a configuration file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
     try:
         return parse_config(text, path.parent)
     except ConfigError as exc:

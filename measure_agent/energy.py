@@ -1,8 +1,10 @@
 """Energy of a measured run: from an attached energy monitor, or from the board's power model.
 
-The paper found energy almost linear in latency per MCU (r = 0.9995 per layer), so a layer's share
-of a run's energy is its share of the run's cycles. Without a monitor, energy = catalogue power x
-latency, and results say so (``energy_source = "power-model"``).
+The paper found energy almost linear in latency per MCU (r = 0.9995 per layer), so a layer's energy is
+its own cycles x the run's power: the catalogue power without a monitor (energy = power x latency, and
+results say so: ``energy_source = "power-model"``), the run's average power (measured energy / run time)
+with one. What a run spends outside its layers (the executor between layers) is its own line, the
+overhead, never spread over the layers.
 """
 
 from __future__ import annotations
@@ -71,10 +73,25 @@ def monitor_from_config(raw: dict | None) -> EnergyMonitor | None:
     return CommandMonitor(tuple(map(str, start)), tuple(map(str, stop)), float(raw.get("timeout_s", 30.0)))
 
 
-def split_energy(total_j: float, layer_cycles: list[int]) -> list[float]:
-    """Share a run's energy among its layers by their cycles."""
-    cycles = sum(layer_cycles)
-    return [total_j * c / cycles if cycles else 0.0 for c in layer_cycles]
+@dataclass(frozen=True)
+class RunEnergy:
+    """A run's energy: per layer, the overhead outside the layers, and the total (their sum)."""
+
+    layers: list[float]
+    overhead_j: float
+    total_j: float
+
+
+def run_energy(board: Board, total_cycles: int, layer_cycles: list[int], measured_j: float | None = None) -> RunEnergy:
+    """Energy of one run of ``total_cycles`` whose layers took ``layer_cycles``: each layer its cycles x power
+    (the catalogue power, or with ``measured_j`` the run's average measured power); the overhead is the rest."""
+    overhead_cycles = max(0, total_cycles - sum(layer_cycles))
+    if measured_j is None:
+        layers = [board.energy_joules(c) for c in layer_cycles]
+        return RunEnergy(layers, board.energy_joules(overhead_cycles), board.energy_joules(total_cycles))
+    per_cycle = measured_j / total_cycles if total_cycles else 0.0
+    layers = [per_cycle * c for c in layer_cycles]
+    return RunEnergy(layers, max(0.0, measured_j - sum(layers)), measured_j)
 
 
 def modelled_energy(board: Board, cycles: int) -> float:

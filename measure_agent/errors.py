@@ -51,6 +51,20 @@ class BoardNotAnswering(MeasureError):
     transient = True
 
 
+class BoardOffline(MeasureError):
+    """Every board that could take the request is offline (e.g. its serial port cannot be opened); the agent
+    retries them with backoff, so a later request may succeed."""
+
+    kind = "board_offline"
+    transient = True
+
+
+class RequestConflict(MeasureError):
+    """A request id the client used before, now with a different request (model or settings)."""
+
+    kind = "conflict"
+
+
 class ModelTooLarge(MeasureError):
     """The model is larger than the agent accepts."""
 
@@ -70,9 +84,20 @@ class StillRunning(MeasureError):
 
 
 BY_KIND = {cls.kind: cls for cls in (MeasureError, InvalidModel, UnsupportedModel, DoesNotFit, NoBoard,
-                                      BoardNotAnswering, ModelTooLarge, UnknownRequest, StillRunning)}
+                                      BoardNotAnswering, BoardOffline, RequestConflict, ModelTooLarge,
+                                      UnknownRequest, StillRunning)}
 
 
 def from_kind(kind: str, message: str) -> MeasureError:
     """The error a journal entry recorded (an unknown kind becomes a plain MeasureError)."""
     return BY_KIND.get(kind, MeasureError)(message)
+
+
+def as_measure_error(exc: BaseException) -> MeasureError:
+    """Any exception of a measurement as a MeasureError: a bug fails its request with a one-line message
+    (``internal error: TypeError: ...``), it never leaves the request unanswered."""
+    if isinstance(exc, MeasureError):
+        return exc
+    text = " ".join(str(exc).split())[:300]
+    return MeasureError(f"internal error: {type(exc).__name__}: {text}" if text else
+                        f"internal error: {type(exc).__name__}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import struct
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,12 +13,15 @@ from costmodel.errors import ModelError
 from costmodel.graph import NUMPY_TYPES, Graph
 from costmodel.tflite import read_model
 from measure_agent.backends import Backend
-from measure_agent.energy import split_energy
+from measure_agent.energy import run_energy
 from measure_agent.errors import DoesNotFit, InvalidModel, MeasureError, UnsupportedModel
+from measure_agent.fit import PlacementError, check_placement, fit
 from measure_agent.settings import FirmwareSettings, SettingsError
 from protos import agent_pb2 as pb
 
 DEFAULT_REPETITIONS = 3
+#: the most runs one request may ask for (the board's run deadline is sized for it)
+MAX_REPETITIONS = 100
 
 Progress = Callable[[int, str], None]
 
@@ -42,7 +45,8 @@ def settings_for(request: pb.MeasureRequest, backend: Backend) -> FirmwareSettin
 
 
 def _inputs(request: pb.MeasureRequest, plan) -> list[bytes]:
-    """The request's inputs, checked against the plan; random ones (seeded by the request id) if none."""
+    """The request's inputs, checked against the plan; without any, random ones drawn from the request's
+    ``input_seed`` (default 0): the same request runs on the same inputs, whatever its request id."""
     specs = plan.inputs
     if request.inputs:
         if len(request.inputs) != len(specs):
@@ -55,8 +59,7 @@ def _inputs(request: pb.MeasureRequest, plan) -> list[bytes]:
                                    f"got {given.dtype} with {len(given.data)} bytes")
             out.append(bytes(given.data))
         return out
-    seed = int.from_bytes(hashlib.sha256(request.request_id.encode()).digest()[:8], "little")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(request.input_seed)
     out = []
     for spec in specs:
         dtype = np.dtype(NUMPY_TYPES[spec.dtype])
@@ -84,7 +87,11 @@ def compile_model(model: bytes) -> CompiledModel:
     try:
         plan = compile_plan(graph)
     except UnsupportedOpError as exc:
+        if isinstance(exc.__cause__, ModelError):  # a lowering found the model malformed (e.g. a zero point)
+            raise InvalidModel(f"malformed model at layer {exc.layer} ({exc.op_type}): {exc.__cause__}") from None
         raise UnsupportedModel(str(exc)) from None
+    except (ArithmeticError, struct.error) as exc:  # sizes or parameters of a corrupt model out of any range
+        raise InvalidModel(f"malformed model: its parameters are out of range ({type(exc).__name__}: {exc})") from None
     except ModelError as exc:
         raise InvalidModel(str(exc)) from None
     try:
@@ -97,6 +104,7 @@ def compile_model(model: bytes) -> CompiledModel:
         if layer.index != planned.index or layer.op != planned.op_type:
             raise MeasureError(f"internal: plan layer {planned.index} ({planned.op_type}) does not match analysis "
                                f"layer {layer.index} ({layer.op})")
+        layer_features(layer)  # options a result cannot carry are refused before the board runs the model
     return CompiledModel(graph, analysis, plan)
 
 
@@ -107,12 +115,13 @@ def layer_features(layer: LayerAnalysis) -> pb.LayerFeatures:
     kernel = f.get("kernel", [0, 0])
     stride = f.get("stride", [0, 0])
     in_channels = f.get("in_channels", f.get("channels", 0))
-    return pb.LayerFeatures(
-        alignment=f.get("alignment", ""), in_channels=in_channels,
-        out_channels=f.get("filters", f.get("units", out_c if in_channels else 0)),
-        kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0], stride_w=stride[1],
-        padding=f.get("padding", ""), depth_multiplier=f.get("depth_multiplier", 0),
-        input_length=f.get("input_length", 0))
+    numbers = dict(in_channels=in_channels, out_channels=f.get("filters", f.get("units", out_c if in_channels else 0)),
+                   kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0], stride_w=stride[1],
+                   depth_multiplier=f.get("depth_multiplier", 0), input_length=f.get("input_length", 0))
+    for name, value in numbers.items():  # a corrupt model's options (e.g. depth_multiplier -2^31) are no features
+        if not 0 <= int(value) < 1 << 32:
+            raise InvalidModel(f"malformed model: layer {layer.index} ({layer.op}) has {name} {value}")
+    return pb.LayerFeatures(alignment=f.get("alignment", ""), padding=f.get("padding", ""), **numbers)
 
 
 def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = lambda stage, msg: None
@@ -120,38 +129,52 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
     """Run ``request`` on ``backend`` and build the result. Raises MeasureError subclasses."""
     board = backend.board
     settings = settings_for(request, backend)
-    if request.placement not in ("", "sram"):
-        raise InvalidModel(f"placement {request.placement!r} is not available (this agent places constants in sram)")
+    try:
+        placement = check_placement(request.placement)  # "" = flash, as deployed
+    except PlacementError as exc:
+        raise InvalidModel(str(exc)) from None
     compiled = compile_model(request.model)
     plan = compiled.plan
-    inputs = _inputs(request, plan)
     repetitions = request.repetitions or DEFAULT_REPETITIONS
+    if repetitions > MAX_REPETITIONS:
+        raise InvalidModel(f"repetitions must be 1 to {MAX_REPETITIONS}, not {repetitions}")
+    inputs = _inputs(request, plan)
 
     progress(pb.MeasureEvent.BUILDING, f"firmware {settings.label()}")
     image = backend.firmware(settings)
-    need = len(plan.blob) + plan.arena_bytes
-    if need > image.model_ram_bytes:
-        raise DoesNotFit(f"model needs {need} bytes of RAM on the board (plan {len(plan.blob)} + arena "
-                         f"{plan.arena_bytes}), {board.name} firmware has {image.model_ram_bytes}")
-    run = backend.run_plan(image, plan.blob, inputs, repetitions,
+    verdict = fit(plan, image, placement, board)  # the same verdict as `costmodel analyze --target`
+    if not verdict.fits:
+        raise DoesNotFit(verdict.reason)
+    run = backend.run_plan(image, plan.blob, inputs, repetitions, placement=placement,
                            progress=lambda stage, msg: progress(pb.MeasureEvent.Stage.Value(stage.upper()), msg))
     cycles = run.cycles
     if len(cycles.layer_cycles) != len(plan.layers):
         raise MeasureError(f"board reported {len(cycles.layer_cycles)} layers, the plan has {len(plan.layers)}")
-    total_energy = run.energy_j if run.energy_j is not None else board.energy_joules(cycles.total)
-    energies = split_energy(total_energy, cycles.layer_cycles)
+    energy = run_energy(board, cycles.total, cycles.layer_cycles, run.energy_j)
+    overhead_cycles = max(0, cycles.total - sum(cycles.layer_cycles))
     result = pb.MeasureResult(
         request_id=request.request_id, board_id=backend.board_id, target=board.name,
         runtime_variant=settings.variant, float_abi=settings.float_abi, opt_level=settings.opt_level,
         clock_hz=board.default_clock_hz, total_cycles=cycles.total, latency_s=board.cycles_to_seconds(cycles.total),
-        energy_j=total_energy, energy_source=backend.energy_source, plan_bytes=len(plan.blob),
+        energy_j=energy.total_j, energy_source=backend.energy_source, plan_bytes=len(plan.blob),
         arena_bytes=plan.arena_bytes, flash_bytes=image.flash_bytes, ram_bytes=image.ram_bytes,
         firmware_build_id=image.build_id, repetitions=repetitions, board_kind=backend.kind,
-        placement="sram", board_model_version=backend.model_version, runtime=image.runtime)
-    for layer, planned, n, energy in zip(compiled.analysis.layers, plan.layers, cycles.layer_cycles, energies):
+        placement=run.placement, board_model_version=backend.model_version, runtime=image.runtime,
+        overhead_cycles=overhead_cycles, overhead_latency_s=board.cycles_to_seconds(overhead_cycles),
+        overhead_energy_j=energy.overhead_j, inputs_source="given" if request.inputs else "random",
+        input_seed=0 if request.inputs else request.input_seed)
+    if run.placement == "flash" and backend.flash_info is not None:
+        result.flash_endurance = backend.flash_info.endurance
+        result.plan_programmed = run.programmed
+        for s in backend.flash_info.slots:
+            result.flash_slots.add(index=s.index, address=s.address, bytes=s.bytes, erase_count=s.erase_count,
+                                   state=s.state)
+    for layer, planned, n, layer_energy in zip(compiled.analysis.layers, plan.layers, cycles.layer_cycles,
+                                               energy.layers):
         result.layers.add(
             index=layer.index, name=layer.name, op=layer.op, macs=layer.macs, cycles=n,
-            latency_s=board.cycles_to_seconds(n), energy_j=energy, kernel=planned.kernels[settings.variant],
+            latency_s=board.cycles_to_seconds(n), energy_j=layer_energy,
+            kernel=planned.kernels[settings.variant] if image.runtime == "nn" else image.runtime,
             dtype=layer.dtype, input_shapes=[pb.Shape(dims=s) for s in layer.input_shapes],
             output_shape=pb.Shape(dims=layer.output_shapes[0] if layer.output_shapes else []),
             features=layer_features(layer), params=layer.params, weight_bytes=layer.weight_bytes)

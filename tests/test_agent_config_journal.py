@@ -54,34 +54,44 @@ def test_bad_configs(text, message):
         parse_config(text)
 
 
+def _accept(journal, rid, request=b"request-bytes", client="ci", model=b"model-bytes"):
+    import hashlib
+
+    digest = hashlib.sha256(request + model).hexdigest()
+    return journal.accept(client, rid, digest, hashlib.sha256(model).hexdigest(), model, request)
+
+
 def test_journal_survives_reopen(tmp_path):
     path = tmp_path / "journal.sqlite"
     journal = Journal(path)
-    entry, new = journal.accept("r1", "ci", b"request-bytes")
+    entry, new = _accept(journal, "r1")
     assert new and entry.state == QUEUED
-    journal.mark_running("r1", "vb-0")
-    journal.accept("r2", "ci", b"other")
+    journal.mark_running("ci", "r1", "vb-0")
+    _accept(journal, "r2", b"other")
     journal.close()
 
     journal = Journal(path)
     assert [e.request_id for e in journal.unfinished()] == ["r1", "r2"]
-    assert journal.get("r1").state == RUNNING and journal.get("r1").board_id == "vb-0"
-    journal.finish("r1", b"result-bytes")
-    entry, new = journal.accept("r1", "ci", b"request-bytes")
+    assert journal.get("ci", "r1").state == RUNNING and journal.get("ci", "r1").board_id == "vb-0"
+    assert journal.get("ci", "r1").attempts == 1
+    journal.finish("ci", "r1", b"result-bytes")
+    entry, new = _accept(journal, "r1")
     assert not new and entry.state == DONE and entry.result == b"result-bytes"
+    assert journal.model(entry.model) == b"model-bytes"
     journal.close()
 
 
 def test_journal_retries_only_transient_failures(tmp_path):
     journal = Journal(tmp_path / "j.sqlite")
-    journal.accept("bad-model", "ci", b"x")
-    journal.fail("bad-model", InvalidModel.kind, "malformed", transient=False)
-    journal.accept("hung", "ci", b"y")
-    journal.fail("hung", BoardNotAnswering.kind, "board stopped answering", transient=True)
-    entry, new = journal.accept("bad-model", "ci", b"x")
+    _accept(journal, "bad-model", b"x")
+    journal.fail("ci", "bad-model", InvalidModel.kind, "INVALID_ARGUMENT", "malformed", transient=False)
+    _accept(journal, "hung", b"y")
+    journal.fail("ci", "hung", BoardNotAnswering.kind, "DEADLINE_EXCEEDED", "board stopped answering", transient=True)
+    entry, new = _accept(journal, "bad-model", b"x")
     assert not new and entry.state == FAILED and entry.error_kind == InvalidModel.kind
+    assert entry.error_code == "INVALID_ARGUMENT"
     assert isinstance(from_kind(entry.error_kind, entry.error_message), InvalidModel)
-    entry, new = journal.accept("hung", "ci", b"y")
+    entry, new = _accept(journal, "hung", b"y")
     assert new and entry.state == QUEUED and entry.error_kind is None
     assert journal.count(FAILED) == 1
 
@@ -104,3 +114,134 @@ def test_shipped_example_bench_config():
     assert [b.target for b in cfg.boards] == ["NUCLEO-L4R5ZI", "NUCLEO-L4R5ZI", "NUCLEO-F767ZI"]
     assert cfg.journal == REPO / "out" / "bench-journal.sqlite"
     assert cfg.clients["search-1"] == "replace-me-with-a-long-random-token"
+
+
+BOARD = "[[boards]]\nkind = 'virtual'\ntarget = 'NUCLEO-L4R5ZI'\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('agent = "x"\n' + BOARD, "agent must be a table, not 'x'"),
+    ('[agent]\ntls = "yes"\n' + BOARD, "agent.tls must be a table"),
+    ('[agent]\nmax_model_bytes = "big"\n' + BOARD, "agent.max_model_bytes must be an integer, not 'big'"),
+    ('[agent]\nmax_model_bytes = -5\n' + BOARD, "agent.max_model_bytes must be greater than or equal to 1"),
+    ("[[boards]]\nkind = 'serial'\ntarget = 'NUCLEO-L496ZG'\nport = '/dev/x'\nbaud = 'fast'\n",
+     "boards[0].baud must be an integer, not 'fast'"),
+    ('[agent]\nlisten = 5\n' + BOARD, "agent.listen must be a string, not 5"),
+    ('[agent]\nlisten = "999.1.1.1:99999"\n' + BOARD, "must be a number from 0 to 65535"),
+    ('[agent]\nlisten = "999.1.1.1:5000"\n' + BOARD, "'999.1.1.1' is not an IPv4 address"),
+    ('[agent]\nlisten = "localhost"\n' + BOARD, "must be HOST:PORT"),
+    ("[[boards]]\nkind = 'serial'\ntarget = 'NUCLEO-L496ZG'\nport = '/dev/x'\n"
+     "energy_monitor = { kind = 'rocketlogger', start = ['a'], stop = ['b'] }\n",
+     "boards[0].energy_monitor.kind must be 'command', not 'rocketlogger'"),
+    ("[[boards]]\nkind = 'virtual'\ntarget = 'NUCLEO-L4R5ZI'\ncount = true\n", "boards[0].count must be an integer"),
+    ('[agent]\nlisen = "127.0.0.1:1"\n' + BOARD, "unknown key 'lisen' in [agent] (known keys: listen,"),
+    ('agnet = 1\n' + BOARD, "unknown key 'agnet'"),
+    ("[[boards]]\nkind = 'virtual'\ntarget = 'NUCLEO-L4R5ZI'\ncuont = 2\n", "unknown key 'cuont' in boards[0]"),
+    ("[agent]\nworkers = 'fork'\n" + BOARD, "agent.workers must be 'process' or 'thread'"),
+    ("[agent]\nretention = { max_age_days = 0 }\n" + BOARD, "greater than 0"),
+    ("[clients]\na = '0123456789abcdef0'\nb = '0123456789abcdef0'\n" + BOARD, "share a token"),
+    ("[clients]\nops = { token = '0123456789abcdef0', admin = 'yes' }\n" + BOARD, "clients.ops.admin must be true"),
+])
+def test_config_schema_errors(text, message):
+    """Item 10: every malformed value is one ConfigError naming the key, unknown keys are refused by name."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_config_admin_clients_retention_and_journal_path(tmp_path):
+    cfg = parse_config(f"[agent]\nretention = {{ max_age_days = 2, max_bytes = 1000000 }}\n"
+                       f"[clients]\nci = '{TOKEN}'\nops = {{ token = '{TOKEN}x', admin = true }}\n" + BOARD, tmp_path)
+    assert cfg.clients == {"ci": TOKEN, "ops": TOKEN + "x"} and cfg.admins == frozenset({"ops"})
+    assert cfg.retention_max_age_s == 2 * 86400 and cfg.retention_max_bytes == 1_000_000
+    assert cfg.workers == "process"
+    (tmp_path / "journal.sqlite").mkdir()
+    with pytest.raises(ConfigError, match="is a directory"):
+        parse_config(BOARD, tmp_path)
+
+
+def test_serve_config_errors_are_one_line(tmp_path):
+    """Item 10: `serve --config` with a bad file: one line, exit 2, the message intact (no console markup eats
+    "[clients]"), for a corrupt journal and a journal that is a directory too."""
+    import subprocess
+    import sys
+
+    def serve(text: str):
+        config = tmp_path / "bench.toml"
+        config.write_text(text)
+        return subprocess.run([sys.executable, "-m", "measure_agent.cli", "serve", "--config", str(config)],
+                              capture_output=True, text=True, timeout=120)
+
+    (tmp_path / "corrupt.sqlite").write_bytes(b"not a database at all" * 100)
+    clients = f"[clients]\nci = '{TOKEN}'\n"
+    for text, needle in [
+        ("[agent]\nlisten = '127.0.0.1:0'\n" + BOARD, "no [clients] tokens configured"),
+        ('agent = "x"\n' + clients + BOARD, "agent must be a table"),
+        ("[agent]\nlisten = '127.0.0.1:0'\njournal = 'corrupt.sqlite'\n" + clients + BOARD, "not a usable journal"),
+        ("[agent]\nlisten = '127.0.0.1:0'\njournal = '.'\n" + clients + BOARD, "is a directory"),
+    ]:
+        result = serve(text)
+        assert result.returncode == 2, result.stderr
+        assert needle in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_journal_files_that_are_not_journals(tmp_path):
+    (tmp_path / "corrupt.sqlite").write_bytes(b"garbage" * 1000)
+    with pytest.raises(JournalError, match="not a usable journal"):
+        Journal(tmp_path / "corrupt.sqlite")
+    with pytest.raises(JournalError, match="is a directory"):
+        Journal(tmp_path)
+
+
+def test_journal_has_one_writer(tmp_path):
+    """Two agents on one journal would both run its unfinished requests: the second is refused."""
+    first = Journal(tmp_path / "j.sqlite", exclusive=True)
+    with pytest.raises(JournalError, match="in use by another running agent"):
+        Journal(tmp_path / "j.sqlite", exclusive=True)
+    reader = Journal(tmp_path / "j.sqlite")  # readers are welcome
+    reader.close()
+    first.close()
+    Journal(tmp_path / "j.sqlite", exclusive=True).close()
+
+
+def test_journal_stores_models_once_and_conflicts_on_reuse(tmp_path):
+    """Items 2, 16: a model measured by many requests is stored once; a request id reused with another digest
+    is a RequestConflict."""
+    from measure_agent.errors import RequestConflict
+
+    journal = Journal(tmp_path / "j.sqlite")
+    model = bytes(range(256)) * 400
+    for i in range(20):
+        _accept(journal, f"r{i}", f"settings {i}".encode(), model=model)
+    assert journal._db.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 1
+    assert journal.stored_bytes() < 2 * len(model)
+    with pytest.raises(RequestConflict, match="reused with a different request"):
+        _accept(journal, "r0", b"other settings", model=model)
+    journal.close()
+
+
+def test_retention_never_drops_what_is_not_fetched(tmp_path):
+    """Item 16: by age and by size, only final requests whose answer was fetched are dropped, then the models
+    no request refers to."""
+    import time
+
+    journal = Journal(tmp_path / "j.sqlite")
+    for i in range(6):
+        _accept(journal, f"r{i}", f"s{i}".encode(), model=f"model {i % 2}".encode() * 1000)
+    for i in range(4):
+        journal.finish("ci", f"r{i}", b"result" * 100)
+    journal.fail("ci", "r4", InvalidModel.kind, "INVALID_ARGUMENT", "bad", False)
+    for i in (0, 1, 4):
+        journal.mark_fetched("ci", f"r{i}")
+    journal.mark_fetched("ci", "r5")  # not final: no effect
+    report = journal.prune(max_age_s=3600)
+    assert report.requests == 0
+    report = journal.prune(max_age_s=0, now=time.time() + 1)
+    assert report.requests == 3
+    kept = {e.request_id for e in [journal.get("ci", f"r{i}") for i in range(6)] if e}
+    assert kept == {"r2", "r3", "r5"}
+    assert journal.prune(max_bytes=1).requests == 0
+    assert journal.check() == []
+    journal.close()

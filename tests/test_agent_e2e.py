@@ -88,7 +88,7 @@ def test_measure_over_socket_matches_interpreter(agent):
     (expected,) = Reference(model).run([x])
     board_out = np.frombuffer(result.outputs[0].data, dtype=np.int8).reshape(expected.shape)
     np.testing.assert_array_equal(board_out, expected)
-    entry = Journal(cfg.journal).get("exact-1")
+    entry = Journal(cfg.journal).get("local", "exact-1")
     assert entry.state == DONE and pb.MeasureResult.FromString(entry.result) == result
 
 
@@ -155,7 +155,7 @@ def test_model_that_does_not_fit_the_board(tmp_path, ad_model):
             with pytest.raises(AgentError) as err:
                 client.measure(ad_model.read_bytes(), "NUCLEO-G071RB")
             assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
-            assert "bytes" in err.value.message
+            assert "bytes" in err.value.message or "KiB" in err.value.message  # the sizes
     finally:
         server.stop(grace=1).wait()
         agent.close()
@@ -166,7 +166,7 @@ def test_garbage_on_the_serial_line(agent):
     model = small_model()
     client.measure(model, TARGET, repetitions=1)
     (worker,) = service.pool.workers.values()
-    worker.backend.inject_line_noise(np.random.default_rng(5).bytes(300) + b"\xa5\x5a\x01")
+    worker.control("inject_line_noise", np.random.default_rng(5).bytes(300) + b"\xa5\x5a\x01")
     result = client.measure(model, TARGET, repetitions=1)
     assert result.total_cycles > 0
 
@@ -176,8 +176,7 @@ def test_hung_board_is_recovered(agent):
     model = small_model()
     client.measure(model, TARGET, repetitions=1)
     (worker,) = service.pool.workers.values()
-    backend = worker.backend
-    backend.freeze()
+    worker.control("freeze")
     with pytest.raises(AgentError) as err:
         client.measure(model, TARGET, repetitions=1, request_id="hung-1")
     assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -221,7 +220,7 @@ def test_agent_killed_between_request_and_result(tmp_path):
         proc.wait()
         sender.join(30)
         assert errors and errors[0].code == grpc.StatusCode.UNAVAILABLE
-        assert Journal(tmp_path / "journal.sqlite").get("survive-1").state in ("queued", "running")
+        assert Journal(tmp_path / "journal.sqlite").get("ci", "survive-1").state in ("queued", "running")
         proc = _serve_subprocess(config)
         with AgentClient(f"127.0.0.1:{port}", token, retry_for_s=60) as client:
             result = client.measure(model, TARGET, request_id="survive-1", repetitions=1)
@@ -258,9 +257,12 @@ def test_tls_with_server_certificate(tmp_path):
 
 
 def test_journaled_request_for_a_board_no_longer_configured(tmp_path):
+    from measure_agent.service import _without_model, request_digest
+
     journal = Journal(tmp_path / "j.sqlite")
     orphan = pb.MeasureRequest(request_id="orphan-1", model=small_model(), target="NUCLEO-F767ZI")
-    journal.accept("orphan-1", "ci", orphan.SerializeToString())
+    digest, model_digest = request_digest(orphan)
+    journal.accept("local", "orphan-1", digest, model_digest, orphan.model, _without_model(orphan))
     journal.close()
     cfg = local_config(TARGET, tmp_path / "j.sqlite")
     server, agent, port = serve(cfg)  # starts although the request cannot be placed

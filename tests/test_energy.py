@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from costmodel.boards import get_board
-from measure_agent.energy import CommandMonitor, MonitorError, modelled_energy, monitor_from_config, split_energy
+from measure_agent.energy import CommandMonitor, MonitorError, modelled_energy, monitor_from_config
 
 
 def test_power_model_is_power_times_latency():
@@ -16,9 +16,27 @@ def test_power_model_is_power_times_latency():
     assert modelled_energy(board, 216_000_000) == pytest.approx(0.432)
 
 
-def test_split_by_cycles():
-    assert split_energy(1.0, [1, 3, 0]) == [0.25, 0.75, 0.0]
-    assert split_energy(1.0, [0, 0]) == [0.0, 0.0]
+def test_layer_energy_is_its_cycles_times_power():
+    """Item 15: a layer's energy is its own cycles x the catalogue power; the run's cycles outside the layers
+    are the overhead, not spread over the layers (KWS: 43.6 mW per layer, not 43.74)."""
+    from measure_agent.energy import run_energy
+
+    board = get_board("NUCLEO-L4R5ZI")  # 43.6 mW at 120 MHz
+    energy = run_energy(board, total_cycles=1_300_000, layer_cycles=[600_000, 400_000, 0])
+    for cycles, joules in zip([600_000, 400_000, 0], energy.layers):
+        assert joules == pytest.approx(board.power_mw * 1e-3 * cycles / board.default_clock_hz)
+    assert energy.overhead_j == pytest.approx(board.energy_joules(300_000))
+    assert energy.total_j == pytest.approx(sum(energy.layers) + energy.overhead_j)
+
+
+def test_layer_energy_with_a_monitor_is_its_cycles_times_the_measured_power():
+    from measure_agent.energy import run_energy
+
+    board = get_board("NUCLEO-L4R5ZI")
+    energy = run_energy(board, total_cycles=1_000, layer_cycles=[500, 300], measured_j=2.0)
+    assert energy.layers == [pytest.approx(1.0), pytest.approx(0.6)]
+    assert energy.overhead_j == pytest.approx(0.4) and energy.total_j == 2.0
+    assert run_energy(board, 0, [0, 0], measured_j=0.0).layers == [0.0, 0.0]
 
 
 def test_command_monitor(tmp_path):

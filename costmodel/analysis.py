@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from costmodel.boards import Board
+from costmodel.errors import ModelError
 from costmodel.graph import Graph, Op
 from costmodel.memory import plan_arena
-from costmodel.errors import ModelError
 
 # Bytes of the measurement firmware's own code and state that a deployed model adds to; a
 # conservative estimate for the runtime (kernels, executor, start-up) at -Os on Armv7E-M.
@@ -151,6 +153,19 @@ def check_supported(graph: Graph) -> None:
     for op in graph.ops:
         if op.type not in ANALYZABLE_OPS:
             raise ModelError(f"unsupported op {op.type} at layer {op.index} ({graph.op_name(op)})")
+        if not op.outputs or op.outputs[0] < 0:
+            raise ModelError(f"layer {op.index} ({op.type}) has no output tensor: corrupt model")
+        for t in op.inputs + op.outputs:
+            if t >= 0 and any(d < 0 for d in graph.tensors[t].shape):
+                raise ModelError(f"tensor {t} of layer {op.index} ({op.type}) has a negative dimension "
+                                 f"{list(graph.tensors[t].shape)}: corrupt model")
+            q = graph.tensors[t].quant if t >= 0 else None
+            if q is not None and np.any((q.zero_point < -(1 << 31)) | (q.zero_point >= 1 << 31)):
+                raise ModelError(f"tensor {t} of layer {op.index} ({op.type}) has a zero point beyond 32 bits: "
+                                 "corrupt model")
+            if t >= 0 and graph.tensors[t].nbytes >= 1 << 32:
+                raise ModelError(f"tensor {t} of layer {op.index} ({op.type}) has {graph.tensors[t].nbytes} bytes "
+                                 f"(shape {list(graph.tensors[t].shape)}), more than 4 GiB: corrupt model")
         for t in op.inputs + op.outputs:
             if t >= 0 and graph.tensors[t].dtype not in ANALYZABLE_DTYPES:
                 raise ModelError(f"unsupported tensor type {graph.tensors[t].dtype} at layer {op.index} "
@@ -163,7 +178,14 @@ def analyze(graph: Graph, board: Board | None = None) -> ModelAnalysis:
     counted: set[int] = set()
     layers = []
     for op in graph.ops:
-        macs, features = _layer_macs_and_features(graph, op)
+        try:
+            macs, features = _layer_macs_and_features(graph, op)
+        except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError) as exc:
+            if isinstance(exc, ModelError):
+                raise
+            # the tensors of a corrupt model do not have the ranks or sizes the op needs
+            raise ModelError(f"layer {op.index} ({op.type}): its tensors do not fit the op ({exc}): corrupt model") \
+                from None
         params = weight_bytes = activation_bytes = 0
         for position, i in enumerate(op.inputs):
             if i < 0:

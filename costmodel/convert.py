@@ -2,19 +2,40 @@
 
 Candidates of a search are measured untrained, so int8 calibration uses random inputs by default:
 latency and energy do not depend on the weight values (the paper's observation).
+
+:func:`model_file_bytes` is what the command-line tools read a model file with: a ``.tflite`` (size and
+header checked before it is read) or a ``.keras``/``.h5`` file, checked, then converted by
+:func:`convert_keras_file` in a child process: TensorFlow's converter can crash the process it runs
+in (int8 calibration of an LSTM ends in a segmentation fault), and a crash there is one clear error here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
+import signal
+import stat
+import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from costmodel.errors import ModelError
+
 QUANTIZATIONS = ("int8", "float32", "dynamic")
+#: the same, as a choice of the command lines
+Quantization = enum.Enum("Quantization", {q: q for q in QUANTIZATIONS}, type=str)
+KERAS_SUFFIXES = (".keras", ".h5")
+#: the largest Keras file converted (a model for a microcontroller is a few MB)
+MAX_KERAS_FILE_BYTES = 256 * 1024 * 1024
+CONVERT_TIMEOUT_S = 900.0
+_ZIP = b"PK\x03\x04"
+_HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
 @contextlib.contextmanager
@@ -81,3 +102,141 @@ def load_keras(path: str | Path):
         import keras
 
         return keras.models.load_model(str(path), compile=False)
+
+
+def check_keras_file(path: str | Path, max_bytes: int = MAX_KERAS_FILE_BYTES) -> None:
+    """ModelError unless ``path`` is a readable Keras file of at most ``max_bytes`` (a .keras zip archive or
+    an HDF5 .h5 file, by their signatures): checked before TensorFlow is loaded."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ModelError("is a directory, not a model file")
+        if info.st_size > max_bytes:
+            raise ModelError(f"file is {info.st_size} bytes, more than the limit of {max_bytes} bytes for a model")
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise ModelError(f"cannot read: {exc.strerror}") from None
+    if not head:
+        raise ModelError("file is empty")
+    if path.suffix.lower() == ".keras":
+        if not head.startswith(_ZIP):
+            raise ModelError("not a Keras model (a .keras file is a zip archive; this one is not)")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ModelError(f"not a Keras model (a damaged zip archive: {exc})") from None
+        if "config.json" not in names:
+            raise ModelError("not a Keras model (the archive has no config.json)")
+    if path.suffix.lower() == ".h5" and head != _HDF5:
+        raise ModelError("not a Keras model (an .h5 file is an HDF5 file; this one is not)")
+
+
+def check_static_inputs(model) -> None:
+    """ModelError for a model input with an unknown dimension other than the batch: a microcontroller
+    model has one fixed input shape."""
+    for inp in model.inputs:
+        shape = tuple(inp.shape)
+        if any(d is None for d in shape[1:]):
+            dims = ", ".join("None" if d is None else str(d) for d in shape)
+            raise ModelError(f"input {getattr(inp, 'name', '')!r} has unknown dimensions ({dims}); give the model a "
+                             "fixed input shape (e.g. keras.Input((96, 96, 3)))")
+
+
+def converter_message(exc: BaseException) -> str:
+    """The line that says why TensorFlow's converter failed (its messages run over many lines)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line:
+            text = line.split("error:", 1)[1].strip()
+            if text.startswith("loc("):  # loc(...): the op's location in the graph
+                depth, end = 0, len(text)
+                for i, ch in enumerate(text):
+                    depth += ch == "("
+                    depth -= ch == ")"
+                    if depth == 0:
+                        end = i + 1
+                        break
+                text = text[end:].lstrip(": ")
+            return text[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def _convert_main(argv: list[str]) -> int:
+    """``python -m costmodel.convert MODEL QUANTIZATION OUT``: the child process of convert_keras_file.
+    Exit 0 with the .tflite in OUT, or 2 with the reason in OUT + '.error'."""
+    path, quantization, out = Path(argv[0]), argv[1], Path(argv[2])
+    try:
+        try:
+            model = load_keras(path)
+        except Exception as exc:  # noqa: BLE001 (Keras raises many kinds for a bad file)
+            raise ModelError(f"cannot load the Keras model: {str(exc).strip().splitlines()[0][:300]}") from None
+        check_static_inputs(model)
+        try:
+            data = keras_to_tflite(model, quantization)
+        except Exception as exc:  # noqa: BLE001 (ConverterError, RuntimeError, ValueError, ...)
+            raise ModelError(f"TensorFlow cannot convert it to .tflite ({quantization}): {converter_message(exc)}") from None
+    except ModelError as exc:
+        Path(f"{out}.error").write_text(str(exc))
+        return 2
+    out.write_bytes(data)
+    return 0
+
+
+def convert_keras_file(path: str | Path, quantization: str = "int8", *, max_bytes: int = MAX_KERAS_FILE_BYTES,
+                       timeout_s: float = CONVERT_TIMEOUT_S) -> bytes:
+    """Convert a .keras/.h5 file to .tflite bytes in a child process; ModelError with the reason on failure
+    (including a crash of TensorFlow's converter)."""
+    if quantization not in QUANTIZATIONS:
+        raise ModelError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, not {quantization!r}")
+    check_keras_file(path, max_bytes)
+    with tempfile.TemporaryDirectory(prefix="costmodel-convert-") as tmp:
+        out = Path(tmp) / "model.tflite"
+        try:
+            done = subprocess.run([sys.executable, "-m", "costmodel.convert", str(Path(path).resolve()), quantization,
+                                   str(out)], capture_output=True, text=True, timeout=timeout_s,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        except subprocess.TimeoutExpired:
+            raise ModelError(f"conversion with TensorFlow took more than {timeout_s:.0f} s; gave up") from None
+        if done.returncode == 0 and out.exists():
+            return out.read_bytes()
+        error = Path(f"{out}.error")
+        if error.exists():
+            raise ModelError(error.read_text())
+        if done.returncode < 0:
+            try:
+                name = signal.Signals(-done.returncode).name
+            except ValueError:
+                name = f"signal {-done.returncode}"
+            hint = " (int8 calibration of recurrent layers such as LSTM does this; try float32)" \
+                if quantization == "int8" else ""
+            raise ModelError(f"TensorFlow's converter crashed ({name}) converting it to .tflite ({quantization})"
+                             f"{hint}")
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise ModelError(f"conversion with TensorFlow failed: {last[:300]}")
+
+
+def model_file_bytes(path: str | Path, quantization: str | None = None, *,
+                     max_bytes: int | None = None) -> bytes:
+    """The .tflite bytes of a model file: a .tflite as it is (``quantization`` must not be given: a
+    .tflite is already converted), a .keras/.h5 converted with ``quantization`` (default int8).
+    ModelError (without the file name) for anything that is not a usable model."""
+    from costmodel.tflite import MAX_MODEL_FILE_BYTES, read_model_file
+
+    path = Path(path)
+    limit = max_bytes or MAX_MODEL_FILE_BYTES
+    if path.suffix.lower() in KERAS_SUFFIXES:
+        data = convert_keras_file(path, quantization or "int8", max_bytes=max(limit, MAX_KERAS_FILE_BYTES))
+        if len(data) > limit:
+            raise ModelError(f"the converted model is {len(data)} bytes, more than the limit of {limit} bytes")
+        return data
+    if quantization is not None:
+        raise ModelError(f"--quantization {quantization} applies to Keras models (.keras, .h5) only; a .tflite "
+                         "is already quantized as it is")
+    return read_model_file(path, limit)
+
+
+if __name__ == "__main__":
+    sys.exit(_convert_main(sys.argv[1:]))

@@ -6,6 +6,8 @@ every offset, so a truncated or corrupted file gives a :class:`ModelError`, neve
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -272,15 +274,42 @@ def parse_tflite(data: bytes, name: str = "model") -> Graph:
     return Graph(tensors, ops, graph_inputs, graph_outputs, name)
 
 
-def read_model(source: str | Path | bytes, name: str | None = None) -> Graph:
+#: the largest .tflite file read by default: far above any model for a microcontroller, far below
+#: what would take a machine's memory (a flatbuffer cannot exceed 2 GiB anyway)
+MAX_MODEL_FILE_BYTES = 256 * 1024 * 1024
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+def read_model_file(path: str | Path, max_bytes: int = MAX_MODEL_FILE_BYTES) -> bytes:
+    """The bytes of a .tflite file, after checking its size and header without reading the rest:
+    ModelError for a missing, empty, oversized or non-TFLite file."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ModelError("is a directory, not a model file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelError("not a regular file")
+        if info.st_size > max_bytes:
+            raise ModelError(f"file is {info.st_size} bytes, more than the limit of {max_bytes} bytes for a model")
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ModelError("file is too short to be a TFLite flatbuffer" if head else "file is empty")
+            if head[4:8] != TFLITE_IDENTIFIER:
+                raise ModelError("not a TFLite flatbuffer (missing the 'TFL3' identifier)")
+            return head + f.read(max_bytes - len(head))
+    except OSError as exc:
+        raise ModelError(f"cannot read: {exc.strerror}") from None
+
+
+def read_model(source: str | Path | bytes, name: str | None = None, max_bytes: int = MAX_MODEL_FILE_BYTES) -> Graph:
     """Read a .tflite model (path or bytes) and fold what is known statically: shape arithmetic and
-    DEQUANTIZE ops of constant weights (:mod:`costmodel.fold`)."""
+    DEQUANTIZE ops of constant weights (:mod:`costmodel.fold`). A path is checked (size at most
+    ``max_bytes``, TFLite header) before it is read."""
     if isinstance(source, (str, Path)):
         path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelError(f"cannot read: {exc.strerror}") from None
+        data = read_model_file(path, max_bytes)
         name = name or path.stem
     else:
         data = bytes(source)

@@ -1,0 +1,324 @@
+"""Feature rows: one flat record per layer, the common language of the measurement store, the latency
+model and the sweeps.
+
+A *layer row* is a plain ``dict`` (or a DataFrame row) with the columns below. A measured row has all
+of them; a row to predict has the layer and context columns and no measured ones. Rows come from a
+measurement result (``measure_agent.results`` converts ``MeasureResult`` messages), from an
+analysis (:func:`layer_rows`), or from a CSV/Parquet file of another tool or lab
+(:mod:`costmodel.store`), so the cost model never sees protobuf messages.
+
+Columns
+-------
+context (where and how the layer ran; rows of different contexts never mix in a fit)
+    ``target`` ``clock_hz`` ``runtime_variant`` ``float_abi`` ``opt_level`` ``placement``
+    ``board_kind`` (``virtual`` or ``serial``) ``board_model_version`` (the virtual board's timing model;
+    ``""`` on a real board) ``runtime`` (firmware runtime, e.g. ``nn``) ``firmware_build_id``
+layer (what the analysis says; the same keys as ``LayerResult`` / ``LayerFeatures`` of the agent)
+    ``layer_index`` ``layer_name`` ``op`` ``kernel`` ``dtype`` ``input_shapes`` ``output_shape``
+    ``alignment`` ``in_channels`` ``out_channels`` ``kernel_h`` ``kernel_w`` ``stride_h`` ``stride_w``
+    ``padding`` ``depth_multiplier`` ``input_length`` ``macs`` ``params`` ``weight_bytes``
+measured
+    ``cycles`` ``latency_s`` ``energy_j`` ``energy_source`` (``monitor`` or ``power-model``)
+
+Shapes are lists of ints in memory and JSON text (``"[[1, 8, 8, 3]]"``) in files and databases.
+
+The δ-table key of a row (:func:`table_key`) is its op and kernel, kernel size, stride, the residue of
+the decisive input dimension (input channels mod 4 for convolutions and pooling, input length mod 16
+for dense layers: mod 16 carries mod 4 and the paper's period of 16) and the alignment class of the
+output channels. :func:`work_terms` gives the loop counts a layer's latency is linear in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterable, Mapping
+
+from costmodel.analysis import LayerAnalysis, ModelAnalysis, alignment_class
+
+CONTEXT_COLUMNS = ("target", "clock_hz", "runtime_variant", "float_abi", "opt_level", "placement", "board_kind",
+                   "board_model_version", "runtime", "firmware_build_id")
+LAYER_COLUMNS = ("layer_index", "layer_name", "op", "kernel", "dtype", "input_shapes", "output_shape", "alignment",
+                 "in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w", "padding",
+                 "depth_multiplier", "input_length", "macs", "params", "weight_bytes")
+MEASURED_COLUMNS = ("cycles", "latency_s", "energy_j", "energy_source")
+INT_COLUMNS = frozenset({"clock_hz", "layer_index", "in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h",
+                         "stride_w", "depth_multiplier", "input_length", "macs", "params", "weight_bytes", "cycles"})
+FLOAT_COLUMNS = frozenset({"latency_s", "energy_j"})
+
+CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+POOL_OPS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
+DENSE_OPS = ("FULLY_CONNECTED",)
+
+#: The loop counts each op's latency is modelled as linear in (cycles = Σ coefficient x term).
+#: ``const`` is the per-layer fixed overhead and ``macs`` carries δ, the cost of one more MAC.
+TERMS = {
+    "CONV_2D": ("const", "macs", "outputs", "columns", "pixels"),
+    "DEPTHWISE_CONV_2D": ("const", "macs", "outputs", "pixels", "inputs"),
+    "FULLY_CONNECTED": ("const", "macs", "outputs", "inputs"),
+    "AVERAGE_POOL_2D": ("const", "macs", "outputs", "pixels"),
+    "MAX_POOL_2D": ("const", "macs", "outputs", "pixels"),
+}
+DEFAULT_TERMS = ("const", "outputs", "inputs")
+
+
+def _parse_shape(value: Any) -> list:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        value = value.strip()
+        return json.loads(value) if value else []
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return [list(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") else v for v in value]
+
+
+def input_shapes(row: Mapping) -> list[list[int]]:
+    """The row's input shapes as lists of ints (JSON text or lists accepted)."""
+    shapes = _parse_shape(row.get("input_shapes"))
+    if shapes and not isinstance(shapes[0], list):
+        shapes = [shapes]
+    return [[int(d) for d in s] for s in shapes]
+
+
+def output_shape(row: Mapping) -> list[int]:
+    shape = _parse_shape(row.get("output_shape"))
+    if shape and isinstance(shape[0], list):
+        shape = shape[0]
+    return [int(d) for d in shape]
+
+
+def _prod(dims: Iterable[int]) -> int:
+    n = 1
+    for d in dims:
+        n *= int(d)
+    return n
+
+
+def _spatial(shape: list[int]) -> tuple[int, int, int]:
+    """(h, w, c) of an NHWC shape; (1, 1, last) for lower ranks."""
+    if len(shape) >= 4:
+        return int(shape[-3]), int(shape[-2]), int(shape[-1])
+    if len(shape) == 3:
+        return 1, int(shape[-2]), int(shape[-1])
+    return 1, 1, int(shape[-1]) if shape else 0
+
+
+def _int(row: Mapping, key: str) -> int:
+    v = row.get(key, 0)
+    if type(v) is int:
+        return v
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+        return 0
+    return int(v)
+
+
+def work_terms(row: Mapping) -> dict[str, float]:
+    """The loop counts of a layer that its latency is linear in, by op (:data:`TERMS`):
+
+    ``const`` 1 (fixed overhead: call, prepare-time state, loop set-up); ``macs``; ``outputs`` output
+    elements (requantisation, stores); ``inputs`` input elements; ``pixels`` output positions;
+    ``columns`` im2col elements of a convolution (output positions x kernel area x input channels).
+    """
+    op = row.get("op", "")
+    ins = input_shapes(row)
+    out = output_shape(row)
+    out_elems = _prod(out) if out else 0
+    in_elems = sum(_prod(s) for s in ins)
+    oh, ow, _ = _spatial(out) if out else (0, 0, 0)
+    pixels = oh * ow if len(out) >= 3 else 1
+    terms = {"const": 1.0, "macs": float(_int(row, "macs")), "outputs": float(out_elems),
+             "inputs": float(in_elems), "pixels": float(pixels)}
+    if op == "CONV_2D":
+        terms["columns"] = float(pixels * _int(row, "kernel_h") * _int(row, "kernel_w") * _int(row, "in_channels"))
+    return {name: terms[name] for name in TERMS.get(op, DEFAULT_TERMS)}
+
+
+def term_names(op: str) -> tuple[str, ...]:
+    return TERMS.get(op, DEFAULT_TERMS)
+
+
+def input_residue(row: Mapping) -> int:
+    """Residue of the decisive input dimension: input length mod 16 (dense), input channels mod 4 (others)."""
+    op = row.get("op", "")
+    if op in DENSE_OPS:
+        return _int(row, "input_length") % 16
+    if op in CONV_OPS or op in POOL_OPS:
+        return _int(row, "in_channels") % 4
+    return -1
+
+
+def output_class(row: Mapping) -> str:
+    """Alignment class ('%4', 'even', 'odd') of the output channels / units; '' where there are none."""
+    op = row.get("op", "")
+    if op in CONV_OPS or op in POOL_OPS or op in DENSE_OPS:
+        n = _int(row, "out_channels")
+        return alignment_class(n) if n else ""
+    return ""
+
+
+#: The fields of a δ-table key, in order.
+KEY_FIELDS = ("op", "kernel", "kernel_h", "kernel_w", "stride_h", "stride_w", "in_residue", "out_class")
+
+
+def table_key(row: Mapping) -> tuple:
+    """The δ-table key of a layer row within its context (see :data:`KEY_FIELDS`)."""
+    op = str(row.get("op", ""))
+    spatial = op in CONV_OPS or op in POOL_OPS
+    return (op, str(row.get("kernel", "") or ""),
+            _int(row, "kernel_h") if spatial else 0, _int(row, "kernel_w") if spatial else 0,
+            _int(row, "stride_h") if spatial else 0, _int(row, "stride_w") if spatial else 0,
+            input_residue(row), output_class(row))
+
+
+def key_text(key: tuple) -> str:
+    """A readable one-line form of a table key, e.g. ``CONV_2D/conv2d_s8_simd k3x3 s1 in%4=3 out=even``."""
+    op, kernel, kh, kw, sh, sw, residue, out = key
+    parts = [f"{op}/{kernel}" if kernel else op]
+    if kh or kw:
+        parts.append(f"k{kh}x{kw}")
+    if sh or sw:
+        parts.append(f"s{sh}" if sh == sw else f"s{sh}x{sw}")
+    if residue >= 0:
+        parts.append(f"in%16={residue}" if op in DENSE_OPS else f"in%4={residue}")
+    if out:
+        parts.append(f"out={out}")
+    return " ".join(parts)
+
+
+def context_of(row: Mapping) -> tuple:
+    """The context tuple of a row (:data:`CONTEXT_COLUMNS`), normalised to str / int."""
+    out = []
+    for c in CONTEXT_COLUMNS:
+        v = row.get(c, "")
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            v = 0 if c == "clock_hz" else ""
+        out.append(int(v) if c == "clock_hz" else str(v))
+    return tuple(out)
+
+
+def features_dict(layer: LayerAnalysis) -> dict:
+    """The analysis' features of a layer in the schema of the agent's ``LayerFeatures`` message (the same
+    mapping as ``measure_agent.measurement.layer_features``)."""
+    f = layer.features
+    out_c = layer.output_shapes[0][-1] if layer.output_shapes and layer.output_shapes[0] else 0
+    kernel = f.get("kernel", [0, 0])
+    stride = f.get("stride", [0, 0])
+    in_channels = f.get("in_channels", f.get("channels", 0))
+    return {"alignment": f.get("alignment", ""), "in_channels": int(in_channels),
+            "out_channels": int(f.get("filters", f.get("units", out_c if in_channels else 0))),
+            "kernel_h": int(kernel[0]), "kernel_w": int(kernel[1]), "stride_h": int(stride[0]),
+            "stride_w": int(stride[1]), "padding": f.get("padding", ""),
+            "depth_multiplier": int(f.get("depth_multiplier", 0)), "input_length": int(f.get("input_length", 0))}
+
+
+def layer_row(layer: LayerAnalysis, kernel: str = "") -> dict:
+    """A layer row (without context and measured columns) from the analysis of one layer."""
+    row = {"layer_index": layer.index, "layer_name": layer.name, "op": layer.op, "kernel": kernel,
+           "dtype": layer.dtype, "input_shapes": [list(s) for s in layer.input_shapes],
+           "output_shape": list(layer.output_shapes[0]) if layer.output_shapes else [],
+           "macs": layer.macs, "params": layer.params, "weight_bytes": layer.weight_bytes}
+    row.update(features_dict(layer))
+    return row
+
+
+def layer_rows(analysis: ModelAnalysis) -> list[dict]:
+    """Layer rows of every layer of an analysed model."""
+    return [layer_row(layer) for layer in analysis.layers]
+
+
+def to_text_shapes(row: dict) -> dict:
+    """A copy of ``row`` with shapes as JSON text (for files and databases)."""
+    out = dict(row)
+    for key in ("input_shapes", "output_shape"):
+        v = out.get(key)
+        if not isinstance(v, str):
+            out[key] = json.dumps(v if v is not None else [])
+    return out
+
+
+# --- layer specifications: what a search varies, and the rows they describe ---------------------------------
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """The parametrization of one layer, enough to compute its shapes, MACs and table key.
+
+    ``op`` is a TFLite op name. Convolutions and pooling take an NHWC input ``in_h x in_w x in_channels``;
+    dense layers ``input_length``; ``out_channels`` is the filters of a convolution or the units of a
+    dense layer (for depthwise: ``in_channels x depth_multiplier``; for pooling: ``in_channels``).
+    """
+
+    op: str
+    in_channels: int = 0
+    out_channels: int = 0
+    in_h: int = 1
+    in_w: int = 1
+    kernel_h: int = 1
+    kernel_w: int = 1
+    stride_h: int = 1
+    stride_w: int = 1
+    padding: str = "SAME"
+    depth_multiplier: int = 1
+    input_length: int = 0
+    dtype: str = "int8"
+
+    @classmethod
+    def from_row(cls, row: Mapping) -> LayerSpec:
+        op = str(row["op"])
+        ins = input_shapes(row)
+        h, w, c = _spatial(ins[0]) if ins else (1, 1, 0)
+        return cls(op=op, in_channels=_int(row, "in_channels") or c, out_channels=_int(row, "out_channels"),
+                   in_h=h, in_w=w, kernel_h=_int(row, "kernel_h") or 1, kernel_w=_int(row, "kernel_w") or 1,
+                   stride_h=_int(row, "stride_h") or 1, stride_w=_int(row, "stride_w") or 1,
+                   padding=str(row.get("padding") or "SAME"), depth_multiplier=_int(row, "depth_multiplier") or 1,
+                   input_length=_int(row, "input_length"), dtype=str(row.get("dtype") or "int8"))
+
+    def with_(self, **changes) -> LayerSpec:
+        return replace(self, **changes)
+
+    def output_hw(self) -> tuple[int, int]:
+        if self.padding.upper() == "SAME":
+            return -(-self.in_h // self.stride_h), -(-self.in_w // self.stride_w)
+        return ((self.in_h - self.kernel_h) // self.stride_h + 1, (self.in_w - self.kernel_w) // self.stride_w + 1)
+
+    def valid(self) -> bool:
+        if self.op in DENSE_OPS:
+            return self.input_length >= 1 and self.out_channels >= 1
+        oh, ow = self.output_hw()
+        return self.in_channels >= 1 and oh >= 1 and ow >= 1 and self.kernel_h >= 1 and \
+            (self.op != "CONV_2D" or self.out_channels >= 1)
+
+    def row(self) -> dict:
+        """The layer row this parametrization describes (MACs by :mod:`costmodel.analysis`' convention)."""
+        op = self.op
+        if op in DENSE_OPS:
+            n, u = self.input_length, self.out_channels
+            return {"op": op, "dtype": self.dtype, "input_shapes": [[1, n]], "output_shape": [1, u],
+                    "alignment": alignment_class(n), "in_channels": 0, "out_channels": u, "kernel_h": 0,
+                    "kernel_w": 0, "stride_h": 0, "stride_w": 0, "padding": "", "depth_multiplier": 0,
+                    "input_length": n, "macs": n * u, "params": n * u + u, "weight_bytes": n * u + 4 * u}
+        oh, ow = self.output_hw()
+        c = self.in_channels
+        kh, kw = self.kernel_h, self.kernel_w
+        if op == "CONV_2D":
+            oc = self.out_channels
+            macs, params, dm = oh * ow * oc * kh * kw * c, kh * kw * c * oc + oc, 0
+        elif op == "DEPTHWISE_CONV_2D":
+            oc = c * self.depth_multiplier
+            macs, params, dm = oh * ow * oc * kh * kw, kh * kw * oc + oc, self.depth_multiplier
+        elif op in POOL_OPS:
+            oc = c
+            macs, params, dm = oh * ow * oc * kh * kw, 0, 0
+        else:
+            raise ValueError(f"no layer specification for op {op}")
+        return {"op": op, "dtype": self.dtype, "input_shapes": [[1, self.in_h, self.in_w, c]],
+                "output_shape": [1, oh, ow, oc], "alignment": alignment_class(c), "in_channels": c,
+                "out_channels": oc if op == "CONV_2D" or op == "DEPTHWISE_CONV_2D" else c,
+                "kernel_h": kh, "kernel_w": kw, "stride_h": self.stride_h, "stride_w": self.stride_w,
+                "padding": self.padding.upper(), "depth_multiplier": dm, "input_length": 0, "macs": macs,
+                "params": params, "weight_bytes": params - (oc if params else 0) + 4 * (oc if params else 0)}
+
+    def to_dict(self) -> dict:
+        return asdict(self)

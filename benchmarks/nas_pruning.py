@@ -1,0 +1,180 @@
+"""The same search budget with and without the cost model's pruning and repair.
+
+For each sampler and seed, searches of the ``cnn`` space on digits for a virtual NUCLEO-L496ZG, each with a
+fresh study, measurement store and candidate cache: ``without`` (no cost-model rules: every candidate that
+fits is measured), ``with`` (the learned cost model, starting from an empty store, prunes over-budget and
+known-inferior candidates and repairs them where the space can express the faster parametrization) and
+``warm`` (the same on a copy of the store of one earlier search, as a lab's shared store would be).
+Reported:
+
+- candidates evaluated per minute (after the TensorFlow workers started), of a search of untrained
+  candidates (objectives latency and energy: no training) and of the accuracy search;
+- measurements made and saved by each rule (a pruned candidate is neither measured nor trained);
+- the hypervolume of the final Pareto front (accuracy up, latency down; reference: accuracy 0 and the
+  latency budget), which pruning must not lower;
+- the mean time per trial of each stage (build, convert, analyse, predict, measure, learn, train).
+
+Usage::
+
+    .venv/bin/python benchmarks/nas_pruning.py [--trials 60] [--seeds 0 1] [--samplers tpe random]
+        [--max-latency 0.6ms] [--epochs 1] [--throughput-trials 100] [--no-warm] [--json out/nas_pruning.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nas.adapter import Lab  # noqa: E402
+from nas.datasets import digits  # noqa: E402
+from nas.objectives import Budgets, parse_objectives  # noqa: E402
+from nas.pareto import hypervolume  # noqa: E402
+from nas.search import STAGES, Search, SearchConfig  # noqa: E402
+from nas.spaces import get_space  # noqa: E402
+from nas.storage import open_storage  # noqa: E402
+
+TARGET = "NUCLEO-L496ZG"
+
+
+def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, epochs: int, jobs: int,
+        sampler: str = "tpe", warm_store: Path | None = None, keep_store: Path | None = None) -> dict:
+    """One search in a fresh folder: ``mode`` "without" (no cost-model rules), "with" (an empty store: the cost
+    model starts from nothing) or "warm" (with, on a copy of ``warm_store``: what an earlier search measured)."""
+    work = Path(tempfile.mkdtemp(prefix=f"nas-bench-{mode}-"))
+    try:
+        storage = f"sqlite:///{work}/studies.db"
+        if warm_store is not None:
+            shutil.copy(warm_store, work / "store.sqlite")
+        lab = Lab(TARGET, str(work / "store.sqlite"))
+        config = SearchConfig(study=f"{mode}-{seed}", storage=storage, trials=trials, target=TARGET,
+                              space=get_space("cnn"), space_module=None, dataset=digits(), dataset_spec=None,
+                              objectives=parse_objectives(objectives), budgets=budgets, sampler=sampler, seed=seed,
+                              cost_model_rules=(mode != "without"), epochs=epochs, jobs=jobs,
+                              candidate_cache=str(work / "candidates"))
+        search = Search(config, lab)
+        try:
+            study = search.open_study(open_storage(storage))
+            summary = search.run()
+        finally:
+            search.close()
+            lab.close()
+        if keep_store is not None:
+            shutil.copy(work / "store.sqlite", keep_store)
+        trials_ = study.get_trials(deepcopy=False)
+        d = summary.to_dict()
+        out = {"mode": mode, "sampler": sampler, "seed": seed, "objectives": objectives,
+               "trials": d["trials_this_worker"],
+               "seconds": d["seconds"], "startup_seconds": d["startup_seconds"],
+               "candidates_per_minute": d["candidates_per_minute"], "outcomes": d["outcomes"], "rules": d["rules"],
+               "measurements": d["measurements"], "measurements_from_store": d["measurements_from_store"],
+               "trained": d["trained"],
+               "stage_seconds_per_trial": {s: d["stage_seconds"][s] / max(1, d["trials_this_worker"])
+                                           for s in STAGES}}
+        pruned_by_rule = {}
+        for t in trials_:
+            rule = t.user_attrs.get("rule")
+            if t.user_attrs.get("outcome") == "pruned" and rule and not rule.startswith("measured:"):
+                pruned_by_rule[rule] = pruned_by_rule.get(rule, 0) + 1
+        out["measurements_saved"] = pruned_by_rule
+        errors = [abs(t.user_attrs["prediction"]["latency_s"] / t.user_attrs["measurement"]["latency_s"] - 1) * 100
+                  for t in trials_ if t.user_attrs.get("prediction") and t.user_attrs.get("measurement")
+                  and not t.user_attrs["measurement"]["from_store"]]
+        out["cost_model_median_error_pct"] = statistics.median(errors) if errors else None
+        out["cost_model_median_error_last20_pct"] = statistics.median(errors[-20:]) if errors else None
+        if objectives.startswith("accuracy"):
+            feasible = [t for t in trials_ if t.values and all(v <= 0 for v in t.constraints.values())]
+            points = [(t.values[0], t.values[1]) for t in feasible]
+            reference = (0.0, budgets.latency or max(p[1] for p in points))
+            out["hypervolume"] = hypervolume(points, reference, ["maximize", "minimize"]) if points else 0.0
+            out["hypervolume_reference"] = reference
+            out["front"] = sorted([{"trial": f["trial"], "accuracy": f["values"]["accuracy"],
+                                    "latency_ms": f["values"]["latency"] * 1e3} for f in summary.front],
+                                  key=lambda f: f["latency_ms"])
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def saved_share(r: dict) -> float:
+    saved = sum(r["measurements_saved"].values())
+    return saved / max(1, saved + r["measurements"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=60)
+    ap.add_argument("--throughput-trials", type=int, default=100)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--samplers", nargs="+", default=["tpe", "random"])
+    ap.add_argument("--max-latency", default="0.6ms")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-warm", action="store_true", help="Skip the searches on a store of an earlier search.")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    budgets = Budgets.parse(latency=args.max_latency)
+    results = {"command": " ".join(["benchmarks/nas_pruning.py", *(argv if argv is not None else sys.argv[1:])]),
+               "target": TARGET, "budget": args.max_latency, "throughput": [], "quality": [],
+               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average_at_start": os.getloadavg()}
+
+    def show(r: dict) -> str:
+        return (f"{r['candidates_per_minute']} candidates/min, {r['measurements']} measured, saved "
+                f"{r['measurements_saved']} ({saved_share(r):.0%}), from store {r['measurements_from_store']}, "
+                f"trained {r['trained']}, {r['seconds']:.0f} s, load {os.getloadavg()[0]:.1f}")
+
+    for mode in ("without", "with"):
+        r = run(mode, args.seeds[0], args.throughput_trials, "latency,energy", budgets, args.epochs, args.jobs)
+        results["throughput"].append(r)
+        print(f"untrained {mode:7s}: {show(r)}", flush=True)
+    warm = None
+    if not args.no_warm:
+        warm = Path(tempfile.mkdtemp(prefix="nas-bench-warm-")) / "store.sqlite"
+        r = run("without", 1000, args.trials, "accuracy,latency", budgets, args.epochs, args.jobs, sampler="random",
+                keep_store=warm)
+        print(f"warm-up search (random, seed 1000) for the warm store: {show(r)}", flush=True)
+    for sampler in args.samplers:
+        for seed in args.seeds:
+            modes = ["without", "with"] + (["warm"] if warm is not None else [])
+            for mode in modes:
+                r = run(mode, seed, args.trials, "accuracy,latency", budgets, args.epochs, args.jobs, sampler=sampler,
+                        warm_store=warm if mode == "warm" else None)
+                results["quality"].append(r)
+                print(f"{sampler} seed {seed} {mode:7s}: HV {r['hypervolume']:.6f}, {show(r)}", flush=True)
+    summary = {}
+    for sampler in args.samplers:
+        for mode in ("without", "with", "warm"):
+            rs = [r for r in results["quality"] if r["mode"] == mode and r["sampler"] == sampler]
+            if not rs:
+                continue
+            summary[f"{sampler}/{mode}"] = {
+                "mean_hypervolume": statistics.mean(r["hypervolume"] for r in rs),
+                "mean_measurements": statistics.mean(r["measurements"] for r in rs),
+                "mean_saved_share": statistics.mean(saved_share(r) for r in rs),
+                "mean_candidates_per_minute": statistics.mean(r["candidates_per_minute"] or 0 for r in rs),
+                "stage_seconds_per_trial": {s: statistics.mean(r["stage_seconds_per_trial"][s] for r in rs)
+                                            for s in STAGES}}
+    results["summary"] = summary
+    results["load_average_at_end"] = os.getloadavg()
+    for key, v in summary.items():
+        print(f"{key:14s}: mean HV {v['mean_hypervolume']:.6f}, measurements {v['mean_measurements']:.1f}, "
+              f"saved {v['mean_saved_share']:.0%}, {v['mean_candidates_per_minute']:.1f} candidates/min; s/trial "
+              + ", ".join(f"{s} {x:.3f}" for s, x in v["stage_seconds_per_trial"].items()))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+    if warm is not None:
+        shutil.rmtree(warm.parent, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""How far the cost model's predictions have been off in this search, for pruning "with confidence".
+
+A budget rule prunes a candidate when even an optimistic reading of its prediction is over the budget. Until
+the search has seen ``min_residuals`` of its predictions measured, the optimistic reading is the prediction
+less ``confidence`` of the model's own standard deviations. From then on the model's standard deviation is
+recalibrated by what happened (normalised split-conformal): each measured candidate gives a score
+(measured - predicted) / sd, and the optimistic reading is prediction + s_k x sd with s_k the k-th lowest
+score of the last ``window`` (k from the one-sided level of ``confidence``: the lowest one for a few dozen
+scores). A candidate's own uncertainty still scales its bound; the search's experience sets how far to trust
+it, whether the stated uncertainty is too wide (common early: the regressor's held-out error) or too narrow.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+
+
+class Calibration:
+    def __init__(self, window: int = 30, min_residuals: int = 8):
+        self.window, self.min_residuals = window, min_residuals
+        self._scores: deque[float] = deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def add(self, predicted: float | None, sd: float | None, measured: float | None) -> None:
+        """A prediction (with its standard deviation) and what was measured."""
+        if predicted and sd and measured and sd > 0 and math.isfinite((measured - predicted) / sd):
+            with self._lock:
+                self._scores.append((measured - predicted) / sd)
+
+    @property
+    def residuals(self) -> int:
+        return len(self._scores)
+
+    def lower(self, predicted: float, sd: float, confidence: float) -> tuple[float, str]:
+        """An optimistic (low) reading of a prediction, and how it was found (for the trial's reason)."""
+        with self._lock:
+            scores = sorted(self._scores)
+        if len(scores) < self.min_residuals:
+            return predicted - confidence * sd, f"less {confidence:g} sd"
+        alpha = 0.5 * math.erfc(confidence / math.sqrt(2.0))       # one-sided level of `confidence` sd
+        k = max(0, int(math.floor(alpha * (len(scores) + 1))) - 1)
+        low = min(scores[k], 0.0)
+        return predicted + low * sd, f"{low:+.2f} sd, the lowest of the last {len(scores)} measured"

@@ -1,0 +1,222 @@
+"""The search's small parts without TensorFlow: objectives and budgets, samplers by name, Pareto fronts and
+hypervolume, the pruning / repair rules, datasets, spaces, storage URLs."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, IntDistribution
+
+from nas import spaces
+from nas.adapter import Prediction, Repair, Verdict
+from nas.datasets import DatasetError, digits, load_npz
+from nas.objectives import Budgets, ObjectiveError, parse_objectives, parse_quantity
+from nas.pareto import front_indices, hypervolume
+from nas.rules import BudgetRule, Candidate, FitRule, InferiorRule, keras_layer
+from nas.samplers import SamplerError, check_sampler, make_sampler
+from nas.storage import StorageError, check_join, normalise, open_storage
+
+
+# --- objectives and budgets ---------------------------------------------------------------------------------------
+
+
+def test_objectives_parse_with_directions():
+    objs = parse_objectives("accuracy, latency,energy")
+    assert [o.name for o in objs] == ["accuracy", "latency", "energy"]
+    assert [o.direction for o in objs] == ["maximize", "minimize", "minimize"]
+    assert objs[1].show(0.00123) == "1.23 ms"
+
+
+@pytest.mark.parametrize("text,message", [("accuracy,speed", "unknown objective 'speed'"), ("", "at least one"),
+                                          ("latency,latency", "twice")])
+def test_objective_errors(text, message):
+    with pytest.raises(ObjectiveError, match=message):
+        parse_objectives(text)
+
+
+def test_budget_quantities_and_constraints():
+    assert parse_quantity("latency", "5ms") == pytest.approx(5e-3)
+    assert parse_quantity("latency", "250us") == pytest.approx(2.5e-4)
+    assert parse_quantity("energy", "0.2mJ") == pytest.approx(2e-4)
+    assert parse_quantity("flash", "64KiB") == 65536
+    assert parse_quantity("ram", "2k") == 2048
+    assert parse_quantity("latency", None) is None
+    with pytest.raises(ObjectiveError, match="--max-latency '5 parsecs'"):
+        parse_quantity("latency", "5 parsecs")
+    b = Budgets.parse(latency="2ms", ram="1KiB")
+    assert b.excess("latency", 3e-3) == pytest.approx(0.5)
+    assert b.excess("latency", 1e-3) == pytest.approx(-0.5)
+    assert b.excess("energy", 1.0) is None
+    assert b.over({"latency": 3e-3, "ram": 100}) == ["latency"]
+
+
+def test_samplers_by_name():
+    assert isinstance(make_sampler("tpe", 1, objectives=2), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler("nsga2", 1, objectives=2), optuna.samplers.NSGAIISampler)
+    assert isinstance(make_sampler("random", 1), optuna.samplers.RandomSampler)
+    with pytest.raises(SamplerError, match="unknown sampler 'annealing'"):
+        check_sampler("annealing", 2)
+    with pytest.raises(SamplerError, match="nsga3 is for two or more"):
+        check_sampler("nsga3", 1)
+
+
+# --- Pareto fronts ------------------------------------------------------------------------------------------------
+
+
+def test_front_and_hypervolume():
+    pts = [(0.9, 2.0), (0.8, 1.0), (0.7, 1.5), (0.95, 3.0)]
+    dirs = ["maximize", "minimize"]
+    assert front_indices(pts, dirs) == [0, 1, 3]
+    # rectangles to the reference (accuracy 0, latency 4): exact union area
+    hv = hypervolume(pts, (0.0, 4.0), dirs)
+    assert hv == pytest.approx(0.8 * 3.0 + 0.1 * 2.0 + 0.05 * 1.0)
+    assert hypervolume(pts[:2], (0.0, 4.0), dirs) < hv
+    assert hypervolume([(1, 1, 1)], (2, 2, 2), ["minimize"] * 3) == pytest.approx(1.0)
+
+
+# --- rules --------------------------------------------------------------------------------------------------------
+
+
+def _verdict(**kw):
+    base = dict(fits=True, reason="fits", plan_bytes=4000, arena_bytes=2000, flash_needed=40000, ram_needed=20000,
+                flash_available=1 << 20, ram_available=320 << 10)
+    return Verdict(**{**base, **kw})
+
+
+def _prediction(latency, sd, energy=None):
+    return Prediction(latency, sd, energy, energy and energy * sd / latency, "power-model", {"table": 3}, [], "8 m")
+
+
+def _candidate(prediction=None, verdict=None, params=None):
+    return Candidate(params or {"filters_0": 5, "kernel_0": 3},
+                     {"filters_0": IntDistribution(2, 32), "kernel_0": CategoricalDistribution([1, 3, 5])},
+                     {"b0_conv": {"filters": "filters_0", "kernel": "kernel_0"}}, analysis=None,
+                     verdict=verdict or _verdict(), prediction=prediction)
+
+
+def test_fit_rule_rejects_what_does_not_fit_and_exact_budgets():
+    rule = FitRule(Budgets.parse(flash="2KiB"))
+    d = rule.decide(_candidate(verdict=_verdict(fits=False, rule="ram", reason="does not fit", ram_needed=400 << 10)))
+    assert (d.action, d.rule) == ("reject", "fit:ram") and d.constraints["fit"] > 0
+    d = rule.decide(_candidate())
+    assert d.rule == "budget:flash" and d.constraints["flash"] == pytest.approx(4000 / 2048 - 1)
+    assert FitRule(Budgets()).decide(_candidate()) is None
+
+
+def test_budget_rule_prunes_only_with_confidence():
+    rule = BudgetRule(Budgets.parse(latency="2ms"), confidence=2.0)
+    assert rule.decide(_candidate(_prediction(3e-3, 0.2e-3))).rule == "budget:latency"
+    assert rule.decide(_candidate(_prediction(3e-3, 0.6e-3))) is None      # 3 - 2 x 0.6 < 2: not sure
+    assert rule.decide(_candidate(_prediction(1e-3, 0.1e-3))) is None
+    assert rule.decide(_candidate(None)) is None                            # no prediction: measure it
+    energy = BudgetRule(Budgets.parse(energy="0.1mJ"))
+    assert energy.decide(_candidate(_prediction(3e-3, 0.1e-3, energy=2e-4))).rule == "budget:energy"
+
+
+def test_keras_layer_of_tflite_op_names():
+    names = ["b0_conv", "b1_conv", "hidden"]
+    assert keras_layer("functional_4_1/b1_conv_1/Relu;functional_4_1/b1_conv_1/convolution", names) == "b1_conv"
+    assert keras_layer("cnn_1/hidden_1/MatMul", names) == "hidden"
+    assert keras_layer("cnn_1/b0_conv2_1/Relu", names) is None
+
+
+class _FakeCostModel:
+    def __init__(self, repairs):
+        self._repairs = repairs
+
+    def repairs(self, analysis, **kw):
+        return self._repairs
+
+
+def _repair(old=5, new=8, parameter="filters"):
+    return Repair("cnn_1/b0_conv_1/Relu;cnn_1/b0_conv_1/convolution", parameter, old, new, 0.05, 0.005, "faster")
+
+
+def test_inferior_rule_repairs_within_the_space_and_prunes_what_was_evaluated():
+    evaluated = {}
+    rule = InferiorRule(_FakeCostModel([_repair()]), lambda p: evaluated.get(tuple(sorted(p.items()))))
+    d = rule.decide(_candidate(_prediction(1e-3, 1e-5)))
+    assert (d.action, d.rule) == ("repair", "repair") and d.params == {"filters_0": 8, "kernel_0": 3}
+    evaluated[tuple(sorted(d.params.items()))] = 7
+    d = rule.decide(_candidate(_prediction(1e-3, 1e-5)))
+    assert (d.action, d.rule) == ("prune", "inferior") and "trial 7" in d.reason
+    # not expressible in the space: no decision (the candidate is measured)
+    assert InferiorRule(_FakeCostModel([_repair(new=40)]), lambda p: None).decide(
+        _candidate(_prediction(1e-3, 1e-5))) is None
+    assert InferiorRule(_FakeCostModel([_repair(parameter="kernel", old=3, new=4)]), lambda p: None).decide(
+        _candidate(_prediction(1e-3, 1e-5))) is None
+    pruning = InferiorRule(_FakeCostModel([_repair()]), lambda p: None, policy="prune")
+    assert pruning.decide(_candidate(_prediction(1e-3, 1e-5))).action == "prune"
+
+
+# --- datasets, spaces, storage ------------------------------------------------------------------------------------
+
+
+def test_digits_is_offline_and_scaled():
+    d = digits()
+    assert d.input_shape == (8, 8, 1) and d.classes == 10
+    assert len(d.x_train) + len(d.x_test) == 1797
+    assert d.x_train.min() >= -1.0 and d.x_train.max() <= 1.0
+
+
+def test_npz_datasets_are_checked(tmp_path):
+    good = tmp_path / "good.npz"
+    x = np.zeros((6, 4, 4, 1), np.float32)
+    np.savez(good, x_train=x, y_train=np.arange(6) % 2, x_test=x[:2], y_test=np.array([0, 1]))
+    assert load_npz(good).input_shape == (4, 4, 1)
+    np.savez(tmp_path / "keys.npz", x=x, y=np.zeros(6))
+    with pytest.raises(DatasetError, match="missing x_train, y_train, x_test, y_test"):
+        load_npz(tmp_path / "keys.npz")
+    np.savez(tmp_path / "shapes.npz", x_train=x, y_train=np.zeros(5, int), x_test=x, y_test=np.zeros(6, int))
+    with pytest.raises(DatasetError, match="x_train has 6 samples, y_train 5"):
+        load_npz(tmp_path / "shapes.npz")
+    np.savez(tmp_path / "mixed.npz", x_train=x, y_train=np.zeros(6, int), x_test=x[:, :2], y_test=np.zeros(6, int))
+    with pytest.raises(DatasetError, match="x_test samples"):
+        load_npz(tmp_path / "mixed.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="not a readable .npz"):
+        load_npz(tmp_path / "junk.npz")
+
+
+def test_spaces_register_by_subclassing(tmp_path):
+    assert {"cnn", "dscnn"} <= set(spaces.names())
+    with pytest.raises(spaces.SpaceError, match="unknown search space 'resnet'"):
+        spaces.get_space("resnet")
+    module = tmp_path / "my_spaces.py"
+    module.write_text("from nas.spaces import SearchSpace\n\nclass Tiny(SearchSpace):\n    name = 'tiny-test'\n")
+    assert type(spaces.get_space("tiny-test", str(module))).__name__ == "Tiny"
+    with pytest.raises(spaces.SpaceError, match="broken.py: no such file"):
+        spaces.load_module(str(tmp_path / "broken.py"))
+    (tmp_path / "bad.py").write_text("import no_such_module_here\n")
+    with pytest.raises(spaces.SpaceError, match="cannot load the space module .*No module named"):
+        spaces.load_module(str(tmp_path / "bad.py"))
+
+
+def test_storage_urls(tmp_path):
+    assert normalise("studies.db").startswith("sqlite:///")
+    assert normalise("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    with pytest.raises(StorageError, match="no folder"):
+        open_storage(f"sqlite:///{tmp_path}/missing/x.db")
+    with pytest.raises(StorageError, match="cannot open the storage"):
+        open_storage("nosuchdialect://x/y")
+    with pytest.raises(StorageError, match="space 'cnn', not 'dscnn'"):
+        check_join("s", {"space": "cnn"}, {"space": "dscnn"})
+
+
+def test_calibration_recalibrates_the_models_uncertainty():
+    from nas.calibration import Calibration
+
+    cal = Calibration(window=30, min_residuals=8)
+    assert cal.lower(2.0, 0.5, 2.0)[0] == pytest.approx(1.0)          # no experience yet: less 2 sd
+    for _ in range(10):                                                # the model's sd is 5x too wide
+        cal.add(1.0, 0.5, 1.0 + 0.1 * 0.5 * 2)                         # score +0.2
+        cal.add(1.0, 0.5, 1.0 - 0.1 * 0.5 * 2)                         # score -0.2
+    low, how = cal.lower(2.0, 0.5, 2.0)
+    assert low == pytest.approx(1.9) and "-0.20 sd" in how
+    cal.add(1.0, 0.1, 0.5)                                             # one 5-sd over-prediction
+    assert cal.lower(2.0, 0.5, 2.0)[0] == pytest.approx(-0.5)          # now it trusts the model less
+    rule = BudgetRule(Budgets.parse(latency="1.5ms"), 2.0, {"latency": Calibration(), "energy": Calibration()})
+    for _ in range(8):
+        rule.calibration["latency"].add(1e-3, 1e-4, 1.01e-3)
+    assert rule.decide(_candidate(_prediction(1.6e-3, 1e-4))).rule == "budget:latency"  # 1.6 - 0 x sd > 1.5

@@ -51,7 +51,7 @@ def run_once(backend: VirtualBackend, image, plan, placement: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--boards", default=",".join(BOARDS))
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--modes", default="fast,strict")

@@ -3,19 +3,13 @@ another lab's per-layer tables; the same on a real PostgreSQL server started for
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from costmodel.store import MeasurementStore, StoreError, normalise_url, open_store
+from tests.postgres import postgres_server
 
 CONTEXT = {"target": "NUCLEO-L496ZG", "clock_hz": 80_000_000, "runtime_variant": "simd", "float_abi": "hard",
            "opt_level": "-O2", "placement": "sram", "board_kind": "virtual", "board_model_version": "v1",
@@ -102,54 +96,11 @@ def test_urls():
 # --- PostgreSQL ----------------------------------------------------------------------------------------------------
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed: apt-get install postgresql")
-    # not under pytest's folder: that is private to root, and the server runs as another user
-    base = Path(tempfile.mkdtemp(prefix="mcu-nas-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root: run it as an unprivileged user
-        for user in ("postgres", "nobody"):
-            try:
-                pw = pwd.getpwnam(user)
-            except KeyError:
-                continue
-            for path in (base, sock):
-                os.chown(path, pw.pw_uid, pw.pw_gid)
-            os.chmod(base, 0o755)
-            prefix = ["runuser", "-u", user, "--"]
-            break
-        else:
-            pytest.skip("running as root and no unprivileged user to run PostgreSQL as")
-    def run(argv):
-        done = subprocess.run(prefix + argv, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            pytest.fail(f"{Path(argv[0]).name} failed: {done.stderr.strip() or done.stdout.strip()}")
-
-    run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    port = _free_port()
-    run([pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-t", "60", "-o",
-         f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"])
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+    """A throw-away PostgreSQL server's URL."""
+    with postgres_server("mcu-nas-pg-") as url:
+        yield url
 
 
 def test_postgresql_store(postgres_url, tmp_path):

@@ -3,74 +3,26 @@ package: initdb into a temporary folder, a free port), with the measurement stor
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import pwd
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import optuna
 import pytest
 
 from nas.search import counted
+from tests.postgres import postgres_server
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    """A throw-away PostgreSQL server (run as an unprivileged user when the tests run as root)."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
-    base = Path(tempfile.mkdtemp(prefix="nas-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        for user in ("postgres", "nobody"):
-            try:
-                pw = pwd.getpwnam(user)
-            except KeyError:
-                continue
-            for path in (base, sock):
-                os.chown(path, pw.pw_uid, pw.pw_gid)
-            os.chmod(base, 0o755)
-            prefix = ["runuser", "-u", user, "--"]
-            break
-        else:
-            pytest.skip("running as root and there is no unprivileged user to run PostgreSQL as")
-
-    def run(argv: list[str]) -> None:
-        done = subprocess.run(prefix + argv, capture_output=True, text=True, timeout=180)
-        if done.returncode != 0:
-            pytest.fail(f"{Path(argv[0]).name}: {done.stderr.strip() or done.stdout.strip()}")
-
-    run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    port = _free_port()
-    run([pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-t", "120", "-o",
-         f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"])
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+    """A throw-away PostgreSQL server's URL."""
+    with postgres_server("nas-pg-") as url:
+        yield url
 
 
 def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path):

@@ -60,36 +60,19 @@ void nn_conv_f32_eval(const void *state)
     conv2d_f32_ref(&l->p, &l->in_d, l->in, &l->f_d, (const float *)l->filter, l->bias, &l->out_d, l->out);
 }
 
-typedef struct {
-    nn_conv_f32_layer l;
-    const float *weight_scales;
-    int32_t per_channel;
-    int8_t *scratch;
-} conv_hybrid_state;
-NN_STATE_FITS(conv_hybrid_state);
+NN_STATE_FITS(nn_conv_hybrid_layer);
 
 int nn_conv_hybrid_prepare(const nn_op *op, void *state, const char **kernel)
 {
-    conv_hybrid_state *s = state;
-    nn_tensor scales;
-    NN_TRY(nn_prepare_conv_f32_layer(op, 0, 1, &s->l));
-    s->l.p.act_min_f = nn_op_param_f32(op, NN_CONV_HYBRID_P_ACT_MIN);
-    s->l.p.act_max_f = nn_op_param_f32(op, NN_CONV_HYBRID_P_ACT_MAX);
-    s->per_channel = nn_op_param(op, NN_CONV_HYBRID_P_PER_CHANNEL);
-    NN_CHECK(nn_op_has_input(op, 3), NN_ERR_BAD_SIZE);
-    NN_TRY(nn_op_input(op, 3, &scales));
-    NN_CHECK(nn_is_dt(&scales, NN_DT_FLOAT32) && (int32_t)scales.count == (s->per_channel ? s->l.out_d.c : 1),
-             NN_ERR_BAD_SIZE);
-    NN_CHECK(op->scratch_bytes >= s->l.in_count, NN_ERR_ARENA_TOO_SMALL); /* the quantized input */
-    s->weight_scales = (const float *)(const void *)scales.ptr;
-    s->scratch = (int8_t *)nn_op_scratch(op);
+    nn_conv_hybrid_layer *s = state;
+    NN_TRY(nn_prepare_conv_hybrid_layer(op, 0, s));
     *kernel = "conv2d_hybrid_ref";
     return NN_OK;
 }
 
 void nn_conv_hybrid_eval(const void *state)
 {
-    const conv_hybrid_state *s = state;
+    const nn_conv_hybrid_layer *s = state;
     const nn_conv_f32_layer *l = &s->l;
     conv2d_hybrid_ref(&l->p, &l->in_d, l->in, &l->f_d, (const int8_t *)l->filter, s->weight_scales, s->per_channel,
                       l->bias, &l->out_d, l->out, s->scratch);

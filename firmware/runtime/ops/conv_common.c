@@ -145,3 +145,20 @@ int nn_prepare_conv_f32_layer(const nn_op *op, int depthwise, int hybrid, nn_con
     l->in_count = x.count;
     return NN_OK;
 }
+
+int nn_prepare_conv_hybrid_layer(const nn_op *op, int depthwise, nn_conv_hybrid_layer *s)
+{
+    nn_tensor scales;
+    NN_TRY(nn_prepare_conv_f32_layer(op, depthwise, 1, &s->l));
+    s->l.p.act_min_f = nn_op_param_f32(op, NN_CONV_HYBRID_P_ACT_MIN);
+    s->l.p.act_max_f = nn_op_param_f32(op, NN_CONV_HYBRID_P_ACT_MAX);
+    s->per_channel = nn_op_param(op, NN_CONV_HYBRID_P_PER_CHANNEL);
+    NN_CHECK(nn_op_has_input(op, 3), NN_ERR_BAD_SIZE);
+    NN_TRY(nn_op_input(op, 3, &scales));
+    NN_CHECK(nn_is_dt(&scales, NN_DT_FLOAT32) && (int32_t)scales.count == (s->per_channel ? s->l.out_d.c : 1),
+             NN_ERR_BAD_SIZE);
+    NN_CHECK(op->scratch_bytes >= s->l.in_count, NN_ERR_ARENA_TOO_SMALL); /* the quantized input */
+    s->weight_scales = (const float *)(const void *)scales.ptr;
+    s->scratch = (int8_t *)nn_op_scratch(op);
+    return NN_OK;
+}

@@ -35,6 +35,15 @@ typedef struct {
     uint32_t in_count;
 } nn_conv_f32_layer;
 
+/* A dynamic-range convolution (CONV_HYBRID, DWCONV_HYBRID): float activations, int8 filters with float scales,
+ * the input quantized into the op's scratch. */
+typedef struct {
+    nn_conv_f32_layer l;
+    const float *weight_scales;
+    int32_t per_channel;
+    int8_t *scratch;
+} nn_conv_hybrid_layer;
+
 /* The NN_CONV_P_* geometry words into p. */
 void nn_read_conv_geometry(const nn_op *op, nn_conv_params *p);
 /* Strides, dilations, paddings in range; filter, input and output shapes consistent; taps <= NN_MAX_TAPS. */
@@ -47,5 +56,8 @@ int nn_prepare_conv_s16_layer(const nn_op *op, int depthwise, nn_conv_s16_layer 
 /* Inputs x, filter, bias/- (+ weight scales for hybrid, checked by the caller), geometry and depth multiplier
  * (DWCONV_F32); the caller reads the activation bounds of its layout. */
 int nn_prepare_conv_f32_layer(const nn_op *op, int depthwise, int hybrid, nn_conv_f32_layer *l);
+/* The CONV_HYBRID layout (also DWCONV_HYBRID's): nn_prepare_conv_f32_layer, activation bounds, the weight scales
+ * (one per output channel or one), scratch for the quantized input. */
+int nn_prepare_conv_hybrid_layer(const nn_op *op, int depthwise, nn_conv_hybrid_layer *s);
 
 #endif /* NN_CONV_COMMON_H */

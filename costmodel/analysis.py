@@ -146,13 +146,19 @@ def _layer_macs_and_features(graph: Graph, op: Op) -> tuple[int, dict]:
     return 0, {}
 
 
+class UnsupportedByAnalysis(ModelError):
+    """A well-formed model with an op or tensor type the analysis cannot describe (any other
+    :class:`ModelError` of the analysis says the model is corrupt)."""
+
+
 def check_supported(graph: Graph) -> None:
-    """Raise :class:`ModelError` naming the first op or tensor type the analysis cannot describe."""
+    """Raise :class:`UnsupportedByAnalysis` naming the first op or tensor type the analysis cannot describe,
+    :class:`ModelError` for a corrupt model."""
     if not graph.ops:
         raise ModelError("model has no operators")
     for op in graph.ops:
         if op.type not in ANALYZABLE_OPS:
-            raise ModelError(f"unsupported op {op.type} at layer {op.index} ({graph.op_name(op)})")
+            raise UnsupportedByAnalysis(f"unsupported op {op.type} at layer {op.index} ({graph.op_name(op)})")
         if not op.outputs or op.outputs[0] < 0:
             raise ModelError(f"layer {op.index} ({op.type}) has no output tensor: corrupt model")
         for t in op.inputs + op.outputs:
@@ -161,15 +167,15 @@ def check_supported(graph: Graph) -> None:
                                  f"{list(graph.tensors[t].shape)}: corrupt model")
             q = graph.tensors[t].quant if t >= 0 else None
             if q is not None and np.any((q.zero_point < -(1 << 31)) | (q.zero_point >= 1 << 31)):
-                raise ModelError(f"tensor {t} of layer {op.index} ({op.type}) has a zero point beyond 32 bits: "
-                                 "corrupt model")
+                raise ModelError(f"tensor {t} ({graph.tensors[t].name!r}) of layer {op.index} ({op.type}) has a zero "
+                                 "point beyond 32 bits: corrupt model")
             if t >= 0 and graph.tensors[t].nbytes >= 1 << 32:
                 raise ModelError(f"tensor {t} of layer {op.index} ({op.type}) has {graph.tensors[t].nbytes} bytes "
                                  f"(shape {list(graph.tensors[t].shape)}), more than 4 GiB: corrupt model")
         for t in op.inputs + op.outputs:
             if t >= 0 and graph.tensors[t].dtype not in ANALYZABLE_DTYPES:
-                raise ModelError(f"unsupported tensor type {graph.tensors[t].dtype} at layer {op.index} "
-                                 f"({graph.op_name(op)})")
+                raise UnsupportedByAnalysis(f"unsupported tensor type {graph.tensors[t].dtype} at layer "
+                                            f"{op.index} ({graph.op_name(op)})")
 
 
 def analyze(graph: Graph, board: Board | None = None) -> ModelAnalysis:

@@ -39,6 +39,7 @@ def _transport_reason(details: str) -> str:
     for needle, reason in (("connection refused", "connection refused"), ("deadline", "no answer"),
                            ("ssl", "TLS handshake failed"), ("handshake", "TLS handshake failed"),
                            ("dns", "unknown host"), ("name resolution", "unknown host"),
+                           ("errors resolving", "unknown host"), ("lookup", "unknown host"),
                            ("socket closed", "connection closed"), ("connection reset", "connection reset")):
         if needle in lowered:
             return reason
@@ -50,7 +51,11 @@ class AgentClient:
                  retry_for_s: float = 60.0, connect_timeout_s: float = CONNECT_TIMEOUT_S,
                  on_retry: Callable[[str], None] | None = None):
         if root_certificate:
-            creds = grpc.ssl_channel_credentials(Path(root_certificate).read_bytes())
+            try:
+                root = Path(root_certificate).read_bytes()
+            except OSError as exc:
+                raise OSError(f"root certificate {root_certificate}: {exc.strerror or exc}") from None
+            creds = grpc.ssl_channel_credentials(root)
             self.channel = grpc.secure_channel(address, creds)
         else:
             self.channel = grpc.insecure_channel(address)
@@ -79,6 +84,11 @@ class AgentClient:
         for key, value in trailing or ():
             if key == ERROR_KIND_KEY:
                 kind = value
+        if not kind and not self.reached and code == grpc.StatusCode.UNIMPLEMENTED:
+            # something answers HTTP/2 there, but not the agent's service (another server, a proxy)
+            first = details.splitlines()[0][:120] if details else "no details"
+            return AgentError(code, f"cannot reach the agent at {self.address}: the server there is not a "
+                                    f"measurement agent ({first})")
         if kind or code not in (*RETRYABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             self.reached = True
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED and not kind and self._max_model_bytes:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,6 +284,21 @@ def _describe(error: dict) -> str:
     return f"{where} {message.replace('Input should be', 'must be')}, not {given!r}"
 
 
+def _check_tls(cert: Path, key: Path) -> None:
+    """The certificate and key load as a TLS server's (gRPC would only fail to listen, without saying why)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=lambda: b"")  # (an encrypted key fails, never prompts)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(f"agent.tls: {key} is not the private key of the certificate {cert}") from None
+        detail = f" ({exc.reason})" if exc.reason else ""
+        raise ConfigError(f"agent.tls: {cert} and {key} are not a PEM certificate and its unencrypted private "
+                          f"key{detail}") from None
+    except OSError as exc:
+        raise ConfigError(f"agent.tls: {exc.strerror or exc}") from None
+
+
 def _resolve(base_dir: Path, value: str) -> Path:
     return (base_dir / Path(value).expanduser()).resolve()
 
@@ -307,6 +323,7 @@ def parse_config(text: str, base_dir: Path = Path(".")) -> AgentConfig:
         for name, path in (("cert", tls_cert), ("key", tls_key)):
             if not path.is_file():
                 raise ConfigError(f"agent.tls.{name}: {path} is not a readable file")
+        _check_tls(tls_cert, tls_key)
 
     boards: list[BoardSpec] = []
     for entry in bench.boards:

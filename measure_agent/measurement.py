@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.analysis import LayerAnalysis, ModelAnalysis, analyze
+from costmodel.analysis import LayerAnalysis, ModelAnalysis, UnsupportedByAnalysis, analyze
 from costmodel.errors import ModelError
 from costmodel.graph import NUMPY_TYPES, Graph
 from costmodel.tflite import read_model
@@ -87,8 +87,13 @@ def compile_model(model: bytes) -> CompiledModel:
     try:
         plan = compile_plan(graph)
     except UnsupportedOpError as exc:
-        if isinstance(exc.__cause__, ModelError):  # a lowering found the model malformed (e.g. a zero point)
-            raise InvalidModel(f"malformed model at layer {exc.layer} ({exc.op_type}): {exc.__cause__}") from None
+        cause = exc.__cause__
+        if isinstance(cause, ModelError):  # a lowering found the model malformed (e.g. a zero point)
+            raise InvalidModel(f"malformed model at layer {exc.layer} ({exc.op_type}): {cause}") from None
+        if isinstance(cause, (IndexError, KeyError, TypeError, ArithmeticError)):
+            # a lowering that cannot even index the op's tensors or options: they are not what the op has
+            raise InvalidModel(f"malformed model at layer {exc.layer} ({exc.op_type}): its tensors or options do "
+                               f"not fit the op ({type(cause).__name__}: {cause})") from None
         raise UnsupportedModel(str(exc)) from None
     except (ArithmeticError, struct.error) as exc:  # sizes or parameters of a corrupt model out of any range
         raise InvalidModel(f"malformed model: its parameters are out of range ({type(exc).__name__}: {exc})") from None
@@ -96,8 +101,10 @@ def compile_model(model: bytes) -> CompiledModel:
         raise InvalidModel(str(exc)) from None
     try:
         analysis = analyze(graph)
-    except ModelError as exc:  # the runtime supports it, the analysis cannot describe it
+    except UnsupportedByAnalysis as exc:  # the runtime supports it, the analysis cannot describe it
         raise UnsupportedModel(str(exc)) from None
+    except ModelError as exc:  # e.g. a zero point beyond 32 bits of a tensor the compiler does not check
+        raise InvalidModel(f"malformed model: {exc}") from None
     if len(analysis.layers) != len(plan.layers):
         raise MeasureError(f"internal: the plan has {len(plan.layers)} layers, the analysis {len(analysis.layers)}")
     for layer, planned in zip(analysis.layers, plan.layers):

@@ -356,6 +356,46 @@ class MeasureAgentServicer(pb_grpc.MeasureAgentServicer):
         return result
 
 
+def _address_taken(address: str) -> str:
+    """Why ``address`` is (partly) in use ("" when it is free), checked before gRPC binds it.
+
+    gRPC binds every address a host name resolves to that it can, and is content with one: ``localhost:PORT``
+    would listen on ``[::1]:PORT`` alone beside an agent on ``127.0.0.1:PORT``, and clients of ``localhost``
+    would reach one agent or the other. So each resolved address is tried first; one in use refuses it all.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        number = int(port)
+        if number == 0:
+            return ""  # a port of the system's choice is never in use
+        infos = socket.getaddrinfo(host or None, number, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, ValueError, UnicodeError, OverflowError):
+        return ""  # gRPC says what is wrong with it
+    if host.lower() == "localhost":  # gRPC listens on both loopbacks for it, whatever /etc/hosts says
+        for loopback in ("::1", "127.0.0.1"):
+            try:
+                infos += socket.getaddrinfo(loopback, number, type=socket.SOCK_STREAM)
+            except socket.gaierror:
+                pass
+        infos = list(dict.fromkeys(infos))
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue  # e.g. no IPv6 on this host: gRPC skips that address too
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (TIME_WAIT connections do not count)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    where = sockaddr[0] if family == socket.AF_INET else f"[{sockaddr[0]}]"
+                    part = f"{where}:{number} of {len(infos)} addresses is taken; " if len(infos) > 1 else ""
+                    return f"cannot listen on {address}: address in use ({part}is another agent running?)"
+    return ""
+
+
 def _bind_error(address: str) -> str:
     """Why ``address`` cannot be listened on, in words (after gRPC refused it)."""
     host, _, port = address.rpartition(":")
@@ -380,8 +420,12 @@ def serve(config: AgentConfig, backends: list[Backend] | None = None) -> tuple[g
     """Start the agent's server (non-blocking). Returns the server, the agent and the bound port.
 
     The address is taken first, exclusively (gRPC would otherwise share a port with another agent through
-    SO_REUSEPORT): OSError "address in use" before anything else is started.
+    SO_REUSEPORT): OSError "address in use" before anything else is started, also when only one of the
+    addresses a host name resolves to is taken.
     """
+    taken = _address_taken(config.listen)
+    if taken:
+        raise OSError(taken)
     servicer = MeasureAgentServicer()
     # a Measure call holds its thread until the result: enough threads that Health and GetResult still answer
     workers = max(64, 8 * max(1, len(backends) if backends else len(config.boards)))

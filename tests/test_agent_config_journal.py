@@ -187,6 +187,39 @@ def test_serve_config_errors_are_one_line(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_tls_files_that_are_no_certificate_and_key(tmp_path):
+    """Item 10: a TLS cert or key that is not PEM, an encrypted key or a key of another certificate were only
+    "cannot listen on ADDRESS" (gRPC fails to bind without a reason): refused by the configuration, naming them."""
+    import shutil
+    import subprocess
+
+    (tmp_path / "junk.crt").write_text("not a certificate\n")
+    (tmp_path / "junk.key").write_text("not a key\n")
+    clients = f"[clients]\nci = '{TOKEN}'\n"
+
+    def config(cert: str, key: str) -> str:
+        return f"[agent]\nlisten = '127.0.0.1:0'\ntls = {{ cert = '{cert}', key = '{key}' }}\n" + clients + BOARD
+
+    with pytest.raises(ConfigError, match="junk.crt and .*junk.key are not a PEM certificate and its unencrypted"):
+        parse_config(config("junk.crt", "junk.key"), tmp_path)
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not available to make test certificates")
+
+    def make(name: str, *key_options: str) -> None:
+        key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", *key_options, "-days", "1", "-subj",
+                        "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+
+    make("a", "-nodes")
+    make("b", "-nodes")
+    make("locked", "-passout", "pass:secret")
+    assert parse_config(config("a.crt", "a.key"), tmp_path).tls_cert == tmp_path / "a.crt"
+    with pytest.raises(ConfigError, match="b.key is not the private key of the certificate .*a.crt"):
+        parse_config(config("a.crt", "b.key"), tmp_path)
+    with pytest.raises(ConfigError, match="unencrypted private key"):
+        parse_config(config("locked.crt", "locked.key"), tmp_path)
+
+
 def test_journal_files_that_are_not_journals(tmp_path):
     (tmp_path / "corrupt.sqlite").write_bytes(b"garbage" * 1000)
     with pytest.raises(JournalError, match="not a usable journal"):

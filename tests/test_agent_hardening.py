@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import time
 from pathlib import Path
 
@@ -96,6 +97,31 @@ def test_second_agent_on_the_same_address_is_refused(tmp_path, bench):
     with bench.client("alice") as alice:  # the first agent keeps all its calls
         for _ in range(5):
             assert alice.health().serving
+
+
+def test_second_agent_on_a_host_name_with_one_address_taken_is_refused(tmp_path, bench):
+    """Item 3: ``localhost:PORT`` resolves to [::1] and 127.0.0.1; gRPC listened on the free one alone, beside an
+    agent on the other, and clients of localhost reached one agent or the other. Refused too."""
+    cfg = _config(tmp_path)
+    with pytest.raises(OSError, match="address in use"):
+        serve(AgentConfig(**{**cfg.__dict__, "listen": f"localhost:{bench.port}"}))
+    with bench.client("alice") as alice:
+        alice.measure(small_model(), TARGET, request_id="localhost-1", repetitions=1)
+    with AgentClient(f"localhost:{bench.port}", TOKENS["alice"], retry_for_s=0) as alice:
+        for _ in range(6):  # every call through localhost reaches the one agent
+            assert alice.result("localhost-1").request_id == "localhost-1"
+    import socket
+
+    try:  # the other way round: [::1]:PORT taken (here by a plain listening socket), localhost:PORT refused
+        other = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        other.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this host")
+    with other:
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(OSError, match=r"address in use \(\[::1\]"):
+            serve(AgentConfig(**{**cfg.__dict__, "listen": f"localhost:{port}"}))
 
 
 def test_unopenable_serial_board_is_offline_and_requests_end_failed(tmp_path):
@@ -251,6 +277,43 @@ def test_zero_point_out_of_range_is_an_invalid_model(bench):
     assert "zero point" in err.value.message and "lenet_1/dense_1/MatMul" in err.value.message
 
 
+def _bias_zero_point_offset(data: bytes, name: str) -> int:
+    """Where the first zero point of tensor ``name`` is in the file (its int64 vector)."""
+    from costmodel.tflite import _Buf, read_model
+
+    buf, names = _Buf(data), [t.name for t in read_model(data).tensors]
+    subgraph = next(iter(buf.tables(buf.deref(0), 2)))
+    tensor = list(buf.tables(subgraph, 0))[names.index(name)]
+    start, count = buf.vector(buf.table(tensor, 4), 3)
+    assert count > 1
+    return start
+
+
+def test_corrupt_models_the_compiler_lets_through_are_invalid_not_unimplemented(bench):
+    """Item 6 (found by the fuzz benchmark): a bias zero point beyond 32 bits (a tensor the lowerings do not
+    check) and an op whose input list is emptied were UNIMPLEMENTED "unsupported op"; they are malformed
+    models: INVALID_ARGUMENT naming the tensor or the layer, journaled as such."""
+    lenet = LENET.read_bytes()
+    bias = bytearray(lenet)
+    struct.pack_into("<q", bias, _bias_zero_point_offset(lenet, "arith.constant2"), 1 << 40)
+    no_input = bytearray(lenet)
+    assert struct.unpack_from("<i", no_input, 62368)[0] == 1  # the length of SOFTMAX's input list
+    struct.pack_into("<i", no_input, 62368, 0)
+    with bench.client("alice") as alice:
+        for rid, model, needles in [("corrupt-bias", bias, ("arith.constant2", "zero point beyond 32 bits")),
+                                    ("corrupt-softmax", no_input, ("layer 8 (SOFTMAX)", "do not fit the op"))]:
+            with pytest.raises(AgentError) as err:
+                alice.measure(bytes(model), TARGET, repetitions=1, request_id=rid)
+            assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and err.value.kind == "invalid", err.value
+            assert all(n in err.value.message for n in needles), err.value.message
+            assert "unsupported op" not in err.value.message
+    journal = Journal(bench.cfg.journal)
+    try:
+        assert journal.get("alice", "corrupt-bias").error_code == "INVALID_ARGUMENT"
+    finally:
+        journal.close()
+
+
 def test_wrong_agent_address_fails_at_once():
     """Item 11: nothing listens there: said at once, no minute of silent retries."""
     started = time.monotonic()
@@ -259,6 +322,32 @@ def test_wrong_agent_address_fails_at_once():
             client.measure(small_model(), TARGET)
     assert time.monotonic() - started < 5
     assert err.value.code == grpc.StatusCode.UNAVAILABLE and "cannot reach the agent at 127.0.0.1:1" in err.value.message
+
+
+def test_wrong_agent_addresses_are_said_in_words(tmp_path):
+    """Item 11: a gRPC server that is no agent, an unknown host and a root certificate that cannot be read are
+    each one clear line, at once (not gRPC's "Received http2 header with status: 404" or a resolver dump)."""
+    from concurrent import futures
+
+    other = grpc.server(futures.ThreadPoolExecutor(max_workers=2))  # a server with no agent service
+    port = other.add_insecure_port("127.0.0.1:0")
+    other.start()
+    try:
+        started = time.monotonic()
+        with AgentClient(f"127.0.0.1:{port}", "t" * 20) as client:
+            with pytest.raises(AgentError) as err:
+                client.measure(small_model(), TARGET)
+        assert time.monotonic() - started < 5
+        assert f"cannot reach the agent at 127.0.0.1:{port}: the server there is not a measurement agent" \
+            in err.value.message
+    finally:
+        other.stop(None)
+    with AgentClient("no-such-host.invalid:50051", "t" * 20) as client:
+        with pytest.raises(AgentError) as err:
+            client.health()
+    assert err.value.message == "cannot reach the agent at no-such-host.invalid:50051: unknown host"
+    with pytest.raises(OSError, match=f"root certificate {tmp_path}/none.pem: No such file or directory"):
+        AgentClient("127.0.0.1:1", "t" * 20, tmp_path / "none.pem")
 
 
 def test_per_layer_energy_is_layer_cycles_times_power(bench, kws_model):

@@ -209,3 +209,54 @@ def test_recovery_commands_against_a_served_agent(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_measure_retries_through_a_restart_of_its_agent_and_says_so(tmp_path, kws_model):
+    """Item 11: once the agent has answered, a lost connection is the agent restarting: `measure` says it retries
+    (the same request id), and gets the one result when the agent is back; the request is measured once more
+    only because the agent died while running it (journaled: attempts 2), never answered twice."""
+    import os
+    import signal
+    import time
+
+    from measure_agent.journal import Journal
+    from tests.test_agent_e2e import _serve_subprocess
+
+    token = "r" * 32
+    port = 30000 + os.getpid() % 10000
+    config = tmp_path / "bench.toml"
+    config.write_text(f'[agent]\nlisten = "127.0.0.1:{port}"\njournal = "journal.sqlite"\n[clients]\nci = "{token}"\n'
+                      f'[[boards]]\nkind = "virtual"\ntarget = "NUCLEO-L4R5ZI"\n')
+    agent = _serve_subprocess(config)
+    cli = subprocess.Popen([sys.executable, "-m", "measure_agent.cli", "measure", str(kws_model), "--agent",
+                            f"127.0.0.1:{port}", "--token", token, "--repetitions", "40", "--request-id", "retry-1",
+                            "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        state = None
+        while state != "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if (tmp_path / "journal.sqlite").exists():
+                journal = Journal(tmp_path / "journal.sqlite")
+                entry = journal.get("ci", "retry-1")
+                journal.close()
+                state = entry.state if entry else None
+        assert state == "running"
+        agent.send_signal(signal.SIGKILL)
+        agent.wait()
+        time.sleep(1.0)  # the client sees the connection go and starts retrying
+        agent = _serve_subprocess(config)
+        out, err = cli.communicate(timeout=600)
+        assert cli.returncode == 0, err
+        assert "retrying request retry-1" in err and "Traceback" not in err, err
+        result = json.loads(out)
+        assert result["request_id"] == "retry-1" and result["total_cycles"] > 0
+        journal = Journal(tmp_path / "journal.sqlite")
+        entry = journal.get("ci", "retry-1")
+        journal.close()
+        assert entry.state == "done" and entry.attempts == 2
+    finally:
+        for proc in (cli, agent):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

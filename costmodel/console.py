@@ -100,10 +100,10 @@ def _json_default(value: Any) -> Any:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-          right_align: Sequence[str] = (), console: Console | None = None) -> Table:
+          right_align: Sequence[str] = (), console: Console | None = None, wrap: Sequence[str] = ()) -> Table:
     """A rich table that fits the console's width (``stdout`` by default): columns named in ``right_align``
     are numeric and never shortened; when the table is too wide it drops its vertical lines, then text
-    columns are shortened with an ellipsis."""
+    columns are shortened with an ellipsis, except those named in ``wrap``, which wrap onto more lines."""
     console = console or stdout
     cells = [[str(v) for v in row] for row in rows]
 
@@ -114,6 +114,8 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
             if col in right_align:
                 widest = max([len(col)] + [len(row[i]) for row in cells if i < len(row)])
                 t.add_column(col, justify="right", no_wrap=True, min_width=widest)
+            elif col in wrap:
+                t.add_column(col, justify="left", overflow="fold", min_width=min(len(col), 8))
             else:
                 t.add_column(col, justify="left", overflow="ellipsis", no_wrap=True, min_width=min(len(col), 8))
         for row in cells:

@@ -109,6 +109,51 @@ def serve_command(
     agent.close()
 
 
+@app.command("doctor")
+def doctor_command(
+    config: Annotated[Path, typer.Option(help="The bench's configuration file (bench.toml).")],
+    board: Annotated[Optional[list[str]], typer.Option(
+        "--board", metavar="ID", help="Check only this board (its id; may be given more than once).")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Check every board of a bench: port, hello, firmware build, clock, a tiny model bit-exact, the energy
+    monitor. Exit code 1 when any check fails."""
+    from measure_agent.config import ConfigError, load_config
+    from measure_agent.doctor import FAIL, WARN, bench_verdict, check_bench
+
+    with user_errors(ConfigError):
+        cfg = load_config(config)
+        boards = list(cfg.boards)
+        if board:
+            known = {b.id for b in boards}
+            unknown = [b for b in board if b not in known]
+            if unknown:
+                raise CliError(f"--board {unknown[0]}: no such board in {config} (boards: "
+                               f"{', '.join(sorted(known))})")
+            boards = [b for b in boards if b.id in board]
+
+    def progress(spec) -> None:
+        stderr.print(f"measure-agent doctor: checking {spec.id} ({spec.kind} {spec.target})", markup=False)
+
+    reports = check_bench(boards, progress=progress)
+    verdict = bench_verdict(reports)
+    if json:
+        print_json(versioned({"config": str(config), "verdict": verdict, "boards": [r.to_dict() for r in reports]}))
+    else:
+        for i, report in enumerate(reports):
+            if i:
+                stdout.print()
+            rows = [[c.name, c.verdict, c.detail, c.advice] for c in report.checks]
+            stdout.print(table(f"{report.board_id} ({report.kind} {report.target}): {report.verdict}",
+                               ["check", "verdict", "result", "what to do"], rows, wrap=("result", "what to do")))
+        failed = [r.board_id for r in reports if r.verdict == FAIL]
+        stdout.print(f"doctor: {len(reports)} board{'s' if len(reports) != 1 else ''} checked, "
+                     + (f"{len(failed)} failing ({', '.join(failed)})" if failed else "none failing")
+                     + (", warnings above" if verdict == WARN else ""), markup=False)
+    if verdict == FAIL:
+        raise SystemExit(1)
+
+
 def model_bytes(path: Path, quantization: str | None = None, max_bytes: int | None = None) -> bytes:
     """The .tflite bytes of a model file, as ``costmodel analyze`` reads it: a .tflite (size and header checked
     before it is read) or a Keras model converted first. CliError naming the file otherwise."""

@@ -24,6 +24,7 @@ RULES = [
                                  "grpc")) for part in BOARD_LAYER],
     ("measure_agent/measurement.py", (*AGENT_SERVICE, "grpc")),
     ("measure_agent/validation.py", (*AGENT_SERVICE, "grpc")),
+    ("measure_agent/doctor.py", (*AGENT_SERVICE, "grpc")),
 ]
 
 

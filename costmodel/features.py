@@ -25,7 +25,8 @@ Shapes are lists of ints in memory and JSON text (``"[[1, 8, 8, 3]]"``) in files
 The δ-table key of a row (:func:`table_key`) is its op and kernel, kernel size, stride, the residue of
 the decisive input dimension (input channels mod 4 for convolutions and pooling, input length mod 16
 for dense layers: mod 16 carries mod 4 and the paper's period of 16) and the alignment class of the
-output channels. :func:`work_terms` gives the loop counts a layer's latency is linear in.
+output channels. :func:`work_terms` gives the loop counts a layer's latency is linear in (for kernels that
+skip the padding, its MACs count the taps inside the input only: :func:`window_taps`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from costmodel.analysis import LayerAnalysis, ModelAnalysis, alignment_class
@@ -51,16 +53,46 @@ CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 POOL_OPS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
 DENSE_OPS = ("FULLY_CONNECTED",)
 
-#: The loop counts each op's latency is modelled as linear in (cycles = Σ coefficient x term).
-#: ``const`` is the per-layer fixed overhead and ``macs`` carries δ, the cost of one more MAC.
+#: The loop counts each op's latency is modelled as linear in (cycles = Σ coefficient x term), by op, and for
+#: the kernels whose loops differ from the op's default (:data:`KERNEL_TERMS`) by kernel.
+#: ``const`` is the per-layer fixed overhead and ``macs`` carries δ, the cost of one more MAC *the kernel
+#: executes* (see :func:`work_terms`).
 TERMS = {
     "CONV_2D": ("const", "macs", "outputs", "columns", "pixels"),
     "DEPTHWISE_CONV_2D": ("const", "macs", "outputs", "pixels", "inputs"),
     "FULLY_CONNECTED": ("const", "macs", "outputs", "inputs"),
     "AVERAGE_POOL_2D": ("const", "macs", "outputs", "pixels"),
     "MAX_POOL_2D": ("const", "macs", "outputs", "pixels"),
+    # element-wise binary ops loop over the output (inputs broadcast into it), the innermost loop per pixel
+    "ADD": ("const", "outputs", "pixels"),
+    "SUB": ("const", "outputs", "pixels"),
+    "MUL": ("const", "outputs", "pixels"),
 }
 DEFAULT_TERMS = ("const", "outputs", "inputs")
+#: Kernels whose loops are not the op's default: the reference convolution runs one dot product per valid
+#: kernel row and pair of output channels (``runs``); the SIMD convolution im2col's pixel pairs into columns
+#: of taps rounded up to groups of 4, the windows that reach into the padding through a slower per-tap path
+#: (``border``). The reference depthwise convolution handles four channels at a time and the rest one by one
+#: (``tail``: the MACs of those).
+KERNEL_TERMS = {
+    "conv2d_s8_ref": ("const", "macs", "outputs", "runs", "pixels"),
+    "conv2d_s8_simd": ("const", "macs", "outputs", "columns", "border", "border_taps", "pixels", "channels",
+                       "weights"),
+    "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
+    "add_s8_simd": ("const", "tables", "outputs", "fallback", "fallback_pixels"),
+}
+#: add_s8_simd tabulates each input's rescaling (2 x 256 entries) once per call, and only for outputs of at
+#: least this many elements; smaller outputs run the reference loop (``firmware/kernels/add_s8_simd.c``,
+#: ADD_TABLES_MIN_ELEMENTS): ``tables`` is 1 on the table path, ``outputs`` its elements, ``fallback`` and
+#: ``fallback_pixels`` the elements and pixels of the reference path.
+ADD_TABLES_MIN_ELEMENTS = 512
+#: Kernels that skip the taps in the padding (``nn_valid_taps``: padding never reaches their inner loop): their
+#: ``macs`` term counts the taps inside the input only. Every other kernel (the SIMD ones pad the window) runs
+#: the whole window.
+VALID_TAP_KERNELS = frozenset({
+    "conv2d_s8_ref", "conv2d_s16_ref", "conv2d_f32_ref", "conv2d_hybrid_ref", "depthwise_conv2d_s8_ref",
+    "depthwise_conv2d_s16_ref", "depthwise_conv2d_f32_ref", "depthwise_conv2d_hybrid_ref", "maxpool_s8_ref",
+    "maxpool_s16_ref", "maxpool_f32_ref", "avgpool_s8_ref", "avgpool_s16_ref", "avgpool_f32_ref"})
 
 
 def _parse_shape(value: Any) -> list:
@@ -114,29 +146,116 @@ def _int(row: Mapping, key: str) -> int:
     return int(v)
 
 
-def work_terms(row: Mapping) -> dict[str, float]:
-    """The loop counts of a layer that its latency is linear in, by op (:data:`TERMS`):
+@lru_cache(maxsize=8192)
+def _axis_taps(n_in: int, n_out: int, k: int, stride: int, same: bool) -> tuple[int, int]:
+    """Along one spatial axis: Σ over the output positions of the kernel taps inside the input, and the number
+    of output positions whose window lies wholly inside it (TFLite's SAME padding: half before, the odd one
+    after). Only the edge positions are visited (at most about k / stride at each end)."""
+    k, stride = max(k, 1), max(stride, 1)
+    if n_out <= 0:
+        return 0, 0
+    pad = max((n_out - 1) * stride + k - n_in, 0) // 2 if same else 0
+    first_inside = min(-(-pad // stride), n_out)                    # start = o * stride - pad >= 0
+    last_inside = min(max((n_in - k + pad) // stride + 1, 0), n_out) if n_in >= k - pad else 0  # start + k <= n_in
+    edges = set(range(first_inside)) | set(range(max(last_inside, first_inside), n_out))
+    inside = n_out - len(edges)
+    total = inside * k
+    for o in edges:
+        start = o * stride - pad
+        total += max(min(k, n_in - start) - max(0, -start), 0)
+    return total, inside
 
-    ``const`` 1 (fixed overhead: call, prepare-time state, loop set-up); ``macs``; ``outputs`` output
-    elements (requantisation, stores); ``inputs`` input elements; ``pixels`` output positions;
-    ``columns`` im2col elements of a convolution (output positions x kernel area x input channels).
+
+def window_taps(row: Mapping) -> dict[str, float]:
+    """The geometry of a convolution's or pooling's windows: ``taps`` (kernel taps per output channel, Σ over
+    output positions, nominal), ``valid_taps`` (those inside the input, i.e. without the padding),
+    ``valid_rows`` (Σ over output positions of the kernel rows inside the input), ``interior`` (output
+    positions whose window lies wholly inside the input) and ``interior_w`` (output columns whose window
+    lies inside the input's width)."""
+    return _window_geometry(row, input_shapes(row), output_shape(row))
+
+
+def _window_geometry(row: Mapping, ins: list, out: list) -> dict[str, float]:
+    kh, kw = max(_int(row, "kernel_h"), 1), max(_int(row, "kernel_w"), 1)
+    oh, ow, _ = _spatial(out) if out else (0, 0, 0)
+    ih, iw, _ = _spatial(ins[0]) if ins else (oh, ow, 0)
+    same = str(row.get("padding") or "").upper() == "SAME"
+    th, inh = _axis_taps(ih, oh, kh, _int(row, "stride_h") or 1, same)
+    tw, inw = _axis_taps(iw, ow, kw, _int(row, "stride_w") or 1, same)
+    return {"taps": float(oh * ow * kh * kw), "valid_taps": float(th * tw), "valid_rows": float(th * ow),
+            "interior": float(inh * inw), "interior_w": float(inw)}
+
+
+def work_terms(row: Mapping) -> dict[str, float]:
+    """The loop counts of a layer that its latency is linear in, by op and kernel (:data:`TERMS`,
+    :data:`KERNEL_TERMS`):
+
+    ``const`` 1 (fixed overhead: call, prepare-time state, loop set-up); ``macs`` the MACs the kernel
+    executes: the analysis' MACs, but for kernels that skip the padding (:data:`VALID_TAP_KERNELS`) only the
+    taps inside the input, for the reference convolution's channel pairs an odd last channel twice, for the
+    SIMD convolution's pixel pairs and groups of 4 taps the rounded-up counts; ``outputs`` output elements
+    (requantisation, stores); ``inputs`` input elements; ``pixels`` output positions; ``columns`` im2col
+    elements of a convolution (output positions x kernel area x input channels; SIMD: as its columns hold
+    them); ``border`` (SIMD convolution) the slow part of filling the columns of windows reaching into the
+    padding with input channels not a multiple of 4 (the elements of window rows cut by the left or right
+    edge), ``border_taps`` with a multiple of 4 (the taps of windows reaching into the padding), ``channels``
+    (its per-channel constants) and ``weights`` (the weights it repacks per call when the input channels are
+    not a multiple of 4); ``runs``
+    (reference convolution) its dot products: valid kernel rows x pairs of output channels; ``tail``
+    (reference depthwise) the valid-tap MACs of the channels past the last group of four; ``tables``,
+    ``fallback`` (SIMD add): see :data:`ADD_TABLES_MIN_ELEMENTS`.
     """
     op = row.get("op", "")
+    kernel = str(row.get("kernel") or "")
+    names = KERNEL_TERMS.get(kernel) or TERMS.get(op, DEFAULT_TERMS)
     ins = input_shapes(row)
     out = output_shape(row)
     out_elems = _prod(out) if out else 0
     in_elems = sum(_prod(s) for s in ins)
-    oh, ow, _ = _spatial(out) if out else (0, 0, 0)
+    oh, ow, oc = _spatial(out) if out else (0, 0, 0)
     pixels = oh * ow if len(out) >= 3 else 1
-    terms = {"const": 1.0, "macs": float(_int(row, "macs")), "outputs": float(out_elems),
-             "inputs": float(in_elems), "pixels": float(pixels)}
-    if op == "CONV_2D":
-        terms["columns"] = float(pixels * _int(row, "kernel_h") * _int(row, "kernel_w") * _int(row, "in_channels"))
-    return {name: terms[name] for name in TERMS.get(op, DEFAULT_TERMS)}
+    macs = float(_int(row, "macs"))
+    terms = {"const": 1.0, "macs": macs, "outputs": float(out_elems), "inputs": float(in_elems),
+             "pixels": float(pixels)}
+    if op in CONV_OPS or op in POOL_OPS:
+        ic = _int(row, "in_channels") or (_spatial(ins[0])[2] if ins else 0)
+        kh, kw = max(_int(row, "kernel_h"), 1), max(_int(row, "kernel_w"), 1)
+        geo = _window_geometry(row, ins, out) if len(out) >= 3 else None
+        if geo is not None and geo["taps"] > 0 and kernel in VALID_TAP_KERNELS:
+            macs = macs * geo["valid_taps"] / geo["taps"]
+        if kernel == "conv2d_s8_ref" and geo is not None:
+            pairs = (oc + 1) // 2
+            macs = geo["valid_taps"] * ic * 2 * pairs
+            terms["runs"] = geo["valid_rows"] * pairs
+        elif kernel == "conv2d_s8_simd":
+            # a kernel row's kw x ic bytes rounded up to 4 when ic % 4 != 0 ("row mode"), else the whole window
+            kc = kh * (-(-kw * ic // 4) * 4) if ic % 4 else -(-kh * kw * ic // 4) * 4
+            cols = 2 * (-(-pixels // 2))   # pixel pairs: an odd last pixel is computed twice
+            macs = float(cols * oc * kc)
+            terms["columns"] = float(cols * kc)
+            terms["channels"] = float(oc)   # the per-channel requantisation constants, once per call
+            terms["weights"] = float(oc * kc) if ic % 4 else 0.0   # row mode: the weights repacked per call
+            if geo is not None and ic % 4:  # row mode: window rows cut by the left or right edge, element-wise
+                terms["border"] = geo["valid_rows"] / max(ow, 1) * (ow - geo["interior_w"]) * kw * ic
+            elif geo is not None:  # a window reaching into the padding is filled tap by tap
+                terms["border_taps"] = (pixels - geo["interior"]) * kh * kw
+        if op == "CONV_2D" and "columns" not in terms:
+            terms["columns"] = float(pixels * kh * kw * ic)
+        if kernel == "depthwise_conv2d_s8_ref" and geo is not None:
+            dm = _int(row, "depth_multiplier") or 1
+            rest = ic % 4 if dm == 1 else ic
+            terms["tail"] = geo["valid_taps"] * rest * dm
+        terms["macs"] = float(macs)
+    if kernel == "add_s8_simd":
+        table_path = out_elems >= ADD_TABLES_MIN_ELEMENTS and all(s == out for s in ins)  # no broadcasting
+        terms.update(tables=1.0 if table_path else 0.0, outputs=float(out_elems) if table_path else 0.0,
+                     fallback=0.0 if table_path else float(out_elems),
+                     fallback_pixels=0.0 if table_path else float(pixels))
+    return {name: terms.get(name, 0.0) for name in names}
 
 
-def term_names(op: str) -> tuple[str, ...]:
-    return TERMS.get(op, DEFAULT_TERMS)
+def term_names(op: str, kernel: str = "") -> tuple[str, ...]:
+    return KERNEL_TERMS.get(kernel) or TERMS.get(op, DEFAULT_TERMS)
 
 
 def input_residue(row: Mapping) -> int:

@@ -21,14 +21,18 @@ settings are preferred and then the most recently measured context.
 **The δ table.** Per key (:func:`costmodel.features.table_key`: op and kernel, kernel size, stride, the
 residue of the decisive input dimension, the alignment class of the output channels) the layer's cycles
 are fitted as ``overhead + δ x MACs + Σ c_t x term_t`` over the loop counts of
-:func:`costmodel.features.work_terms` (output elements, im2col columns, output positions, inputs),
-non-negative, by weighted least squares on relative error. δ is the marginal cost of a MAC; the other
-terms keep it from absorbing per-output or per-pixel work (a 1x1 convolution on 4 channels spends most
-of its time requantising). The table keeps sufficient statistics (Gram matrix, right-hand side), so a
+:func:`costmodel.features.work_terms` (output elements, im2col columns, output positions, inputs, and
+per kernel the loops it really runs: the reference kernels skip the taps in the padding, so their MACs
+count the taps inside the input only; the SIMD convolution's columns, border fill and weight repacking;
+the SIMD add's table set-up and its reference path below 512 elements), non-negative, by weighted least
+squares on relative error. δ is the marginal cost of a MAC the kernel executes; the other terms keep it
+from absorbing per-output or per-pixel work (a 1x1 convolution on 4 channels spends most of its time
+requantising). The table keeps sufficient statistics (Gram matrix, right-hand side), so a
 refit with more rows only adds. Each entry has its row count, spread (relative residual standard
 deviation) and effective δ (Σ latency / Σ MACs of its rows, the paper's δ).
 
-**The regressor.** Keys with fewer than ``min_rows`` rows are filled in by gradient-boosted trees
+**The regressor.** Keys with fewer than ``min_rows`` rows, or fewer than ``min_dof`` rows beyond the
+coefficients they fit (such a key interpolates its few rows and extrapolates badly), are filled in by gradient-boosted trees
 (scikit-learn) over layer features, predicting the log ratio of the cycles to a pooled per-(op, kernel)
 fit; its uncertainty is its error on held-out rows. The trees are stored as plain arrays and evaluated
 with numpy, so loading needs no pickle and prediction no scikit-learn.
@@ -58,7 +62,7 @@ from costmodel.analysis import ModelAnalysis, analyze
 from costmodel.graph import Graph
 
 FILE_FORMAT = "mcu-nas-latency-model"
-FILE_VERSION = 1
+FILE_VERSION = 2  # 2: kernel-specific work terms (executed MACs, runs, border, tail); 1 is refused: refit
 DEFAULT_VARIANT_ORDER = ("simd", "reference")
 
 
@@ -84,10 +88,38 @@ PRIOR_WEIGHT = 1e-6
 COVARIANCE_RIDGE = 1e-4
 
 
+#: Up to this many terms every active set is tried; more (the SIMD convolution's) use an active-set solver.
+EXHAUSTIVE_TERMS = 5
+
+
+def _nnls_active_set(a: np.ndarray, bp: np.ndarray) -> tuple | None:
+    """min β'Aβ - 2β'bp subject to β >= 0 (A symmetric positive definite), as ``(objective, active, β, A_active)``
+    (the form of the exhaustive search's best), or None."""
+    from scipy.optimize import nnls
+
+    try:
+        r = np.linalg.cholesky(a).T            # A = R'R: the objective is |Rβ - R^-T bp|² - const
+    except np.linalg.LinAlgError:
+        return None
+    beta, _ = nnls(r, np.linalg.solve(r.T, bp), maxiter=50 * len(bp))
+    idx = [i for i in range(len(bp)) if beta[i] > 0]
+    if not idx:
+        return None
+    sub = a[np.ix_(idx, idx)]
+    try:
+        beta_s = np.linalg.solve(sub, bp[idx])   # the unconstrained optimum on the active set (polished)
+    except np.linalg.LinAlgError:
+        return None
+    if np.any(beta_s < 0):
+        beta_s = beta[idx]
+    return float(beta_s @ sub @ beta_s - 2 * beta_s @ bp[idx]), idx, beta_s, sub
+
+
 def _nnls_gram(gram: np.ndarray, rhs: np.ndarray, yy: float, n: int, prior: np.ndarray | None = None,
                weight: float = PRIOR_WEIGHT) -> dict:
-    """Non-negative least squares from the normal equations (all active sets of <= 5 terms are tried), shrunk
-    towards ``prior`` coefficients where the rows leave a direction undetermined."""
+    """Non-negative least squares from the normal equations (up to :data:`EXHAUSTIVE_TERMS` terms all active
+    sets are tried, beyond an active-set solver finds the same optimum), shrunk towards ``prior`` coefficients
+    where the rows leave a direction undetermined."""
     p = len(rhs)
     d = np.sqrt(np.maximum(np.diag(gram), 1e-300))
     g = gram / np.outer(d, d)
@@ -95,7 +127,9 @@ def _nnls_gram(gram: np.ndarray, rhs: np.ndarray, yy: float, n: int, prior: np.n
     lam = weight if prior is not None else 1e-10
     bp = b + lam * (np.asarray(prior) * d if prior is not None else 0.0)
     best = None
-    for size in range(1, p + 1):
+    if p > EXHAUSTIVE_TERMS:  # Lawson-Hanson on the Cholesky factor: the same optimum, without 2^p solves
+        best = _nnls_active_set(g + lam * np.eye(p), bp)
+    for size in range(1, p + 1 if best is None else 0):
         for subset in itertools.combinations(range(p), size):
             idx = list(subset)
             gs = g[np.ix_(idx, idx)] + lam * np.eye(size)
@@ -229,16 +263,17 @@ class TableEntry:
 
 REGRESSOR_FEATURES = ("op", "simd", "dtype", "kernel_h", "kernel_w", "stride_h", "stride_w", "in_mod4", "in_mod16",
                       "in_channels", "out_channels", "out_mod2", "out_mod4", "depth_multiplier", "padding_same",
-                      "input_length", "log_macs", "log_outputs", "log_inputs", "log_pixels", "log_columns")
+                      "input_length", "log_macs", "log_outputs", "log_inputs", "log_pixels", "log_columns",
+                      "log_executed_macs", "valid_tap_fraction", "border_fraction")
 OP_CODES = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SUB", "MUL",
             "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "MEAN", "RESHAPE", "PAD", "PADV2", "CONCATENATION",
             "QUANTIZE", "DEQUANTIZE", "SQUEEZE", "EXPAND_DIMS")
 DTYPE_CODES = ("int8", "float32", "int16", "uint8", "int32")
 
 
-def _regressor_x(row: Mapping) -> list[float]:
+def _regressor_x(row: Mapping, terms: Mapping | None = None) -> list[float]:
     op = row.get("op", "")
-    terms = F.work_terms(row)
+    terms = F.work_terms(row) if terms is None else terms
     full = {"const": 1.0, "macs": float(row.get("macs") or 0)}
     ins = F.input_shapes(row)
     out = F.output_shape(row)
@@ -256,7 +291,19 @@ def _regressor_x(row: Mapping) -> list[float]:
             (in_c or in_len) % 4, in_len % 16, in_c, out_c, out_c % 2, out_c % 4, F._int(row, "depth_multiplier"),
             1.0 if str(row.get("padding", "")).upper() == "SAME" else 0.0, in_len,
             math.log1p(full["macs"]), math.log1p(full["outputs"]), math.log1p(full["inputs"]),
-            math.log1p(full["pixels"]), math.log1p(full["columns"])]
+            math.log1p(full["pixels"]), math.log1p(full["columns"]), math.log1p(terms.get("macs", 0.0)),
+            *_window_fractions(row, op, len(out))]
+
+
+def _window_fractions(row: Mapping, op: str, rank: int) -> tuple[float, float]:
+    """The share of a window's taps inside the input and of the output positions whose window reaches into
+    the padding (1, 0 for layers without windows)."""
+    if (op not in F.CONV_OPS and op not in F.POOL_OPS) or rank < 3:
+        return 1.0, 0.0
+    geo = F.window_taps(row)
+    pixels = geo["taps"] / max(F._int(row, "kernel_h"), 1) / max(F._int(row, "kernel_w"), 1)
+    return (geo["valid_taps"] / geo["taps"] if geo["taps"] else 1.0,
+            1.0 - geo["interior"] / pixels if pixels else 0.0)
 
 
 class TreeEnsemble:
@@ -466,6 +513,7 @@ class LatencyModel(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     min_rows : rows a table key needs before the table predicts it (else the regressor does).
+    min_dof : rows a table key needs beyond the coefficients it fits (its residual degrees of freedom).
     n_estimators, max_depth, learning_rate : the regressor's gradient-boosted trees.
     min_regressor_rows : rows a context needs for a regressor.
     uncertainty_floor : the smallest relative uncertainty a prediction states.
@@ -473,10 +521,11 @@ class LatencyModel(RegressorMixin, BaseEstimator):
     random_state : seed of the regressor's subsampling.
     """
 
-    def __init__(self, min_rows: int = 6, n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.08,
+    def __init__(self, min_rows: int = 6, min_dof: int = 3, n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.08,
                  min_regressor_rows: int = 20, uncertainty_floor: float = 0.005, inferior_threshold: float = 0.02,
                  random_state: int = 0):
         self.min_rows = min_rows
+        self.min_dof = min_dof
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -601,6 +650,13 @@ class LatencyModel(RegressorMixin, BaseEstimator):
         for k, entry in ctx.table.items():
             entry.refit(ctx.coarse.get(k[:-1]))
 
+    def _usable(self, entry: TableEntry) -> bool:
+        """A key the table predicts: at least ``min_rows`` rows, and at least ``min_dof`` rows more than the
+        coefficients it fits (a key with about as many rows as terms interpolates its rows, its spread says
+        nothing, and it extrapolates badly to other shapes: the regressor, which learns across keys, does)."""
+        return entry.n >= self.min_rows and entry.spread is not None and \
+            entry.n - len(entry.active) >= self.min_dof
+
     def _fit_regressor(self, ctx: _Context, rows: list[dict]) -> None:
         if len(rows) < self.min_regressor_rows:
             return
@@ -724,7 +780,7 @@ class LatencyModel(RegressorMixin, BaseEstimator):
     def _predict_rows(self, ctx: _Context, rows: Sequence[dict]) -> list[LayerPrediction]:
         """Predictions of layer rows of one context; the rows the table cannot answer go to the regressor
         together (one evaluation of the trees)."""
-        pending = []   # (position, row, base, entry)
+        pending = []   # (position, row, key, base, n_rows, work terms)
         out: list = [None] * len(rows)
         for i, row in enumerate(rows):
             op = str(row.get("op", ""))
@@ -734,7 +790,7 @@ class LatencyModel(RegressorMixin, BaseEstimator):
             terms = F.work_terms(row)
             x = np.fromiter(terms.values(), float, len(terms))
             entry = ctx.table.get(key)
-            if entry is not None and entry.n >= self.min_rows and entry.spread is not None:
+            if entry is not None and self._usable(entry):
                 out[i] = (row, key, entry.predict(x), entry.relative_uncertainty(x, self.uncertainty_floor), "table",
                           entry.n)
                 continue
@@ -745,7 +801,7 @@ class LatencyModel(RegressorMixin, BaseEstimator):
             base = self._base(ctx, row, terms)
             n_rows = entry.n if entry is not None else 0
             if ctx.regressor is not None and base > 0:
-                pending.append((i, row, key, base, n_rows))
+                pending.append((i, row, key, base, n_rows, terms))
             elif entry is not None and entry.spread is not None:  # a thin key beats nothing
                 out[i] = (row, key, entry.predict(x), max(0.25, entry.relative_uncertainty(x, 0.0)), "table", n_rows)
             elif base > 0:
@@ -754,9 +810,9 @@ class LatencyModel(RegressorMixin, BaseEstimator):
                 raise UnknownKeyError(f"layer {row.get('layer_index', '?')} ({F.key_text(key)}): too few rows for "
                                       f"{ctx.fields['target']} to predict it")
         if pending:
-            ratios = np.exp(ctx.regressor.predict(np.array([_regressor_x(r) for _, r, _, _, _ in pending])))
+            ratios = np.exp(ctx.regressor.predict(np.array([_regressor_x(r, t) for _, r, _, _, _, t in pending])))
             sigma = ctx.regressor_sigma
-            for (i, row, key, base, n_rows), ratio in zip(pending, ratios):
+            for (i, row, key, base, n_rows, _), ratio in zip(pending, ratios):
                 unc = max(self.uncertainty_floor, sigma.get(str(row["op"]), sigma.get("*", 0.25)))
                 out[i] = (row, key, base * float(ratio), unc, "regressor", n_rows)
         preds = []
@@ -909,8 +965,9 @@ class LatencyModel(RegressorMixin, BaseEstimator):
                        "effective_delta_ns_per_mac": (e.stats.sum_cycles / e.stats.sum_macs / ctx.clock_hz * 1e9
                                                       if e.stats.sum_macs else None),
                        "spread": e.spread, "macs_min": e.stats.macs_min, "macs_max": e.stats.macs_max,
-                       "usable": e.n >= self.min_rows and e.spread is not None}
-                for term in ("outputs", "columns", "pixels", "inputs"):
+                       "usable": self._usable(e)}
+                for term in ("outputs", "columns", "pixels", "inputs", "runs", "border", "border_taps", "tail",
+                             "channels", "weights", "tables", "fallback", "fallback_pixels"):
                     rec[f"cycles_per_{term[:-1] if term.endswith('s') else term}"] = e.coefficient(term)
                 records.append(rec)
         return pd.DataFrame(records)

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from costmodel.cli import app
+from costmodel.latency_model import FILE_VERSION
 from costmodel.store import open_store
 from costmodel.sweeps import NetSpec, conv, tflite_bytes
 from measure_agent.firmware_build import cache_dir
@@ -90,9 +91,10 @@ def test_predict_errors(files, tmp_path):
     one_line_error(runner.invoke(app, base + ["NUCLEO-L496ZG", "--model-file", str(corrupt)]), "corrupt")
     future = tmp_path / "future.json"
     data = json.loads(files["model"].read_text())
-    data["version"] = 2
+    data["version"] = FILE_VERSION + 1
     future.write_text(json.dumps(data))
-    one_line_error(runner.invoke(app, base + ["NUCLEO-L496ZG", "--model-file", str(future)]), "version 2")
+    one_line_error(runner.invoke(app, base + ["NUCLEO-L496ZG", "--model-file", str(future)]),
+                   f"version {FILE_VERSION + 1}")
     one_line_error(runner.invoke(app, base + ["NUCLEO-F767ZI", "--model-file", str(files["model"])]),
                    "no measurements for", "NUCLEO-F767ZI")
     one_line_error(runner.invoke(app, base + ["NO-SUCH-BOARD", "--model-file", str(files["model"])]), "NO-SUCH-BOARD")

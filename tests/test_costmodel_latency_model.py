@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from costmodel.features import _prod
+
 from costmodel import LatencyModel, load_model
 from costmodel.features import LayerSpec, table_key, work_terms
 from costmodel.latency_model import CostModelError, ModelFileError, UnknownKeyError
@@ -85,6 +87,45 @@ def test_regressor_fills_in_a_key_without_rows(fitted):
     assert p.cycles > 0
 
 
+def valid_taps(row: dict) -> int:
+    """Taps inside the input, Σ over the output positions, by brute force (TFLite SAME: half the pad before)."""
+    (_, ih, iw, _), (_, oh, ow, _) = row["input_shapes"][0], row["output_shape"]
+    k = row["kernel_h"]
+    ph, pw = max((oh - 1) + k - ih, 0) // 2, max((ow - 1) + k - iw, 0) // 2
+    return sum(0 <= y - ph + dy < ih and 0 <= x - pw + dx < iw
+               for y in range(oh) for x in range(ow) for dy in range(k) for dx in range(k))
+
+
+def test_padding_is_not_work_for_a_kernel_that_skips_it():
+    """The reference convolution never visits the taps in the padding: a 7x7 kernel on a 4x4 input runs 16 of
+    its 49 taps. Fitted on 8..16-pixel inputs, the table still predicts the 4x4 one (the analysis' MACs would
+    predict it ~2-3x too slow)."""
+    def ref_law(row):
+        pairs = (row["out_channels"] + 1) // 2
+        return 1500 + 1.3 * valid_taps(row) * row["in_channels"] * 2 * pairs + 25 * _prod(row["output_shape"]) \
+            + 40 * row["output_shape"][1] * row["output_shape"][2]
+
+    def ref_row(c, f, hw):
+        return {**conv_row(c, f, hw, k=7), "kernel": "conv2d_s8_ref"}
+
+    rows = [ref_row(c, f, hw) for c in (3, 7, 11, 15, 19) for f in (5, 8, 13) for hw in (8, 10, 12, 16)]
+    rows = [{**r, "cycles": ref_law(r), "latency_s": ref_law(r) / 80e6} for r in rows]
+    model = LatencyModel(n_estimators=20).fit(rows)
+    small = ref_row(15, 17, 4)
+    p = model.predict_layers([small])[0]
+    assert p.source == "table" and p.cycles == pytest.approx(ref_law(small), rel=0.01)
+
+
+def test_a_key_with_about_as_many_rows_as_terms_goes_to_the_regressor(fitted):
+    rows = training_rows() + measured([conv_row(c, 8, 12, k=5) for c in (4, 8, 12, 16, 20, 24)])
+    model = LatencyModel(n_estimators=20, min_rows=6, min_dof=3).fit(rows)
+    entry = next(e for k, e in next(iter(model.contexts_.values())).table.items() if k[2] == 5)
+    assert entry.n == 6 and entry.n - len(entry.active) < 3
+    assert model.predict_layers([conv_row(28, 8, 12, k=5)])[0].source == "regressor"
+    assert LatencyModel(n_estimators=20, min_dof=0).fit(rows).predict_layers([conv_row(28, 8, 12, k=5)])[0].source \
+        == "table"
+
+
 def test_unknown_target_and_op_are_clear_errors(fitted):
     bare = {k: v for k, v in conv_row(4, 4).items() if k not in CONTEXT}  # no context of its own
     with pytest.raises(UnknownKeyError, match="no measurements for target=NUCLEO-F767ZI"):
@@ -126,7 +167,7 @@ def test_partial_fit_equals_a_full_fit_of_the_table():
 def test_save_load_round_trip(fitted, tmp_path):
     path = fitted.save(tmp_path / "model.json")
     data = json.loads(path.read_text())
-    assert data["format"] == "mcu-nas-latency-model" and data["version"] == 1
+    assert data["format"] == "mcu-nas-latency-model" and data["version"] == 2
     loaded = load_model(path)
     rows = [conv_row(13, 9, 10), conv_row(12, 8, 12, k=5), dense_row(30, 12)]
     np.testing.assert_allclose(loaded.predict(rows), fitted.predict(rows), rtol=1e-9)
@@ -143,7 +184,11 @@ def test_bad_model_files(tmp_path):
     bad.write_text(json.dumps({"format": "mcu-nas-latency-model", "version": 99}))
     with pytest.raises(ModelFileError, match="version 99"):
         load_model(bad)
-    bad.write_text(json.dumps({"format": "mcu-nas-latency-model", "version": 1, "params": {}, "contexts": [{}]}))
+    # version 1 had other work terms (the analysis' MACs for every kernel): its statistics cannot be reused
+    bad.write_text(json.dumps({"format": "mcu-nas-latency-model", "version": 1, "params": {}, "contexts": []}))
+    with pytest.raises(ModelFileError, match="version 1.*refit"):
+        load_model(bad)
+    bad.write_text(json.dumps({"format": "mcu-nas-latency-model", "version": 2, "params": {}, "contexts": [{}]}))
     with pytest.raises(ModelFileError, match="corrupt"):
         load_model(bad)
     bad.write_text(json.dumps({"hello": 1}))

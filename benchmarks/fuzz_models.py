@@ -375,7 +375,9 @@ def main() -> None:
             print(f"  {n:6d}  {outcome}")
         for key, value in state.items():
             print(f"  {key}: {value}")
-        bad += sum(n for o, n in agent.items() if o in ("agent unreachable", "UNKNOWN") or "no message" in o)
+        # an internal error is a bug the agent caught, not a clear answer to the model
+        bad += sum(n for o, n in agent.items() if o in ("agent unreachable", "UNKNOWN", "INTERNAL (internal error)")
+                   or "no message" in o)
         bad += int(not state["agent alive at the end"] or not state["agent serving at the end"]
                    or state["journal unfinished"] or bool(state["journal problems"])
                    or state["journal rows"] != agent_cases)

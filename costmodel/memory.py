@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from costmodel.errors import ModelError
 from costmodel.graph import Graph
 
 ALIGNMENT = 16
@@ -53,7 +54,11 @@ def buffers(graph: Graph) -> list[Buffer]:
         return t
 
     for op in graph.ops:
-        if op.type in ALIASING_OPS and not graph.tensors[op.inputs[0]].is_constant:
+        if op.type not in ALIASING_OPS:
+            continue
+        if not op.inputs or op.inputs[0] < 0 or not op.outputs or op.outputs[0] < 0:
+            raise ModelError(f"layer {op.index} ({op.type}) lacks its input or output tensor: corrupt model")
+        if not graph.tensors[op.inputs[0]].is_constant:
             root[op.outputs[0]] = find(op.inputs[0])
     end = len(graph.ops)
     first: dict[int, int] = {}

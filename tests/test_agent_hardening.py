@@ -299,9 +299,14 @@ def test_corrupt_models_the_compiler_lets_through_are_invalid_not_unimplemented(
     no_input = bytearray(lenet)
     assert struct.unpack_from("<i", no_input, 62368)[0] == 1  # the length of SOFTMAX's input list
     struct.pack_into("<i", no_input, 62368, 0)
+    # (found by the fuzz benchmark as an IndexError in the arena planner) RESHAPE with its input list emptied
+    no_reshape_input = bytearray(lenet)
+    assert struct.unpack_from("<i", no_reshape_input, 62584)[0] == 2  # the length of RESHAPE's input list
+    struct.pack_into("<i", no_reshape_input, 62584, 0)
     with bench.client("alice") as alice:
         for rid, model, needles in [("corrupt-bias", bias, ("arith.constant2", "zero point beyond 32 bits")),
-                                    ("corrupt-softmax", no_input, ("layer 8 (SOFTMAX)", "do not fit the op"))]:
+                                    ("corrupt-softmax", no_input, ("layer 8 (SOFTMAX)", "do not fit the op")),
+                                    ("corrupt-reshape", no_reshape_input, ("layer 4 (RESHAPE)", "corrupt model"))]:
             with pytest.raises(AgentError) as err:
                 alice.measure(bytes(model), TARGET, repetitions=1, request_id=rid)
             assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and err.value.kind == "invalid", err.value

@@ -176,17 +176,18 @@ def register(app: typer.Typer) -> None:
                                                 "board_model_version", "firmware_build_id"], sort=True):
             t, v, fa, o, pl, bmv, fw = ctx_values
             clock = int(group["clock_hz"].iloc[0])
-            rows = [[r.key, r.n, thousands(r.overhead_cycles), f"{r.delta_ns_per_mac:.2f}",
-                     _num(r.effective_delta_ns_per_mac, "{:.2f}"), f"{r.cycles_per_output:.1f}",
-                     f"{r.cycles_per_column:.2f}", f"{r.cycles_per_pixel:.1f}",
-                     _num(None if r.spread is None else r.spread * 100, "{:.2f} %"),
-                     "" if r.usable else "regressor"] for r in group.itertuples()]
+            terms = [c for c in group.columns if c.startswith("cycles_per_")]
+            rows = [[r["key"], r["n"], thousands(r["overhead_cycles"]), f"{r['delta_ns_per_mac']:.2f}",
+                     _num(r["effective_delta_ns_per_mac"], "{:.2f}"),
+                     # the kernel's other work terms (which ones depends on the kernel: features.KERNEL_TERMS)
+                     ", ".join(f"{c[len('cycles_per_'):]} {r[c]:.2f}" for c in terms if r[c] and r[c] == r[c]),
+                     _num(None if r["spread"] is None else r["spread"] * 100, "{:.2f} %"),
+                     "" if r["usable"] else "regressor"] for r in group.to_dict("records")]
             stdout.print(table(f"δ table: {t} {v} {fa}-float {opt_text(o)} {clock / 1e6:g} MHz, placement "
                                f"{pl or '-'}, board model {bmv or 'real'}, firmware {fw[:12]}",
-                               ["key", "n", "overhead cyc", "δ ns/MAC", "eff. δ ns/MAC", "cyc/output", "cyc/column",
-                                "cyc/pixel", "spread", "note"], rows,
-                               right_align=("n", "overhead cyc", "δ ns/MAC", "eff. δ ns/MAC", "cyc/output",
-                                            "cyc/column", "cyc/pixel", "spread")))
+                               ["key", "n", "overhead cyc", "δ ns/MAC", "eff. δ ns/MAC", "cycles per other term",
+                                "spread", "note"], rows,
+                               right_align=("n", "overhead cyc", "δ ns/MAC", "eff. δ ns/MAC", "spread")))
 
     @app.command("predict")
     def predict_command(

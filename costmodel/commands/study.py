@@ -182,11 +182,11 @@ def prepare_models(paths: list[Path], builtin: bool, epochs: int, data: str | No
 def _cached_models(requests: list[dict], data: str | None, cache: Path) -> list | None:
     """The prepared models when every one is in the cache already (no TensorFlow needed), else None."""
     from costmodel.study import models as M
-    from costmodel.study.data import load_dataset
+    from costmodel.datasets import load_dataset
 
     if not requests:
         return []
-    fingerprint = load_dataset(data)["fingerprint"]
+    fingerprint = load_dataset(data).fingerprint
     out = []
     for req in requests:
         if req["kind"] != "builtin":
@@ -288,11 +288,9 @@ def _reps(options: Options, macs: int, key: str) -> int:
 def run_study(options: Options, say: Callable[[str], None] = lambda s: None,
               progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
     """Run the study and write the report; returns the report's data (also written as JSON)."""
-    import numpy as np
-
     from costmodel.store import open_store
     from costmodel.study import configs as C
-    from costmodel.study.data import load_dataset
+    from costmodel.datasets import load_dataset
     from costmodel.study.models import fit_to_input
     from costmodel.study.report import write_outputs
     from costmodel.study.results import StudyInputs, compute
@@ -319,19 +317,19 @@ def run_study(options: Options, say: Callable[[str], None] = lambda s: None,
 
     # stage C: host accuracy of every file
     accuracy: dict = {}
-    n_acc = options.accuracy_samples or len(dataset["x_test"])
+    n_acc = options.accuracy_samples or len(dataset.x_test)
     for m in models:
         acc = {"host": {}, "samples": 0, "board": [], "trained": m.trained, "problems": []}
         try:
-            x = fit_to_input(dataset["x_test"][:n_acc], m.input_shape)
-            y = dataset["y_test"][:n_acc]
+            x = fit_to_input(dataset.x_test[:n_acc], m.input_shape)
+            y = dataset.y_test[:n_acc]
         except ValueError as exc:
-            acc["problems"].append(f"dataset {dataset['name']}: {exc}")
+            acc["problems"].append(f"dataset {dataset.name}: {exc}")
             accuracy[m.name] = acc
             continue
         acc["samples"] = int(len(x))
         for q, info in described[m.name].items():
-            key = f"{info['sha256']}/{dataset['fingerprint']}/{len(x)}"
+            key = f"{info['sha256']}/{dataset.fingerprint}/{len(x)}"
             if key not in state.data["host"]:
                 try:
                     state.data["host"][key] = host_accuracy(Path(info["path"]).read_bytes(), x, y)
@@ -462,8 +460,8 @@ def run_study(options: Options, say: Callable[[str], None] = lambda s: None,
         predictions=predictions,
         meta={"command": options_command(options), "targets": [b.name for b in boards],
               "agents": options.agents or ["local agent with virtual boards"], "store": store_url,
-              "dataset": {"name": dataset["name"], "fingerprint": dataset["fingerprint"],
-                          "train": int(len(dataset["x_train"])), "test": int(len(dataset["x_test"]))},
+              "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint,
+                          "train": int(len(dataset.x_train)), "test": int(len(dataset.x_test))},
               "configs": options.configs, "opt_levels": options.opts, "sweeps": options.sweeps,
               "sweep_size": options.sweep_size, "sweep_opt": options.sweep_opt, "counts": counts,
               "errors": errors[:50], "timing_model": _timing_model(), "local": local,
@@ -571,14 +569,14 @@ def _validate(options: Options, models, described, dataset, state: State, say) -
         if info is None or info.get("unsupported"):
             continue
         try:
-            x = fit_to_input(dataset["x_test"][:options.validate_samples], m.input_shape)
+            x = fit_to_input(dataset.x_test[:options.validate_samples], m.input_shape)
         except ValueError:
             continue
-        y = dataset["y_test"][:options.validate_samples]
+        y = dataset.y_test[:options.validate_samples]
         for key, variant in wanted[:1] if info["macs"] > 5e6 else wanted:
             settings = FirmwareSettings.for_board(board, variant, best_float_abi(board), opt)
             salt = _salt(board, settings, not options.validate_port)
-            skey = f"{info['sha256']}/{board.name}/{settings.label()}/{salt}/{dataset['fingerprint']}/{len(x)}" \
+            skey = f"{info['sha256']}/{board.name}/{settings.label()}/{salt}/{dataset.fingerprint}/{len(x)}" \
                    f"/{options.validate_port or 'virtual'}"
             jobs.append((m, info, key, settings, skey, x, y))
     if not jobs:
@@ -713,7 +711,7 @@ def register(app: typer.Typer) -> None:
 
         from costmodel.commands import default_store
         from costmodel.study.configs import BY_KEY, OPT_LEVELS as _OPTS
-        from costmodel.study.data import DatasetError
+        from costmodel.datasets import DatasetError
         from costmodel.store import StoreError
         from costmodel.errors import ModelError
         from measure_agent.client import AgentError
@@ -754,7 +752,7 @@ def register(app: typer.Typer) -> None:
                 raise CliError("no models: give model files or leave out --no-builtin")
             vt = get_board(validate_target).name if validate_target else board_names[0]
             if data and data != "digits":
-                from costmodel.study.data import load_npz
+                from costmodel.datasets import load_npz
 
                 load_npz(data)  # a bad dataset is said before anything runs
             options = Options(list(models or []), board_names, list(agent or []), token, tls_root,

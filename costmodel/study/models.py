@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from costmodel.datasets import Dataset
+
 #: bumped when an architecture or the training recipe changes (a new cache key)
 BUILD_VERSION = 1
 BUILTIN = ("lenet5", "resnet20")
@@ -209,7 +211,7 @@ def _convert_all(keras_model, x_calibration: np.ndarray | None) -> dict[str, byt
     return {q: keras_to_tflite(keras_model, q, rep if q == "int8" else None) for q in QUANTIZATIONS}
 
 
-def build_builtin(name: str, dataset: dict | None, epochs: int, folder: Path, seed: int = 0) -> PreparedModel:
+def build_builtin(name: str, dataset: Dataset | None, epochs: int, folder: Path, seed: int = 0) -> PreparedModel:
     """Build, train (``epochs`` > 0 and a dataset) and convert one built-in model into ``folder``."""
     import time
 
@@ -221,24 +223,24 @@ def build_builtin(name: str, dataset: dict | None, epochs: int, folder: Path, se
 
         keras.utils.set_random_seed(seed)
         shape = INPUTS[name]
-        classes = int(dataset["classes"]) if dataset else 10
+        classes = dataset.classes if dataset else 10
         model = ARCHITECTURES[name](keras, shape, classes)
         trained: dict = {"epochs": 0}
         x_cal = None
         if dataset is not None:
-            x_train = fit_to_input(dataset["x_train"], shape)
+            x_train = fit_to_input(dataset.x_train, shape)
             x_cal = x_train
             if epochs > 0:
                 # the deployed model has batch size 1; training uses the same architecture with a free batch
                 train = ARCHITECTURES[name](keras, shape, classes, batch_size=None)
                 train.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                               metrics=["accuracy"])
-                train.fit(x_train, dataset["y_train"], epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+                train.fit(x_train, dataset.y_train, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
                 model.set_weights(train.get_weights())
-                x_test = fit_to_input(dataset["x_test"], shape)
-                _, acc = train.evaluate(x_test, dataset["y_test"], batch_size=64, verbose=0)
+                x_test = fit_to_input(dataset.x_test, shape)
+                _, acc = train.evaluate(x_test, dataset.y_test, batch_size=64, verbose=0)
                 trained = {"epochs": epochs, "samples": int(len(x_train)), "float_accuracy_keras": float(acc)}
-            trained["dataset"] = dataset["name"]
+            trained["dataset"] = dataset.name
         blobs = _convert_all(model, x_cal)
         keras.backend.clear_session()
     trained["seconds"] = round(time.monotonic() - start, 1)
@@ -246,7 +248,7 @@ def build_builtin(name: str, dataset: dict | None, epochs: int, folder: Path, se
     return _write(folder, prepared, blobs)
 
 
-def convert_user_keras(path: Path, dataset: dict | None, folder: Path) -> PreparedModel:
+def convert_user_keras(path: Path, dataset: Dataset | None, folder: Path) -> PreparedModel:
     """A user's Keras model converted the three ways (int8 calibrated on the dataset's training samples when
     given, else random inputs)."""
     from costmodel.convert import check_static_inputs, load_keras, quiet
@@ -254,7 +256,7 @@ def convert_user_keras(path: Path, dataset: dict | None, folder: Path) -> Prepar
     model = load_keras(path)
     check_static_inputs(model)
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    x_cal = fit_to_input(dataset["x_train"], shape) if dataset is not None else None
+    x_cal = fit_to_input(dataset.x_train, shape) if dataset is not None else None
     with quiet():
         blobs = _convert_all(model, x_cal)
     note = "int8 calibrated on the dataset" if x_cal is not None else "int8 calibrated on random inputs"
@@ -288,19 +290,19 @@ def user_tflite(path: Path) -> PreparedModel:
 def prepare(requests: list[dict], dataset_path: str | None, cache: str) -> list[dict]:
     """Prepare every model of the study (``requests``: ``{"name", "kind": "builtin"|"keras", "path", "epochs"}``)
     into ``cache``; the dicts of :class:`PreparedModel`. Runs TensorFlow: call it in a child process."""
-    from costmodel.study.data import load_dataset
+    from costmodel.datasets import load_dataset
 
     dataset = load_dataset(dataset_path)
     out = []
     for req in requests:
         if req["kind"] == "builtin":
-            key = cache_key(req["name"], dataset["fingerprint"], req["epochs"], req.get("seed", 0))
+            key = cache_key(req["name"], dataset.fingerprint, req["epochs"], req.get("seed", 0))
             folder = Path(cache) / f"{req['name']}-{key}"
             model = cached(folder) or build_builtin(req["name"], dataset, req["epochs"], folder, req.get("seed", 0))
         else:
             path = Path(req["path"])
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-            folder = Path(cache) / f"user-{path.stem}-{cache_key(digest, dataset['fingerprint'], 0, 0)}"
+            folder = Path(cache) / f"user-{path.stem}-{cache_key(digest, dataset.fingerprint, 0, 0)}"
             model = cached(folder) or convert_user_keras(path, dataset, folder)
         out.append(model.to_dict())
     return out

@@ -12,12 +12,17 @@ Reported:
 - measurements made and saved by each rule (a pruned candidate is neither measured nor trained);
 - the hypervolume of the final Pareto front (accuracy up, latency down; reference: accuracy 0 and the
   latency budget), which pruning must not lower;
-- the mean time per trial of each stage (build, convert, analyse, predict, measure, learn, train).
+- the mean time per trial of each stage (build, convert, analyse, predict, measure, learn, train);
+- the audit of the budget rule (``with`` and ``warm``): every candidate it pruned is measured after the
+  search; one measured within the budget is a false prune, the only way pruning can lose a front point. (The
+  hypervolumes of two searches of one seed are not a paired comparison: with two trials in flight the
+  samplers' draws interleave differently, so the searches see mostly different candidates.)
 
 Usage::
 
     .venv/bin/python benchmarks/nas_pruning.py [--trials 60] [--seeds 0 1] [--samplers tpe random]
-        [--max-latency 0.6ms] [--epochs 1] [--throughput-trials 100] [--no-warm] [--json out/nas_pruning.json]
+        [--max-latency 0.6ms] [--epochs 1] [--throughput-trials 100] [--no-warm] [--no-audit]
+        [--json out/nas_pruning.json]
 """
 
 from __future__ import annotations
@@ -38,15 +43,37 @@ from nas.adapter import Lab  # noqa: E402
 from nas.datasets import digits  # noqa: E402
 from nas.objectives import Budgets, parse_objectives  # noqa: E402
 from nas.pareto import hypervolume  # noqa: E402
-from nas.search import STAGES, Search, SearchConfig  # noqa: E402
+from nas.search import STAGES, Search, SearchConfig, effective_params  # noqa: E402
 from nas.spaces import get_space  # noqa: E402
 from nas.storage import open_storage  # noqa: E402
 
 TARGET = "NUCLEO-L496ZG"
 
 
+def audit(search: Search, lab: Lab, study, budgets: Budgets) -> dict:
+    """Measure every candidate the budget rule pruned (after the search): those within every budget were
+    false prunes."""
+    pruned = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("outcome") == "pruned"
+              and str(t.user_attrs.get("rule", "")).startswith("budget:")]
+    within = []
+    for t in pruned:
+        with search.workers.worker() as w:
+            built = w.replay(effective_params(t))
+        m = lab.stored(built.tflite)
+        if m is None:
+            m, failure, _ = lab.measure(built.tflite, name=f"audit#{t.number}")
+            if m is None:
+                continue
+        values = {"latency": m.latency_s, "energy": m.energy_j}
+        if not budgets.over(values):
+            within.append({"trial": t.number, "measured_ms": m.latency_s * 1e3,
+                           "predicted_ms": t.user_attrs["prediction"]["latency_s"] * 1e3})
+    return {"checked": len(pruned), "within_budget": len(within), "false_prunes": within}
+
+
 def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, epochs: int, jobs: int,
-        sampler: str = "tpe", warm_store: Path | None = None, keep_store: Path | None = None) -> dict:
+        sampler: str = "tpe", warm_store: Path | None = None, keep_store: Path | None = None,
+        audit_prunes: bool = True) -> dict:
     """One search in a fresh folder: ``mode`` "without" (no cost-model rules), "with" (an empty store: the cost
     model starts from nothing) or "warm" (with, on a copy of ``warm_store``: what an earlier search measured)."""
     work = Path(tempfile.mkdtemp(prefix=f"nas-bench-{mode}-"))
@@ -64,6 +91,9 @@ def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, ep
         try:
             study = search.open_study(open_storage(storage))
             summary = search.run()
+            audit_s = time.monotonic()
+            false_prunes = audit(search, lab, study, budgets) if audit_prunes and mode != "without" else None
+            audit_s = time.monotonic() - audit_s
         finally:
             search.close()
             lab.close()
@@ -85,6 +115,8 @@ def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, ep
             if t.user_attrs.get("outcome") == "pruned" and rule and not rule.startswith("measured:"):
                 pruned_by_rule[rule] = pruned_by_rule.get(rule, 0) + 1
         out["measurements_saved"] = pruned_by_rule
+        out["budget_rule_audit"] = false_prunes
+        out["audit_seconds"] = round(audit_s, 1)
         errors = [abs(t.user_attrs["prediction"]["latency_s"] / t.user_attrs["measurement"]["latency_s"] - 1) * 100
                   for t in trials_ if t.user_attrs.get("prediction") and t.user_attrs.get("measurement")
                   and not t.user_attrs["measurement"]["from_store"]]
@@ -119,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-warm", action="store_true", help="Skip the searches on a store of an earlier search.")
+    ap.add_argument("--no-audit", action="store_true",
+                    help="Do not measure the budget rule's pruned candidates.")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     budgets = Budgets.parse(latency=args.max_latency)
@@ -127,12 +161,16 @@ def main(argv: list[str] | None = None) -> int:
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average_at_start": os.getloadavg()}
 
     def show(r: dict) -> str:
+        a = r.get("budget_rule_audit")
+        audited = f", false prunes {a['within_budget']} of {a['checked']}" if a else ""
         return (f"{r['candidates_per_minute']} candidates/min, {r['measurements']} measured, saved "
-                f"{r['measurements_saved']} ({saved_share(r):.0%}), from store {r['measurements_from_store']}, "
+                f"{r['measurements_saved']} ({saved_share(r):.0%}){audited}, from store "
+                f"{r['measurements_from_store']}, failed {r['outcomes'].get('failed', 0)}, "
                 f"trained {r['trained']}, {r['seconds']:.0f} s, load {os.getloadavg()[0]:.1f}")
 
     for mode in ("without", "with"):
-        r = run(mode, args.seeds[0], args.throughput_trials, "latency,energy", budgets, args.epochs, args.jobs)
+        r = run(mode, args.seeds[0], args.throughput_trials, "latency,energy", budgets, args.epochs,
+                args.jobs, audit_prunes=not args.no_audit)
         results["throughput"].append(r)
         print(f"untrained {mode:7s}: {show(r)}", flush=True)
     warm = None
@@ -146,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             modes = ["without", "with"] + (["warm"] if warm is not None else [])
             for mode in modes:
                 r = run(mode, seed, args.trials, "accuracy,latency", budgets, args.epochs, args.jobs, sampler=sampler,
-                        warm_store=warm if mode == "warm" else None)
+                        warm_store=warm if mode == "warm" else None, audit_prunes=not args.no_audit)
                 results["quality"].append(r)
                 print(f"{sampler} seed {seed} {mode:7s}: HV {r['hypervolume']:.6f}, {show(r)}", flush=True)
     summary = {}
@@ -160,13 +198,20 @@ def main(argv: list[str] | None = None) -> int:
                 "mean_measurements": statistics.mean(r["measurements"] for r in rs),
                 "mean_saved_share": statistics.mean(saved_share(r) for r in rs),
                 "mean_candidates_per_minute": statistics.mean(r["candidates_per_minute"] or 0 for r in rs),
+                "false_prunes": sum((r.get("budget_rule_audit") or {}).get("within_budget", 0)
+                                    for r in rs),
+                "budget_prunes_audited": sum((r.get("budget_rule_audit") or {}).get("checked", 0)
+                                             for r in rs),
                 "stage_seconds_per_trial": {s: statistics.mean(r["stage_seconds_per_trial"][s] for r in rs)
                                             for s in STAGES}}
     results["summary"] = summary
     results["load_average_at_end"] = os.getloadavg()
     for key, v in summary.items():
+        audited = (f", false prunes {v['false_prunes']} of {v['budget_prunes_audited']}"
+                   if v["budget_prunes_audited"] else "")
         print(f"{key:14s}: mean HV {v['mean_hypervolume']:.6f}, measurements {v['mean_measurements']:.1f}, "
-              f"saved {v['mean_saved_share']:.0%}, {v['mean_candidates_per_minute']:.1f} candidates/min; s/trial "
+              f"saved {v['mean_saved_share']:.0%}{audited}, {v['mean_candidates_per_minute']:.1f} "
+              "candidates/min; s/trial "
               + ", ".join(f"{s} {x:.3f}" for s, x in v["stage_seconds_per_trial"].items()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -165,6 +165,7 @@ class CostModel:
         self.measurements = 0
         self.rows = 0
         self.fits = 0
+        self._learned: set[str] = set()  # measurement ids in the model in place (a refit reads the store)
         self._queue: queue.Queue = queue.Queue()
         self._learner: threading.Thread | None = None
         self._refit()
@@ -191,9 +192,15 @@ class CostModel:
         except CostModelError:
             return
         self._model, self.measurements, self.rows = model, len(models), len(layers)
+        self._learned = set(models["measurement_id"]) if "measurement_id" in models else set()
         self.fits += 1
 
     def _learn(self, batch: list[tuple[dict, list[dict]]]) -> None:
+        # a refit reads the whole store, so it may have learned a measurement still queued here (another trial
+        # thread or worker added it to the store meanwhile): learning it again would count its rows twice
+        batch = [b for b in batch if b[0].get("measurement_id") not in self._learned]
+        if not batch:
+            return
         self._since_refit += len(batch)
         if self._model is None or self._since_refit >= self.refit_every:
             self._refit()  # the batch is in the store already
@@ -201,6 +208,7 @@ class CostModel:
         model = copy.deepcopy(self._model)
         model.partial_fit([r for _, rows in batch for r in rows], models=[m for m, _ in batch])
         self._model = model
+        self._learned.update(m.get("measurement_id") for m, _ in batch)
         self.measurements += len(batch)
         self.rows += sum(len(rows) for _, rows in batch)
 

@@ -136,7 +136,11 @@ def check_join(name: str, stored: dict, wanted: dict) -> None:
 
 
 def load_study(url: str, name: str) -> optuna.Study:
-    """An existing study (for reports); StorageError if there is none."""
+    """An existing study (for reports); StorageError if there is none (a SQLite file that does not exist is
+    not created: opening it would leave an empty Optuna database behind)."""
+    norm = normalise(url)
+    if norm.startswith("sqlite:///") and not Path(norm[len("sqlite:///"):]).expanduser().is_file():
+        raise StorageError(f"no study {name!r} in {display(url)}: no such file")
     storage = open_storage(url, heartbeat=False)
     if name not in study_names(storage):
         known = study_names(storage)

@@ -118,6 +118,37 @@ def test_an_interrupted_search_resumes_where_it_stopped(tmp_path):
     for t in trials:
         if t.user_attrs.get("outcome") == "interrupted" and t.params:
             assert any(r.user_attrs.get("retry_of") == t.number and counted(r) for r in trials)
+    # its report, from the command line
+    out = tmp_path / "report" / "resumed.html"
+    done = nas("report", "resumed", "--storage", url, "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["trials"] == 5 and figures["out"] == str(out) and sum(figures["outcomes"].values()) == 5
+    assert out.stat().st_size > 1_000_000 and 'id="plot-front"' in out.read_text()
+
+
+def test_report_bad_input_is_one_line_exit_2(existing, tmp_path):
+    base, url = existing
+    before = _snapshot(url)
+    for args, message in ((["nosuch", "--storage", url], "no study 'nosuch'"),
+                          (["kept", "--storage", f"sqlite:///{tmp_path}/none.db"], "no such file"),
+                          (["kept", "--storage", "postgresql://nobody@127.0.0.1:1/nas"],
+                           "cannot open the storage")):
+        done = nas("report", *args, "--out", str(tmp_path / "r.html"))
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "none.db").exists() and not (tmp_path / "r.html").exists()
+    assert _snapshot(url) == before
+
+
+def test_spaces_of_a_users_module():
+    import json
+
+    done = nas("spaces", "--space-module", str(REPO / "examples" / "nas_space.py"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert {"cnn", "dscnn", "tiny-mlp"} <= {s["name"] for s in json.loads(done.stdout)["spaces"]}
+    done = nas("spaces", "--space-module", "no_such_module_of_spaces")
+    assert done.returncode == 2 and "cannot load the space module no_such_module_of_spaces" in done.stderr
 
 
 KERAS_MODEL = textwrap.dedent("""

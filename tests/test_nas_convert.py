@@ -41,3 +41,27 @@ def test_lowered_conversion_is_the_same_model(space, params):
                                                                         for op in a.ops]
     named = {keras_layer(b.op_name(op), tunables) for op in b.ops} - {None}
     assert named == set(tunables)  # the repair rule finds every tunable layer in the converted model
+
+
+def test_the_users_space_example_builds_converts_and_is_repairable():
+    """``examples/nas_space.py`` (the README's example of a space of one's own): registered by subclassing, built
+    from a trial, converted to int8 for the board, with its tunable layers found in the converted model."""
+    from pathlib import Path
+
+    from costmodel.convert import quiet
+    from costmodel.tflite import read_model
+    from nas.convert import keras_module, to_tflite
+    from nas.spaces import SearchSpace
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "nas_space.py"
+    space = get_space("tiny-mlp", str(example))
+    assert isinstance(space, SearchSpace) and type(space).__name__ == "TinyMLP"
+    keras_module().utils.set_random_seed(0)
+    model, tunables = space.candidate(optuna.trial.FixedTrial({"layers": 2, "units_0": 24, "units_1": 9}), (8, 8, 1),
+                                      10)
+    assert tunables == {"dense0": {"units": "units_0"}, "dense1": {"units": "units_1"}}
+    assert model.input_shape == (1, 8, 8, 1) and model.output_shape == (1, 10)
+    with quiet():
+        graph = read_model(to_tflite(model, "int8", lowered=True))
+    assert [op.type for op in graph.ops].count("FULLY_CONNECTED") == 3
+    assert {keras_layer(graph.op_name(op), tunables) for op in graph.ops} - {None} == set(tunables)

@@ -131,6 +131,14 @@ def test_search_over_a_grpc_agent_on_loopback(searched):
     # the twin of the first over-budget model: found in the store, not measured again
     assert summary.from_store + sum(1 for t in trials if t.user_attrs.get("rule") in ("budget:latency", "inferior")) >= 1
     assert summary.measured == len(made)
+    # the cost model learned as the search went: each prediction came from a model of at least as many measurements
+    # as the one before, later ones from more; every measurement learned once (refits read the whole store)
+    cost_model = searched["search"].cost_model
+    cost_model.wait()
+    versions = [int(t.user_attrs["prediction"]["model_version"].split()[0])
+                for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("prediction")]
+    assert versions == sorted(versions) and versions[-1] > versions[0], versions
+    assert cost_model.fits >= 1 and cost_model.measurements == len(store.models(target=TARGET)) == len(made)
 
 
 def test_budget_rule_and_measured_budgets(searched):

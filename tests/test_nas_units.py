@@ -209,6 +209,10 @@ def test_calibration_recalibrates_the_models_uncertainty():
 
     cal = Calibration(window=30, min_residuals=8)
     assert cal.lower(2.0, 0.5, 2.0)[0] == pytest.approx(1.0)          # no experience yet: less 2 sd
+    # ... of at least 10 % of the prediction: a young model's narrow sd is not trusted until it is checked
+    low, how = cal.lower(0.637, 0.01, 2.0)
+    assert low == pytest.approx(0.637 * 0.8) and "not calibrated yet" in how
+    assert BudgetRule(Budgets.parse(latency="0.6ms")).decide(_candidate(_prediction(0.637e-3, 0.01e-3))) is None
     for _ in range(10):                                                # the model's sd is 5x too wide
         cal.add(1.0, 0.5, 1.0 + 0.1 * 0.5 * 2)                         # score +0.2
         cal.add(1.0, 0.5, 1.0 - 0.1 * 0.5 * 2)                         # score -0.2
@@ -220,3 +224,101 @@ def test_calibration_recalibrates_the_models_uncertainty():
     for _ in range(8):
         rule.calibration["latency"].add(1e-3, 1e-4, 1.01e-3)
     assert rule.decide(_candidate(_prediction(1.6e-3, 1e-4))).rule == "budget:latency"  # 1.6 - 0 x sd > 1.5
+
+
+# --- the cost model learning during the search --------------------------------------------------------------------
+
+
+class _FakeStore:
+    """The measurement store's two reads the cost model uses, over rows added so far."""
+
+    def __init__(self):
+        self.model_rows, self.layer_rows = [], []
+
+    def add(self, mid: str):
+        model, layers = {"measurement_id": mid}, [{"measurement_id": mid, "layer_index": i} for i in range(3)]
+        self.model_rows.append(model)
+        self.layer_rows.extend(layers)
+        return model, layers
+
+    def layers(self, target):
+        import pandas as pd
+
+        return pd.DataFrame(self.layer_rows)
+
+    def models(self, target):
+        import pandas as pd
+
+        return pd.DataFrame(self.model_rows, columns=["measurement_id"])
+
+
+class _FakeLatencyModel:
+    fitted: list = []
+
+    def fit(self, layers, models):
+        type(self).fitted.append(("fit", sorted(models["measurement_id"])))
+        return self
+
+    def partial_fit(self, rows, models):
+        type(self).fitted.append(("partial", sorted(m["measurement_id"] for m in models)))
+        return self
+
+
+def test_cost_model_learns_every_measurement_once_and_refits_from_the_store(monkeypatch):
+    import costmodel.latency_model as lm
+    from nas.adapter import CostModel
+
+    monkeypatch.setattr(lm, "LatencyModel", _FakeLatencyModel)
+    _FakeLatencyModel.fitted = []
+    store = _FakeStore()
+    cm = CostModel(store, "NUCLEO-L496ZG", refit_every=3, min_measurements=2, background=False)
+    assert cm._model is None and not cm.ready  # an empty store: nothing to fit
+    a = store.add("a")
+    b = store.add("b")   # measured by another trial thread meanwhile: in the store, not handed over yet
+    cm.add(*a)           # the first measurement: a fit on the whole store (a and b)
+    assert _FakeLatencyModel.fitted == [("fit", ["a", "b"])] and cm.measurements == 2 and cm.rows == 6
+    cm.add(*b)           # b is in the model already: not learned twice
+    assert cm.measurements == 2 and len(_FakeLatencyModel.fitted) == 1
+    for mid in ("c", "d"):
+        cm.add(*store.add(mid))  # learned one by one, cheaply
+    assert _FakeLatencyModel.fitted[1:] == [("partial", ["c"]), ("partial", ["d"])] and cm.measurements == 4
+    cm.add(*store.add("e"))      # the third since the fit: refitted on the whole store
+    assert _FakeLatencyModel.fitted[-1] == ("fit", ["a", "b", "c", "d", "e"]) and cm.fits == 2
+    assert cm.measurements == 5 and cm.rows == 15 and cm.version == "5 measurements, 15 layer rows"
+
+
+def test_gp_sampler_by_name_or_one_clear_reason():
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        with pytest.raises(SamplerError, match="gp .*needs PyTorch"):
+            check_sampler("gp", 2)
+    else:
+        assert isinstance(make_sampler("gp", 1, objectives=2), optuna.samplers.GPSampler)
+    assert isinstance(make_sampler("QMC", 1), optuna.samplers.QMCSampler)
+    assert isinstance(make_sampler("nsga3", 1, objectives=2), optuna.samplers.NSGAIIISampler)
+
+
+def test_agent_tokens_from_a_file_or_the_environment(tmp_path, monkeypatch):
+    from costmodel.console import CliError
+    from nas.cli import TOKEN_ENV, _token
+
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
+    assert _token(None, None) == "from-the-environment"
+    assert _token("given", None) == "given"
+    (tmp_path / "token").write_text("from-a-file\n")
+    assert _token("given", tmp_path / "token") == "from-a-file"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(CliError, match="is empty"):
+        _token(None, tmp_path / "empty")
+    with pytest.raises(CliError, match="--token-file .*missing"):
+        _token(None, tmp_path / "missing")
+
+
+def test_a_report_of_a_missing_sqlite_file_creates_nothing(tmp_path):
+    from nas.storage import load_study
+
+    missing = tmp_path / "none.db"
+    with pytest.raises(StorageError, match="no study 'x' in .*none.db: no such file"):
+        load_study(f"sqlite:///{missing}", "x")
+    assert not missing.exists()

@@ -85,15 +85,26 @@ def keras_to_tflite(model, quantization: str = "int8",
         import tensorflow as tf
 
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        if quantization == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative or _random_dataset(model, calibration_samples, seed)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-        elif quantization == "dynamic":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        configure_quantization(converter, quantization,
+                               representative or _random_dataset(model, calibration_samples, seed))
         return converter.convert()
+
+
+def configure_quantization(converter, quantization: str,
+                           representative: Callable[[], Iterator[list[np.ndarray]]] | None = None) -> None:
+    """Set a ``tf.lite.TFLiteConverter`` up for ``quantization``: ``float32`` as it is; ``dynamic``, int8 weights
+    and float activations; ``int8``, full integer with int8 input and output, calibrated on ``representative``
+    (required)."""
+    import tensorflow as tf
+
+    if quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
 
 def load_keras(path: str | Path):

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from costmodel.convert import QUANTIZATIONS, quiet
+from costmodel.convert import QUANTIZATIONS, configure_quantization, quiet
 
 #: random calibration inputs of an untrained candidate (its ranges do not matter for latency)
 UNTRAINED_SAMPLES = 2
@@ -150,14 +150,7 @@ def to_tflite(model, quantization: str = "int8",
         concrete = forward.get_concrete_function(*specs)
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
         converter.experimental_lower_to_saved_model = False
-        if quantization == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative or random_representative(shapes)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-        elif quantization == "dynamic":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        configure_quantization(converter, quantization, representative or random_representative(shapes))
         return converter.convert()
 
 

@@ -100,9 +100,11 @@ def test_cli_on_the_measured_store(bench, tmp_path):
     out = runner.invoke(app, ["table", "--model-file", str(bench["path"]), "--target", TARGET, "--json"])
     assert out.exit_code == 0, out.output
     entries = json.loads(out.stdout)
+    # the SIMD kernel's alignment effect, as measured (latency / MAC), whether or not this small sweep has rows
+    # enough to use a key's fitted coefficients (the SIMD conv has nine work terms)
     consumer = {e["in_residue"]: e["effective_delta_ns_per_mac"] for e in entries
-                if e["op"] == "CONV_2D" and e["out_class"] == "%4" and e["usable"]}
-    assert consumer[0] < consumer[3]  # the SIMD kernel's alignment effect, as measured (latency / MAC)
+                if e["op"] == "CONV_2D" and e["out_class"] == "%4"}
+    assert len(consumer) == 4 and consumer[0] < consumer[3]
     out = runner.invoke(app, ["score", "--store", store_url, "--model-file", str(bench["path"]), "--json"])
     assert out.exit_code == 0, out.output
     score = json.loads(out.stdout)

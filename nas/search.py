@@ -503,8 +503,9 @@ class Search:
         over = budgets.over(values)
         if over:
             name = over[0]
-            attrs.update({"rule": f"measured:{name}", "reason": f"measured {name} {values[name]:.4g} over the budget "
-                          f"{getattr(budgets, name):.4g} (SI units)"})
+            show = Objective(name).show
+            attrs.update({"rule": f"measured:{name}",
+                          "reason": f"measured {name} {show(values[name])} over the budget {show(getattr(budgets, name))}"})
             self._finish(trial, stage, attrs, "pruned")
             self.study.tell(trial, state=TrialState.PRUNED)
             return {"outcome": "pruned", "rule": attrs["rule"], "reason": attrs["reason"], "latency_s": m.latency_s}

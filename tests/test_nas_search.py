@@ -5,6 +5,7 @@ mid-search, training and int8 accuracy of the survivors, the HTML report in a he
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -151,6 +152,9 @@ def test_budget_rule_and_measured_budgets(searched):
         assert t.user_attrs["reason"]
         if rule.endswith("latency"):
             assert t.constraints["latency"] > 0  # infeasible for the sampler, pruned or not
+        if rule == "measured:latency":  # in the units people read, e.g. "measured latency 1.82 ms over the budget 1.3 ms"
+            assert re.fullmatch(r"measured latency [0-9.]+ ms over the budget 1\.3 ms", t.user_attrs["reason"]), \
+                t.user_attrs["reason"]
     assert all(t.user_attrs.get("stage_s") for t in trials)
 
 

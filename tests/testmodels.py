@@ -173,30 +173,23 @@ def _convert(model, quant: str, seed: int) -> bytes:
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    shapes = [[int(d) for d in t.shape] for t in model.inputs]
+    rng = np.random.default_rng(seed + 1)
+
+    def representative():
+        for _ in range(24):
+            yield [rng.normal(0.0, 1.0, shape).astype(np.float32) for shape in shapes]
+
     if quant in ("int8", "int8_floatio"):
-        shapes = [[int(d) for d in t.shape] for t in model.inputs]
-        rng = np.random.default_rng(seed + 1)
-
-        def rep():
-            for _ in range(24):
-                yield [rng.normal(0.0, 1.0, shape).astype(np.float32) for shape in shapes]
-
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = rep
+        conv.representative_dataset = representative
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if quant == "int8":
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
     elif quant in ("int16", "int16_floatio"):  # 16x8: int16 activations, int8 weights; int16 (or float: "int16_floatio") IO
-        shapes = [[int(d) for d in t.shape] for t in model.inputs]
-        rng = np.random.default_rng(seed + 1)
-
-        def rep16():
-            for _ in range(24):
-                yield [rng.normal(0.0, 1.0, shape).astype(np.float32) for shape in shapes]
-
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = rep16
+        conv.representative_dataset = representative
         conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         if quant == "int16":
             conv.inference_input_type = tf.int16

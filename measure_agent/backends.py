@@ -80,6 +80,7 @@ class Backend(ABC):
         self._failures = 0
         self._image = None
         self._link = None
+        self._images: dict[FirmwareSettings, object] = {}
         #: the board's flash slots as last read (protocol.FlashInfo), None before the agent talked to it
         self.flash_info = None
 
@@ -126,10 +127,16 @@ class Backend(ABC):
         return ""
 
     def firmware(self, settings: FirmwareSettings):
-        """The firmware image for this board and settings (built on first use, then cached)."""
+        """The firmware image for this board and settings (built on first use, then cached).
+
+        Kept per settings for the backend's life: finding a built image costs a hash of every firmware
+        source, which a board serving many requests should not pay per request."""
         from measure_agent.firmware_build import build_firmware
 
-        return build_firmware(self.board, settings, runtime=self.spec.runtime)
+        image = self._images.get(settings)
+        if image is None:
+            image = self._images[settings] = build_firmware(self.board, settings, runtime=self.spec.runtime)
+        return image
 
     def run_plan(self, image, plan: bytes, inputs: list[bytes], repetitions: int = 1, *,
                  placement: str = "flash", measure_energy: bool = True,

@@ -22,6 +22,7 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +134,7 @@ class Journal:
         except JournalError:
             self._release_lock()
             raise
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by the writes of a transaction()
 
     @staticmethod
     def _take_lock(file: Path) -> int:
@@ -275,6 +276,19 @@ class Journal:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM requests WHERE client = ? AND request_id = ?",
                                    (client, request_id)).fetchone()
         return _entry(row), new
+
+    @contextmanager
+    def transaction(self):
+        """Several writes made durable together (one commit): ``with journal.transaction(): ...``.
+        Nothing of them is kept when one raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def mark_running(self, client: str, request_id: str, board_id: str) -> None:
         self._update(client, request_id, "state = ?, board_id = ?, attempts = attempts + 1", (RUNNING, board_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Callable
@@ -115,6 +116,17 @@ def compile_model(model: bytes) -> CompiledModel:
     return CompiledModel(graph, analysis, plan)
 
 
+#: compiled models a measuring process keeps (a bench measures the same model again and again: repetitions,
+#: validation, a search's repeats); a model is its bytes, so a hit is the very same plan
+COMPILED_CACHE_SIZE = 8
+
+
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def compiled_model(model: bytes) -> CompiledModel:
+    """:func:`compile_model`, remembered for the last models (refusals are not remembered)."""
+    return compile_model(model)
+
+
 def layer_features(layer: LayerAnalysis) -> pb.LayerFeatures:
     """The analysis' features of a layer in the result's schema."""
     f = layer.features
@@ -140,7 +152,7 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         placement = check_placement(request.placement)  # "" = flash, as deployed
     except PlacementError as exc:
         raise InvalidModel(str(exc)) from None
-    compiled = compile_model(request.model)
+    compiled = compiled_model(bytes(request.model))
     plan = compiled.plan
     repetitions = request.repetitions or DEFAULT_REPETITIONS
     if repetitions > MAX_REPETITIONS:

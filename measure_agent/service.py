@@ -29,6 +29,7 @@ from measure_agent.errors import (BoardNotAnswering, BoardOffline, DoesNotFit, I
                                    ModelTooLarge, NoBoard, RequestConflict, StillRunning, UnknownRequest,
                                    UnsupportedModel, as_measure_error, from_kind)
 from measure_agent.journal import DONE, FAILED, Journal
+from measure_agent.journal_writer import JournalWriter
 from measure_agent.scheduler import BoardPool, Job
 from measure_agent.worker import LocalRunner, ProcessRunner
 from protos import agent_pb2 as pb
@@ -95,6 +96,7 @@ class Agent:
         self._fetched: set[tuple[str, str]] = set()
         self._flash: dict[str, tuple] = {}  # board id -> (slots, endurance) of its latest flash-placed result
         self._stop = threading.Event()
+        self._writer = JournalWriter(self.journal)  # the boards' reports, journaled off their threads
         try:
             if backends:
                 runners = [LocalRunner(b) for b in backends]
@@ -104,6 +106,7 @@ class Agent:
                 runners = [ProcessRunner(b) for b in config.boards]
             self.pool = BoardPool(runners, self._started, self._finished)
         except BaseException:
+            self._writer.stop()
             self.journal.close()
             raise
         self._recover()
@@ -113,6 +116,7 @@ class Agent:
     def close(self) -> None:
         self._stop.set()
         self.pool.stop()
+        self._writer.stop()
         self._flush_fetched()
         self.journal.close()
 
@@ -211,20 +215,30 @@ class Agent:
         self.journal.fail(client, request_id, exc.kind, status_code(exc).name, exc.message, exc.transient)
 
     def _started(self, job: Job, board_id: str) -> None:
-        self.journal.mark_running(job.client, job.request.request_id, board_id)
+        client, rid = job.client, job.request.request_id
+        self._writer.put(lambda journal: journal.mark_running(client, rid, board_id))
 
     def _finished(self, job: Job, board_id: str, result: pb.MeasureResult | None, error: MeasureError | None) -> None:
-        """A board is done with a job: journal its result or error first, then tell whoever waits."""
-        rid = job.request.request_id
-        if error is None and result.flash_slots:
-            self._flash[board_id] = (list(result.flash_slots), result.flash_endurance)
-        try:
-            if error is None:
-                self.journal.finish(job.client, rid, result.SerializeToString())
-            else:
-                self._journal_failure(job.client, rid, error)
-        except Exception as exc:  # noqa: BLE001 (the journal failed: the request is run again at restart)
-            result, error = None, MeasureError(f"internal error: the journal could not record the result: {exc}")
+        """A board is done with a job: its result or error is journaled first, then whoever waits is told
+        (by the journal writer: the board goes on with its next job meanwhile)."""
+        client, rid = job.client, job.request.request_id
+        if error is None:
+            if result.flash_slots:
+                self._flash[board_id] = (list(result.flash_slots), result.flash_endurance)
+            data = result.SerializeToString()
+            self._writer.put(lambda journal: journal.finish(client, rid, data),
+                             lambda failed: self._complete(job, result, error, failed))
+        else:
+            code = status_code(error).name
+            self._writer.put(lambda journal: journal.fail(client, rid, error.kind, code, error.message,
+                                                          error.transient),
+                             lambda failed: self._complete(job, result, error, failed))
+
+    def _complete(self, job: Job, result: pb.MeasureResult | None, error: MeasureError | None,
+                  journal_error: Exception | None) -> None:
+        if journal_error is not None:  # the request is run again at restart
+            result, error = None, MeasureError(f"internal error: the journal could not record the result: "
+                                               f"{journal_error}")
         with self._lock:
             self._jobs.pop(job.key, None)
         if error is None:

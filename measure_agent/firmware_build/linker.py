@@ -40,16 +40,19 @@ def flash_slots(board: Board) -> tuple[FlashSlot, ...]:
     target = board.flash.size // MAX_SLOTS
     slots: list[FlashSlot] = []
     cur: list[tuple[int, int, int, int]] = []
+    size = 0
 
     def close() -> None:
-        slots.append(FlashSlot(len(slots), cur[0][0], sum(u[1] for u in cur), tuple(cur)))
+        slots.append(FlashSlot(len(slots), cur[0][0], size, tuple(cur)))
         cur.clear()
 
     for group in board.erase_units:
         for i in range(group.count):
             cur.append((group.base + i * group.bytes, group.bytes, group.number + i, group.bank))
-            if sum(u[1] for u in cur) >= target:
+            size += group.bytes
+            if size >= target:
                 close()
+                size = 0
     if cur:
         close()
     if len(slots) > MAX_SLOTS:

@@ -101,6 +101,8 @@ def _runtime_view(graph, result: ModelAnalysis, board, placement: str) -> None:
                             "tensors": plan.arena_bytes - plan.state_bytes - scratch}
         result.peak_ram_bytes = plan.arena_bytes  # what the firmware needs: tensors + scratch + layer state
     except UnsupportedOpError as exc:
+        if exc.malformed:  # what the measurement refuses as malformed, the analysis refuses too
+            raise ModelError(exc.describe()) from None
         runtime["supported"] = False
         runtime.setdefault("problem", str(exc))
     result.runtime = runtime
@@ -129,9 +131,9 @@ def analyze_command(
         try:
             graph = read_model(data, name=model.stem)
             result = analyze(graph, board)
+            _runtime_view(graph, result, board, placement)
         except ModelError as exc:
             raise CliError(f"{model}: {exc}") from None
-        _runtime_view(graph, result, board, placement)
     if json:
         d = result.to_dict()
         d["runtime"], d["tensor_arena_bytes"] = result.runtime, result.tensor_arena_bytes

@@ -88,13 +88,8 @@ def compile_model(model: bytes) -> CompiledModel:
     try:
         plan = compile_plan(graph)
     except UnsupportedOpError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ModelError):  # a lowering found the model malformed (e.g. a zero point)
-            raise InvalidModel(f"malformed model at layer {exc.layer} ({exc.op_type}): {cause}") from None
-        if isinstance(cause, (IndexError, KeyError, TypeError, ArithmeticError)):
-            # a lowering that cannot even index the op's tensors or options: they are not what the op has
-            raise InvalidModel(f"malformed model at layer {exc.layer} ({exc.op_type}): its tensors or options do "
-                               f"not fit the op ({type(cause).__name__}: {cause})") from None
+        if exc.malformed:  # e.g. a zero point out of range, a reshape that changes the size
+            raise InvalidModel(exc.describe()) from None
         raise UnsupportedModel(str(exc)) from None
     except (ArithmeticError, struct.error) as exc:  # sizes or parameters of a corrupt model out of any range
         raise InvalidModel(f"malformed model: its parameters are out of range ({type(exc).__name__}: {exc})") from None

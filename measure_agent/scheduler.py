@@ -122,6 +122,10 @@ class BoardWorker(threading.Thread):
             self._on_done(job, self.board_id, result, error)
 
 
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(t))
+
+
 class BoardPool:
     def __init__(self, runners: list, on_start: OnStart, on_done: OnDone, start_timeout_s: float = 120.0):
         """Start a worker per runner and wait (at most ``start_timeout_s``) until each reported its board's
@@ -148,8 +152,9 @@ class BoardPool:
                 raise NoBoard(f"no board of target {request.target!r} on this agent; targets: {', '.join(targets)}")
         online = [w for w in matching if not w.offline]
         if not online:
-            reasons = "; ".join(f"{w.board_id}: {w.runner.status.reason}, tried again in "
-                                f"{max(1.0, w.runner.status.retry_in()):.0f} s" for w in matching)
+            # a moment, not a countdown: the message is journaled and may be read long after
+            reasons = "; ".join(f"{w.board_id}: {w.runner.status.reason}, next try at "
+                                f"{_clock(time.time() + w.runner.status.retry_in())}" for w in matching)
             raise BoardOffline(f"every board for this request is offline ({reasons})")
         return min(online, key=lambda w: w.load)
 

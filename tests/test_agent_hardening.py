@@ -5,6 +5,7 @@ board workers in their own processes. Real gRPC on loopback, virtual boards, the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import struct
 import time
@@ -143,6 +144,9 @@ def test_unopenable_serial_board_is_offline_and_requests_end_failed(tmp_path):
             with pytest.raises(AgentError) as err:
                 alice.measure(small_model(), "NUCLEO-L496ZG", request_id="offline-1", repetitions=1)
             assert err.value.code == grpc.StatusCode.UNAVAILABLE and "offline" in err.value.message
+            # journaled, so read again later: a moment ("next try at 12:00:03 UTC"), never a stale countdown
+            assert re.search(r"next try at \d\d:\d\d:\d\d UTC", err.value.message)
+            assert "tried again in" not in err.value.message
             # a port that exists but is no serial line fails when opened: offline from then on, request failed
             with pytest.raises(AgentError) as err:
                 alice.measure(small_model(), "NUCLEO-F767ZI", request_id="offline-2", repetitions=1)

@@ -139,3 +139,42 @@ def test_analyze_json_is_versioned_and_tables_fit(tmp_path, kws_model):
     assert result.returncode == 0
     assert "DEPTHWISE_CONV_2D" in result.stdout and "2,664,780" in result.stdout
     assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
+
+
+def _reshape_out_of_size(tmp_path) -> Path:
+    """LeNet with its flatten RESHAPE's output made 401 elements long (its input has 400): malformed."""
+    import struct
+
+    from costmodel.tflite import _Buf, read_model
+
+    data = bytearray(LENET.read_bytes())
+    graph = read_model(bytes(data))
+    names = [t.name for t in graph.tensors]
+    out = graph.tensors[next(op for op in graph.ops if op.type == "RESHAPE").outputs[0]]
+    buf = _Buf(bytes(data))
+    tensor = list(buf.tables(next(iter(buf.tables(buf.deref(0), 2))), 0))[names.index(out.name)]
+    start, count = buf.vector(tensor, 0)
+    assert struct.unpack_from(f"<{count}i", data, start) == (1, 400)
+    struct.pack_into("<i", data, start + 4, 401)
+    path = tmp_path / "reshape401.tflite"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_analyze_and_measure_call_the_same_models_malformed(tmp_path):
+    """Item 12/13 consistency (found by the fuzz benchmark): a zero point out of range and a reshape that changes
+    the size were "the runtime cannot run" notes with exit 0 in ``analyze`` (and UNIMPLEMENTED at the agent for
+    the reshape) while the measurement called the first malformed: both now say "malformed model at layer"."""
+    from measure_agent.errors import InvalidModel
+    from measure_agent.measurement import compile_model
+
+    zero_point = bytearray(LENET.read_bytes())
+    zero_point[63410] = 69
+    (tmp_path / "zp.tflite").write_bytes(bytes(zero_point))
+    cases = {tmp_path / "zp.tflite": "malformed model at layer 5 (FULLY_CONNECTED): tensor",
+             _reshape_out_of_size(tmp_path): "malformed model at layer 4 (RESHAPE): a reshape keeps type and size"}
+    for path, needle in cases.items():
+        for args in ((str(path),), (str(path), "--target", "NUCLEO-L4R5ZI")):
+            _clean_error(analyze(*args), needle)
+        with pytest.raises(InvalidModel, match=needle.replace("(", r"\(").replace(")", r"\)")):
+            compile_model(path.read_bytes())

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from costmodel.errors import ModelError
 from costmodel.graph import Graph, Op
 from costmodel.memory import plan_arena
 from measure_agent.plan.format import (CONST_ALIGN, DTYPE_SIZE, DTYPES, LOC_ARENA, LOC_CONST, MAX_OP_INPUTS, NONE,
@@ -28,6 +29,22 @@ class UnsupportedOpError(ValueError):
         self.layer_name = name
         detail = f": {reason}" if reason else ""
         super().__init__(f"unsupported op {op_type} at layer {layer} (output '{name}'){detail}")
+
+    @property
+    def malformed(self) -> bool:
+        """The op's tensors or options cannot be right (the model is malformed; no runtime could run it):
+        a lowering found it (``costmodel.errors.ModelError``) or could not even index the op's tensors or
+        options."""
+        return isinstance(self.__cause__, (ModelError, IndexError, KeyError, TypeError))
+
+    def describe(self) -> str:
+        """One line for a user: "malformed model at layer ..." or "unsupported op ..."."""
+        if self.malformed:
+            cause = self.__cause__
+            why = str(cause) if isinstance(cause, ModelError) else (
+                f"its tensors or options do not fit the op ({type(cause).__name__}: {cause})")
+            return f"malformed model at layer {self.layer} ({self.op_type}): {why}"
+        return str(self)
 
 
 class LoweringError(RuntimeError):

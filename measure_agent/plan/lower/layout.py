@@ -8,7 +8,7 @@ from costmodel.graph import Graph, Op
 from measure_agent.plan.builder import Builder
 from measure_agent.plan import kernels as K
 from measure_agent.plan import quantize as Q
-from measure_agent.plan.lower.registry import Unsupported, dtypes, fused_activation, io, lowering, quant
+from measure_agent.plan.lower.registry import Malformed, Unsupported, dtypes, fused_activation, io, lowering, quant
 
 
 
@@ -17,7 +17,7 @@ def lower_reshape(b: Builder, g: Graph, op: Op) -> None:
     """A byte copy, or nothing when the arena planner aliased output and input."""
     x, out = io(g, op)
     if x.dtype != out.dtype or x.nbytes != out.nbytes:
-        raise Unsupported("reshape changes the size")
+        raise Malformed(f"a reshape keeps type and size: {x.dtype} {list(x.shape)} -> {out.dtype} {list(out.shape)}")
     b.emit(op, "COPY", [b.tensor(x.index)], b.tensor(out.index), kernel=K.reference_only("copy_any_ref"))
 
 

@@ -56,7 +56,11 @@ def dtypes(x: Tensor, out: Tensor) -> str:
     return f"{x.dtype} -> {out.dtype}"
 
 
-class InvalidQuantization(ModelError):
+class Malformed(ModelError):
+    """The op's tensors or options cannot be right (a malformed model, not a missing kernel)."""
+
+
+class InvalidQuantization(Malformed):
     """A tensor's quantization parameters cannot be right (a malformed model, not a missing kernel)."""
 
 
@@ -86,14 +90,14 @@ def pad_before(in_size: int, filter_size: int, stride: int, dilation: int, paddi
                out_size: int) -> int:
     """Leading padding of one spatial axis under TFLite's SAME/VALID rule (checked against ``out_size``)."""
     if stride < 1 or dilation < 1 or filter_size < 1:
-        raise Unsupported(f"stride {stride}, dilation {dilation}, filter {filter_size}: each must be at least 1")
+        raise Malformed(f"stride {stride}, dilation {dilation}, filter {filter_size}: each must be at least 1")
     eff = (filter_size - 1) * dilation + 1
     if padding == "SAME":
         expected = (in_size + stride - 1) // stride
     else:
         expected = (in_size - eff + stride) // stride
     if expected != out_size:
-        raise Unsupported(f"output size {out_size} does not match {padding} padding (expected {expected})")
+        raise Malformed(f"output size {out_size} does not match {padding} padding (expected {expected})")
     total = max(0, (out_size - 1) * stride + eff - in_size)
     return total // 2
 

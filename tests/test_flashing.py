@@ -21,7 +21,7 @@ import pytest
 from costmodel.boards import catalogue, get_board
 from measure_agent.backends import OFFLINE_BACKOFF_S, BoardSpec, SerialBackend
 from measure_agent.config import ConfigError, parse_config
-from measure_agent.elf import parse_elf
+from measure_agent.elf import ElfImage, parse_elf
 from measure_agent.errors import BoardOffline
 from measure_agent.firmware_build import build_firmware
 from measure_agent.flashing import CommandFlasher, Flasher, FlashError, PyOcdApi, PyOcdFlasher, PyOcdSettings
@@ -44,10 +44,11 @@ def images():
 
 class BenchBoard:
     """A board on the bench: its serial port (a pty that stays open) and the virtual chip behind it, which
-    :meth:`boot` restarts on an image written into its flash (the flash array outlives the restart)."""
+    :meth:`boot` restarts on an image written into its flash (the flash array outlives the restart), or on what
+    its flash holds (``elf=None``: after a debugger programmed it)."""
 
-    def __init__(self, elf: Path):
-        self.board = get_board(TARGET)
+    def __init__(self, elf: Path, target: str = TARGET):
+        self.board = get_board(target)
         self.flash = FlashMemory(self.board)
         self._master, self._slave = os.openpty()
         tty.setraw(self._master)
@@ -61,8 +62,9 @@ class BenchBoard:
         self._thread = threading.Thread(target=self._relay, daemon=True)
         self._thread.start()
 
-    def boot(self, elf: Path) -> None:
-        bridge = PtyBridge(VirtualBoard(self.board, Path(elf), flash=self.flash))
+    def boot(self, elf: Path | None) -> None:
+        image = Path(elf) if elf is not None else ElfImage(entry=0, segments=(), symbols={})
+        bridge = PtyBridge(VirtualBoard(self.board, image, flash=self.flash))
         fd = os.open(bridge.path, os.O_RDWR | os.O_NOCTTY)
         tty.setraw(fd)
         with self._lock:
@@ -295,6 +297,109 @@ def test_pyocd_session_is_pyocds_for_the_target(probes, images):
     assert str(err.value).startswith(f"flashing l4r5-a (probe {L4R5_SERIAL}) with pyOCD failed: pyOCD does not know "
                                      f"target 'stm32l4r5zitx' (Target type stm32l4r5zitx not recognized.")
     assert str(err.value).endswith("; install its pack: pyocd pack install stm32l4r5zitx")
+
+
+# ------------------------------------------------------------ pyOCD on the virtual chip's debug port
+F767 = get_board("NUCLEO-F767ZI")   # the catalogue's board with a target built into pyOCD (no pack needed)
+
+
+@pytest.fixture(scope="module")
+def f767_images():
+    first = build_firmware(F767, FirmwareSettings("simd", "hard", "-O2"), runtime="stub")
+    second = build_firmware(F767, FirmwareSettings("reference", "hard", "-O2"), runtime="stub")
+    return first, second
+
+
+@pytest.fixture
+def virtual_probes(monkeypatch):
+    """pyOCD's probe discovery over the virtual chips' debug ports a test attaches (``list.append``)."""
+    from pyocd.probe import aggregator
+
+    attached = []
+
+    class VirtualProbes:
+        @classmethod
+        def get_all_connected_probes(cls, unique_id=None, is_explicit=False):
+            return list(attached)
+
+        @classmethod
+        def get_probe_with_id(cls, unique_id, is_explicit=False):
+            return None
+
+    monkeypatch.setattr(aggregator, "PROBE_CLASSES", {"vboard": VirtualProbes})
+    return attached
+
+
+def _hello_of_flash(flash: FlashMemory) -> str:
+    """The build id the chip's firmware says in its hello when the chip boots from its flash alone."""
+    from measure_agent.serial_link import BoardLink, open_serial
+
+    with PtyBridge(VirtualBoard(flash.board, ElfImage(entry=0, segments=(), symbols={}), flash=flash)) as bridge:
+        line = open_serial(bridge.path)
+        try:
+            return BoardLink(line, timeout=5.0).hello().build_id
+        finally:
+            line.close()
+
+
+def test_pyocd_programs_the_virtual_chip_through_its_debug_port(virtual_probes, f767_images):
+    """pyOCD's own code end to end: probe discovery, SW-DP and AHB-AP, ROM table, the Cortex-M7 core, connect
+    under reset, its built-in STM32F767 flash algorithm running on the Unicorn core against the modelled FLASH
+    controller (sector erase, programming), our read-back verify, reset. The chip, booted from its flash alone,
+    then says the image's build id in its hello."""
+    from measure_agent.vboard.swd import VirtualDebugProbe
+
+    image = f767_images[0]
+    probe = VirtualDebugProbe(F767, serial="VB-F767-0")
+    virtual_probes.append(probe)
+    flasher = PyOcdFlasher("f767-a", PyOcdSettings(target=F767.pyocd_target, probe="VB-F767-0", cpuid=F767.cpuid))
+    flasher.flash(image)
+    assert probe.resets == 2 and probe.fault is None          # connect under reset, reset after programming
+    for segment in (s for s in parse_elf(image.elf).segments if s.data and F767.flash.contains(s.paddr)):
+        assert probe.flash.read(segment.paddr, len(segment.data)) == segment.data
+    end = max(s.paddr + len(s.data) for s in parse_elf(image.elf).segments if F767.flash.contains(s.paddr))
+    assert end <= 0x08008000                                   # the image lies in sector 0 (32 KB, RM0410 3.3.1)
+    assert probe.flash.erase_count(0x08000000) == 1 and probe.flash.erase_count(0x08008000) == 0
+    assert _hello_of_flash(probe.flash) == image.build_id
+
+
+def test_pyocd_on_a_probe_of_another_core_is_a_target_mismatch(virtual_probes, f767_images):
+    """The F767's settings, the probe on a Cortex-M4 chip (an L4R5): pyOCD connects, our CPUID check refuses
+    before anything is erased."""
+    from measure_agent.vboard.swd import VirtualDebugProbe
+
+    probe = VirtualDebugProbe(get_board(TARGET), serial="VB-L4R5-0")
+    virtual_probes.append(probe)
+    flasher = PyOcdFlasher("f767-a", PyOcdSettings(target="stm32f767zi", probe="VB-L4R5-0", cpuid=F767.cpuid))
+    with pytest.raises(FlashError) as err:
+        flasher.flash(f767_images[0])
+    assert str(err.value) == (f"flashing f767-a (probe VB-L4R5-0) with pyOCD failed: target mismatch: the probe's "
+                              f"core has CPUID 0x{CPUID_M4:08X}, the board's catalogue entry a core with CPUID "
+                              f"0x{F767.cpuid:08X}; is the probe on this board?")
+    assert probe.flash.erases == 0
+
+
+def test_serial_board_flashed_with_pyocd_from_its_bench_toml(virtual_probes, f767_images):
+    """bench.toml's ``flash = { tool = "pyocd" }`` on a serial board: the hello names another image, the agent
+    flashes through pyOCD (the debug port of the chip behind the serial port), the chip restarts from its flash
+    and its hello names the image; the next link flashes nothing."""
+    from measure_agent.vboard.swd import VirtualDebugProbe
+
+    first, second = f767_images
+    bench = BenchBoard(first.elf, target=F767.name)
+    probe = VirtualDebugProbe(F767, flash=bench.flash, serial="VB-F767-1", on_run=lambda: bench.boot(None))
+    virtual_probes.append(probe)
+    cfg = parse_config(f'[clients]\nsearch = "{"t" * 20}"\n[[boards]]\nkind = "serial"\nid = "f767-a"\n'
+                       f'target = "NUCLEO-F767ZI"\nport = "{bench.port}"\nflash = {{ tool = "pyocd", probe = "VB-F767" }}\n')
+    backend = SerialBackend(cfg.boards[0])
+    try:
+        assert backend.link(first).hello().build_id == first.build_id and probe.resets == 0
+        assert backend.link(second).hello().build_id == second.build_id and probe.resets == 2
+        backend.close()
+        assert backend.link(second).hello().build_id == second.build_id and probe.resets == 2
+    finally:
+        backend.close()
+        bench.close()
 
 
 class _Target:

@@ -93,21 +93,25 @@ class PyOcdFlasher(Flasher):
         self.settings = settings
         self.api = api or PyOcdApi()
 
-    def _fail(self, what: str) -> FlashError:
-        probe = f" (probe {self.settings.probe})" if self.settings.probe else ""
+    def _fail(self, what: str, serial: str = "") -> FlashError:
+        serial = serial or self.settings.probe
+        probe = f" (probe {serial})" if serial else ""
         return FlashError(f"flashing {self.board_id}{probe} with pyOCD failed: {what}")
+
+    def _probes(self, unique_id: str | None) -> list:
+        try:
+            return self.api.probes(unique_id)
+        except Exception as exc:  # noqa: BLE001 (a USB back end's error, whatever its type)
+            raise self._fail(f"cannot list debug probes: {_one_line(exc)}") from None
 
     def choose_probe(self):
         """The one attached probe the settings name; FlashError naming the serials found otherwise."""
         wanted = self.settings.probe
-        try:
-            found = self.api.probes(wanted or None)
-        except Exception as exc:  # noqa: BLE001 (a USB back end's error, whatever its type)
-            raise self._fail(f"cannot list debug probes: {_one_line(exc)}") from None
+        found = self._probes(wanted or None)
         if len(found) == 1:
             return found[0]
         if not found:
-            others = [] if not wanted else [p.unique_id for p in self.api.probes(None)]
+            others = [] if not wanted else [p.unique_id for p in self._probes(None)]
             seen = f"; attached: {', '.join(others)}" if others else "; none is attached"
             raise self._fail(f"no debug probe with serial {wanted}{seen}" if wanted else "no debug probe is attached")
         serials = ", ".join(p.unique_id for p in found)
@@ -120,40 +124,42 @@ class PyOcdFlasher(Flasher):
 
         elf = Path(image.elf)
         probe = self.choose_probe()
+        serial = probe.unique_id
         options = {"target_override": self.settings.target, "frequency": self.settings.frequency}
         step = "connecting to the target"
         try:
             with self.api.session(probe, options) as session:
                 target = session.board.target
-                self._check_core(target)
+                self._check_core(target, serial)
                 step = "programming"
                 self.api.program(session, elf)
                 step = "verifying"
-                self._verify(target, elf)
+                self._verify(target, elf, serial)
                 step = "resetting"
                 target.reset()
         except FlashError:
             raise
         except exceptions.TargetSupportError as exc:
             raise self._fail(f"pyOCD does not know target {self.settings.target!r} ({_one_line(exc)}); "
-                             f"install its pack: pyocd pack install {self.settings.target}") from None
+                             f"install its pack: pyocd pack install {self.settings.target}", serial) from None
         except exceptions.FlashFailure as exc:  # (its text has the address and the algorithm's result code)
-            raise self._fail(f"{step}: {_one_line(exc)}") from None
+            raise self._fail(f"{step}: {_one_line(exc)}", serial) from None
         except exceptions.Error as exc:  # probe, transfer, timeout: the probe or the SWD line
-            raise self._fail(f"{step}: {type(exc).__name__}: {_one_line(exc)}") from None
+            raise self._fail(f"{step}: {type(exc).__name__}: {_one_line(exc)}", serial) from None
         except (OSError, ValueError) as exc:
-            raise self._fail(f"{step}: {_one_line(exc)}") from None
+            raise self._fail(f"{step}: {_one_line(exc)}", serial) from None
 
-    def _check_core(self, target) -> None:
+    def _check_core(self, target, serial: str) -> None:
         """The core behind the probe is the one the board's catalogue entry has (a probe on another board)."""
         if not self.settings.cpuid:
             return
         cpuid = target.read32(CPUID_ADDRESS)
         if cpuid & CPUID_CORE_MASK != self.settings.cpuid & CPUID_CORE_MASK:
             raise self._fail(f"target mismatch: the probe's core has CPUID 0x{cpuid:08X}, the board's catalogue "
-                             f"entry a core with CPUID 0x{self.settings.cpuid:08X}; is the probe on this board?")
+                             f"entry a core with CPUID 0x{self.settings.cpuid:08X}; is the probe on this board?",
+                             serial)
 
-    def _verify(self, target, elf: Path) -> None:
+    def _verify(self, target, elf: Path, serial: str) -> None:
         """Read every loaded segment back and compare it with the ELF's bytes."""
         from measure_agent.elf import parse_elf
 
@@ -164,7 +170,7 @@ class PyOcdFlasher(Flasher):
             if back != segment.data:
                 first = next(i for i, (a, b) in enumerate(zip(back, segment.data)) if a != b)
                 raise self._fail(f"verify: 0x{segment.paddr + first:08x} reads 0x{back[first]:02x}, the image "
-                                 f"has 0x{segment.data[first]:02x}")
+                                 f"has 0x{segment.data[first]:02x}", serial)
 
 
 class PyOcdApi:

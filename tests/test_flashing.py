@@ -172,6 +172,41 @@ def test_failed_flash_is_offline_with_the_reason_and_retried_with_backoff(bench,
     backend.close()
 
 
+def test_agent_shows_a_failed_flash_and_measures_once_the_retry_flashed(bench, tmp_path):
+    """Through the agent (gRPC, the board's worker thread): the request that needs a flash the board cannot take
+    fails UNAVAILABLE with the reason, ListBoards and Health show the board offline with it; after the backoff
+    the worker flashes again, the board comes back and measures on the image flashed."""
+    from measure_agent.client import AgentClient, AgentError
+    from measure_agent.config import AgentConfig
+    from measure_agent.service import serve
+    from tests.test_agent_e2e import small_model
+
+    flasher = ChipFlasher(bench, fail=1)
+    backend = _backend(bench, flasher)
+    token = "f" * 24
+    cfg = AgentConfig(listen="127.0.0.1:0", journal=tmp_path / "journal.sqlite", clients={"alice": token},
+                      boards=(backend.spec,), workers="thread")
+    server, agent, port = serve(cfg, [backend])
+    try:
+        with AgentClient(f"127.0.0.1:{port}", token, retry_for_s=0) as client:
+            with pytest.raises(AgentError) as err:
+                client.measure(small_model(), TARGET, request_id="flash-1", repetitions=1)
+            assert "offline" in err.value.message and "attempt 1: no ST-LINK detected" in err.value.message
+            (board,) = client.boards()
+            assert board.state == "offline" and board.state_reason.endswith("attempt 1: no ST-LINK detected")
+            assert any("no ST-LINK detected" in p for p in client.health().problems)
+            deadline = time.monotonic() + 15
+            while client.boards()[0].state == "offline":
+                assert time.monotonic() < deadline, "the board was not flashed again"
+                time.sleep(0.1)
+            assert flasher.attempts == 2 and not client.health().problems
+            result = client.measure(small_model(), TARGET, request_id="flash-2", repetitions=1)
+            assert result.board_id == "bench-0" and result.total_cycles > 0 and flasher.attempts == 2
+    finally:
+        server.stop(grace=1).wait()
+        agent.close()
+
+
 def test_board_without_a_flasher_says_so(bench, images):
     from measure_agent.errors import MeasureError
 

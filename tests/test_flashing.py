@@ -414,6 +414,37 @@ def test_pyocd_on_a_probe_of_another_core_is_a_target_mismatch(virtual_probes, f
     assert probe.flash.erases == 0
 
 
+def test_pyocd_flash_that_reads_back_other_bytes_is_a_verify_error(virtual_probes, f767_images):
+    """A flash cell that does not hold what was programmed (a worn or disturbed cell, flipped here after pyOCD
+    programmed the page): the read-back through pyOCD's MEM-AP finds it, the board is not reset."""
+    from measure_agent.vboard.swd import VirtualDebugProbe
+
+    probe = VirtualDebugProbe(F767, serial="VB-F767-2")
+    virtual_probes.append(probe)
+
+    class FlippingApi(PyOcdApi):
+        def program(self, session, elf):
+            super().program(session, elf)
+            probe.flash.buf[0x100] ^= 0x10  # 0x08000100: in the vector table
+
+    flasher = PyOcdFlasher("f767-a", PyOcdSettings(target="stm32f767zi", probe="VB-F767-2", cpuid=F767.cpuid),
+                           FlippingApi())
+    with pytest.raises(FlashError) as err:
+        flasher.flash(f767_images[0])
+    image_byte = next(s for s in parse_elf(f767_images[0].elf).segments if s.paddr == 0x08000000).data[0x100]
+    assert str(err.value) == (f"flashing f767-a (probe VB-F767-2) with pyOCD failed: verify: 0x08000100 reads "
+                              f"0x{image_byte ^ 0x10:02x}, the image has 0x{image_byte:02x}")
+    assert probe.resets == 1                                   # the connect's, no reset to run the image
+
+
+def test_virtual_debug_port_models_armv7m_cores_only():
+    from measure_agent.vboard.swd import VirtualDebugProbe
+
+    for name in ("NUCLEO-G071RB", "NUCLEO-L552ZE-Q"):
+        with pytest.raises(ValueError, match="models Armv7-M cores"):
+            VirtualDebugProbe(get_board(name))
+
+
 def test_serial_board_flashed_with_pyocd_from_its_bench_toml(virtual_probes, f767_images):
     """bench.toml's ``flash = { tool = "pyocd" }`` on a serial board: the hello names another image, the agent
     flashes through pyOCD (the debug port of the chip behind the serial port), the chip restarts from its flash

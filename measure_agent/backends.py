@@ -65,8 +65,8 @@ class Backend(ABC):
     """One board. Not thread-safe: the board's worker is its only user.
 
     ``state`` is "idle", "busy", "recovering" or "offline"; an offline board (one that cannot be opened, or
-    whose flashing failed) has its reason in ``state_reason`` and is tried again at ``retry_at`` (:meth:`probe`), with a backoff
-    that grows while it stays offline.
+    whose flashing failed) has its reason in ``state_reason`` and is tried again at ``retry_at``
+    (:meth:`probe`), with a backoff that grows while it stays offline.
     """
 
     kind = ""

@@ -119,13 +119,18 @@ class PyOcdFlasher(Flasher):
             raise self._fail(f"serial {wanted} matches several probes ({serials}): give the whole serial")
         raise self._fail(f"several probes are attached ({serials}) and the board names none: set flash.probe")
 
+    def session_options(self) -> dict:
+        """pyOCD session options: the target type, the SWD clock, no progress bar (on the agent's stdout)."""
+        return {"target_override": self.settings.target, "frequency": self.settings.frequency,
+                "hide_programming_progress": True}
+
     def flash(self, image) -> None:
         from pyocd.core import exceptions
 
         elf = Path(image.elf)
         probe = self.choose_probe()
         serial = probe.unique_id
-        options = {"target_override": self.settings.target, "frequency": self.settings.frequency}
+        options = self.session_options()
         step = "connecting to the target"
         try:
             with self.api.session(probe, options) as session:

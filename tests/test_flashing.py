@@ -318,9 +318,9 @@ def test_pyocd_session_is_pyocds_for_the_target(probes, images):
     probes.append(F767_SERIAL)
     board = get_board("NUCLEO-F767ZI")
     flasher = PyOcdFlasher("f767-a", PyOcdSettings(target=board.pyocd_target, probe=F767_SERIAL, cpuid=board.cpuid))
-    session = flasher.api.session(flasher.choose_probe(), {"target_override": board.pyocd_target,
-                                                           "frequency": 4_000_000})
+    session = flasher.api.session(flasher.choose_probe(), flasher.session_options())
     assert session.options.get("target_override") == "stm32f767zi" and session.options.get("frequency") == 4_000_000
+    assert session.options.get("hide_programming_progress") is True
     assert session.target.part_number == "STM32F767xx"
     image = build_firmware(board, runtime="stub")
     for segment in (s for s in parse_elf(image.elf).segments if s.data and board.flash.contains(s.paddr)):
@@ -524,7 +524,8 @@ def test_pyocd_flash_programs_verifies_and_resets(probes, images):
     probes.append(L4R5_SERIAL)
     api = _SessionApi()
     _pyocd(L4R5_SERIAL, api).flash(images[0])
-    assert api.opened == [(L4R5_SERIAL, {"target_override": "stm32l4r5zitx", "frequency": 4_000_000})]
+    assert api.opened == [(L4R5_SERIAL, {"target_override": "stm32l4r5zitx", "frequency": 4_000_000,
+                                         "hide_programming_progress": True})]
     assert api.target.resets == 1
     vectors = next(s for s in parse_elf(images[0].elf).segments if s.paddr == 0x08000000)
     assert bytes(api.target.read_memory_block8(0x08000000, 8)) == vectors.data[:8]

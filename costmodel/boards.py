@@ -183,6 +183,7 @@ class Board:
     power_kind: str
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     erase_units: tuple[EraseUnits, ...] = ()   # the flash's pages / sectors in address order (flash_layout)
+    pyocd_target: str = ""                     # pyOCD's target type for the MCU (built-in or a CMSIS pack's)
 
     @property
     def simd(self) -> bool:
@@ -339,6 +340,7 @@ def _board(name: str, raw: dict, families: dict[str, Family], cpuids: dict[str, 
             power_mw=float(raw["power_mw"]),
             power_kind=choice("power_kind", ("measured", "datasheet")),
             sources=dict(raw.get("sources", {})),
+            pyocd_target=str(raw.get("pyocd_target", "")),
         )
         layout = raw.get("flash_layout")
         board = replace(board, erase_units=_erase_units(name, layout, board.flash))

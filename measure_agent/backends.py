@@ -11,7 +11,6 @@ measurement errors.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Callable
 from costmodel.boards import Board, get_board
 from measure_agent.energy import MODELLED, MONITORED, EnergyMonitor, MonitorError, monitor_from_config
 from measure_agent.errors import BoardNotAnswering, BoardOffline, InvalidModel, MeasureError
+from measure_agent.flashing import Flasher, FlashError, make_flasher
 from measure_agent.protocol import RunResult
 from measure_agent.settings import FirmwareSettings
 
@@ -45,6 +45,7 @@ class BoardSpec:
     port: str | None = None
     baud: int = 115200
     flash_command: tuple[str, ...] = ()
+    flash: dict | None = None     # pyOCD flashing ({"tool": "pyocd", "probe", "target", "frequency"}), or None
     energy_monitor: dict | None = None
     runtime: str = "auto"         # the executor the board's firmware links (firmware_build.sources.RUNTIMES)
 
@@ -63,9 +64,9 @@ class BoardRun:
 class Backend(ABC):
     """One board. Not thread-safe: the board's worker is its only user.
 
-    ``state`` is "idle", "busy", "recovering" or "offline"; an offline board (one that cannot be opened)
-    has its reason in ``state_reason`` and is tried again at ``retry_at`` (:meth:`probe`), with a backoff
-    that grows while it stays offline.
+    ``state`` is "idle", "busy", "recovering" or "offline"; an offline board (one that cannot be opened, or
+    whose flashing failed) has its reason in ``state_reason`` and is tried again at ``retry_at``
+    (:meth:`probe`), with a backoff that grows while it stays offline.
     """
 
     kind = ""
@@ -162,6 +163,9 @@ class Backend(ABC):
                 if isinstance(exc, BoardLinkError):  # (BoardTimeout is a TimeoutError): the board is there
                     raise
                 self.mark_offline(f"cannot open {self.spec.port or 'the board'}: {exc}")
+                raise BoardOffline(f"board {self.board_id} is offline: {self.state_reason}") from None
+            except FlashError as exc:  # offline until flashing works (retried by probe, with backoff)
+                self.mark_offline(str(exc))
                 raise BoardOffline(f"board {self.board_id} is offline: {self.state_reason}") from None
             progress("uploading", f"{len(plan)} bytes to {placement}")
             link.last_flash = None
@@ -304,14 +308,21 @@ class _FaultAwareLine:
 
 
 class SerialBackend(Backend):
-    """A real board on a serial port, flashed with the configured command when it runs other firmware."""
+    """A real board on a serial port, flashed (:mod:`measure_agent.flashing`) when it runs other firmware.
+
+    The running firmware's build id comes from the board's hello; the board is flashed only when it differs,
+    and after flashing the hello must name the image flashed. A failed flash puts the board offline with the
+    reason; :meth:`probe` flashes that image again when the backoff has passed.
+    """
 
     kind = "serial"
 
     def __init__(self, spec: BoardSpec):
         super().__init__(spec)
         self.monitor = monitor_from_config(spec.energy_monitor)
+        self.flasher: Flasher | None = make_flasher(spec.id, spec.flash_command, spec.flash, self.board.cpuid)
         self._serial = None
+        self._unflashed = None  # the image whose flashing failed last (flashed again by the next probe)
 
     def check_available(self) -> str:
         port = self.spec.port or ""
@@ -321,6 +332,11 @@ class SerialBackend(Backend):
             return f"serial port {port} does not exist"
         if not os.access(port, os.R_OK | os.W_OK):
             return f"no permission to open serial port {port}"
+        if self._unflashed is not None:  # the last flash failed: flashing it again is the check
+            try:
+                self.link(self._unflashed)
+            except (FlashError, OSError) as exc:
+                return str(exc)
         return ""
 
     def _start(self, image):
@@ -333,25 +349,31 @@ class SerialBackend(Backend):
         except BoardLinkError:
             running = None
         if running != image.build_id:
-            self._flash(image)
-            link.drain(quiet=0.5)
+            try:
+                self._flash(image, link)
+            except BaseException:
+                self._close_link()
+                raise
+        self._unflashed = None
         return link
 
-    def _flash(self, image) -> None:
-        if not self.spec.flash_command:
-            raise MeasureError(f"board {self.board_id} runs other firmware and has no flash_command configured")
-        elf = Path(image.elf)
-        binary = elf.with_suffix(".bin")
-        if not binary.exists():
-            subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(binary)], check=True)
-        argv = [a.replace("{elf}", str(elf)).replace("{bin}", str(binary)) for a in self.spec.flash_command]
+    def _flash(self, image, link) -> None:
+        """Flash ``image`` and check that the board, restarted, says it runs it."""
+        from measure_agent.serial_link import BoardLinkError
+
+        if self.flasher is None:
+            raise MeasureError(f"board {self.board_id} runs other firmware and has no flash_command or flash "
+                               f"configured")
+        self._unflashed = image
+        self.flasher.flash(image)
+        link.drain(quiet=0.5)
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BoardNotAnswering(f"flashing {self.board_id} failed: {exc}") from None
-        if done.returncode != 0:
-            raise MeasureError(f"flashing {self.board_id} failed ({argv[0]} exited {done.returncode}): "
-                               f"{done.stderr.strip()[:300]}")
+            now = link.hello().build_id
+        except BoardLinkError as exc:
+            raise FlashError(f"board {self.board_id}: flashed {image.build_id} but the board does not answer its "
+                             f"hello: {exc}") from None
+        if now != image.build_id:
+            raise FlashError(f"board {self.board_id}: flashed {image.build_id} but the board runs {now}")
 
     def _close_link(self) -> None:
         if self._serial is not None:

@@ -26,6 +26,8 @@ Example::
     port = "/dev/ttyACM0"
     baud = 115200
     flash_command = ["st-flash", "--reset", "write", "{bin}", "0x08000000"]   # {elf} or {bin}; no shell
+    # or through pyOCD (not both): the probe's serial; target and SWD clock default to the catalogue's and 4 MHz
+    # flash = { tool = "pyocd", probe = "066DFF...", target = "stm32l496zgtx", frequency = 4000000 }
     # energy_monitor = { kind = "command", start = ["rl-start"], stop = ["rl-stop-joules"] }
 
 The file is checked against a schema (:class:`BenchFile`): types are strict (``count = true`` or
@@ -47,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from costmodel.boards import CatalogueError, get_board
 from measure_agent.backends import BoardSpec
+from measure_agent.flashing import DEFAULT_SWD_HZ
 
 DEFAULT_MAX_MODEL_BYTES = 4 * 1024 * 1024
 #: gRPC messages are limited to 2 GiB; a model for a microcontroller is far below this bound
@@ -188,6 +191,15 @@ class VirtualBoard(_Section):
     _runtime = field_validator("runtime")(classmethod(lambda cls, v: _runtime(v)))
 
 
+class FlashSection(_Section):
+    """``flash = { tool = "pyocd", ... }``: flashing through pyOCD (target: the catalogue's pyocd_target)."""
+
+    tool: Literal["pyocd"]
+    probe: Annotated[str, Field(min_length=1)] | None = None
+    target: Annotated[str, Field(min_length=1)] | None = None
+    frequency: Annotated[int, Field(ge=10_000, le=50_000_000)] = DEFAULT_SWD_HZ
+
+
 class SerialBoard(_Section):
     kind: Literal["serial"]
     target: str
@@ -195,11 +207,20 @@ class SerialBoard(_Section):
     id: Annotated[str, Field(min_length=1)] | None = None
     baud: Annotated[int, Field(gt=0, le=20_000_000)] = 115200
     flash_command: list[str] = []
+    flash: FlashSection | None = None
     energy_monitor: EnergyMonitorSection | None = None
     runtime: str = "auto"
 
     _target = field_validator("target")(classmethod(lambda cls, v: _target(v)))
     _runtime = field_validator("runtime")(classmethod(lambda cls, v: _runtime(v)))
+
+    @model_validator(mode="after")
+    def _one_flasher(self) -> SerialBoard:
+        if self.flash is not None and self.flash_command:
+            raise ValueError("flash and flash_command are two ways to flash the board: set one of them")
+        if self.flash is not None and self.flash.target is None and not get_board(self.target).pyocd_target:
+            raise ValueError(f"flash.target: the catalogue has no pyOCD target for {self.target}: set flash.target")
+        return self
 
 
 class BenchFile(_Section):
@@ -230,7 +251,7 @@ class BenchFile(_Section):
 #: the keys each section knows, for naming the known keys when a key is unknown
 _SECTIONS: dict[str, type[BaseModel]] = {"agent": AgentSection, "tls": Tls, "retention": Retention,
                                          "virtual": VirtualBoard, "serial": SerialBoard,
-                                         "energy_monitor": EnergyMonitorSection}
+                                         "energy_monitor": EnergyMonitorSection, "flash": FlashSection}
 _EXPECTED = {"string_type": "a string", "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
              "list_type": "a list", "dict_type": "a table", "model_type": "a table", "literal_error": None}
 _HINTS = {"flash_command": "a list of strings (it is never run by a shell)", "start": "a list of strings",
@@ -334,8 +355,12 @@ def parse_config(text: str, base_dir: Path = Path(".")) -> AgentConfig:
                        for i in range(entry.count)]
         else:
             monitor = entry.energy_monitor.model_dump() if entry.energy_monitor else None
+            flash = None
+            if entry.flash is not None:
+                target = entry.flash.target or get_board(entry.target).pyocd_target
+                flash = {**entry.flash.model_dump(), "target": target}
             boards.append(BoardSpec(id=entry.id or entry.port, kind="serial", target=entry.target, port=entry.port,
-                                    baud=entry.baud, flash_command=tuple(entry.flash_command),
+                                    baud=entry.baud, flash_command=tuple(entry.flash_command), flash=flash,
                                     energy_monitor=monitor, runtime=entry.runtime))
     ids = [b.id for b in boards]
     if len(set(ids)) != len(ids):

@@ -13,7 +13,7 @@ check it needs failed) and, when not ok, what to do:
 ``energy``    the energy monitor answers a start/stop; without one, energy is the power model (warn)
 
 Nothing is flashed: a board running other firmware is told which image to flash (the agent itself flashes
-it with ``flash_command`` before its first measurement).
+it with ``flash_command`` or pyOCD (``flash``) before its first measurement).
 """
 
 from __future__ import annotations
@@ -244,10 +244,15 @@ class _Doctor:
             self.add("firmware", WARN, f"the board runs build {running}, the agent's is {mine}",
                      f"nothing to do: the agent flashes {self.image.elf} with flash_command "
                      f"({self.spec.flash_command[0]}) before its first measurement")
+        elif self.spec.flash:
+            self.add("firmware", WARN, f"the board runs build {running}, the agent's is {mine}",
+                     f"nothing to do: the agent flashes {self.image.elf} with pyOCD (target "
+                     f"{self.spec.flash['target']}) before its first measurement")
         else:
             self.add("firmware", FAIL, f"the board runs build {running}, the agent's is {mine}",
                      f"flash {self.image.elf} (st-flash, OpenOCD or STM32CubeProgrammer), or set flash_command "
-                     f"of board {self.spec.id!r} in bench.toml so the agent flashes it")
+                     f"or flash = {{ tool = \"pyocd\" }} of board {self.spec.id!r} in bench.toml so the agent "
+                     f"flashes it")
 
     # -------------------------------------------------------- 4. clock and 5. the tiny model
     def _model_and_clock(self) -> None:

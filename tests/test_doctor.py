@@ -145,3 +145,23 @@ def test_silent_board_fails_hello_with_advice():
     assert [checks[n].verdict for n in ("firmware", "clock", "model")] == [SKIP] * 3
     assert "the hello check failed" in checks["model"].detail
     assert checks["energy"].verdict == WARN
+
+
+def test_board_running_other_firmware_with_pyocd_flashing_is_a_warning(tmp_path):
+    """The firmware row of a serial board set to flash through pyOCD: the agent will flash it (warn), the doctor
+    does not (the board still runs the other build)."""
+    from costmodel.boards import get_board
+    from measure_agent.backends import BoardSpec
+    from measure_agent.firmware_build import build_firmware
+    from measure_agent.vboard import PtyBridge, VirtualBoard
+
+    board = get_board("NUCLEO-L4R5ZI")
+    other = build_firmware(board, runtime="stub")
+    with PtyBridge(VirtualBoard(board, Path(other.elf)), run_timeout_s=120) as bridge:
+        spec = BoardSpec(id="sim", kind="serial", target=board.name, port=bridge.path,
+                         flash={"tool": "pyocd", "probe": None, "target": "stm32l4r5zitx", "frequency": 4_000_000})
+        report = check_board(spec)
+    firmware = {c.name: c for c in report.checks}["firmware"]
+    assert firmware.verdict == WARN and f"the board runs build {other.build_id}" in firmware.detail
+    assert firmware.advice.startswith("nothing to do: the agent flashes ") and "with pyOCD (target stm32l4r5zitx)" \
+        in firmware.advice

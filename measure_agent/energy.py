@@ -96,22 +96,23 @@ def monitor_from_config(raw: dict | None) -> EnergyMonitor | None:
         if kind == "rocketlogger":
             from measure_agent.monitors.rocketlogger import RocketLoggerMonitor
 
-            return RocketLoggerMonitor(control, Path(raw["file"]), digital=str(raw.get("digital", "DI1")))
+            return RocketLoggerMonitor(control, Path(raw["file"]), digital=str(raw.get("digital") or "DI1"))
         from measure_agent.monitors.joulescope import JoulescopeMonitor
 
-        return JoulescopeMonitor(control, Path(raw["file"]), digital=str(raw.get("digital", "gpi[0]")))
+        return JoulescopeMonitor(control, Path(raw["file"]), digital=str(raw.get("digital") or "gpi[0]"))
     if kind == "ppk2":
         from measure_agent.monitors.ppk2 import Ppk2Monitor
 
         if not raw.get("port"):
             raise ValueError("a ppk2 energy monitor needs port: its serial port")
-        return Ppk2Monitor(str(raw["port"]), voltage_mv=int(raw.get("voltage_mv", 3300)),
-                           digital=int(raw.get("digital", 0)))
+        return Ppk2Monitor(str(raw["port"]), voltage_mv=int(raw.get("voltage_mv") or 3300),
+                           digital=int(str(raw.get("digital") or "D0").lstrip("D")))
     if kind == "otii":
         from measure_agent.monitors.otii import OtiiMonitor
 
-        return OtiiMonitor(str(raw.get("host", "127.0.0.1")), int(raw.get("port", 1905)),
-                           device=str(raw.get("device", "")), digital=str(raw.get("digital", "gpi1")))
+        host, _, port = str(raw.get("address") or "127.0.0.1:1905").rpartition(":")
+        return OtiiMonitor(host.strip("[]"), int(port), device=str(raw.get("device") or ""),
+                           digital=str(raw.get("digital") or "i1"))
     raise ValueError(f"energy monitor kind {kind!r} is not supported "
                      f"(use command, rocketlogger, ppk2, joulescope or otii)")
 

@@ -17,7 +17,7 @@ from .base import MonitorError, Trace
 
 RATE_HZ = 100_000
 #: the port is drained until it has been quiet this long after the recording stopped
-QUIET_S = 0.3
+QUIET_S = 1.0
 
 
 @dataclass

@@ -60,7 +60,7 @@ def simulated_monitor(raw: dict, board: Callable[[], object]):
 
         from .otii import SimulatedOtii
 
-        server = SimulatedOtii(recorder, voltage_v=voltage)
+        server = SimulatedOtii(recorder, voltage_v=voltage, rate_hz=int(raw.get("sample_rate_hz") or 50_000))
         monitor = OtiiMonitor("127.0.0.1", server.port)
         monitor.instrument = server
         return monitor

@@ -9,8 +9,9 @@ firmware/runtime/executor.c). A monitor samples the pin with its analog channels
 * two edges closer than a sample may cancel (a layer shorter than a sample is invisible), so the seen edges
   are matched to the boundaries the cycle counts predict, each within ``tolerance_samples``; a seen edge at
   no predicted boundary is an error (the trace and the cycle counts disagree);
-* a layer spanning fewer than ``min_samples`` samples, or one whose boundaries were not both seen, is not
-  resolvable, and the result says so per layer: a short layer gets the run's mean energy per cycle x its
+* a layer spanning fewer than ``min_samples`` samples, one whose boundaries were not both seen, or one whose
+  edge has another boundary within two samples (its time would come from mixed samples) is not resolvable,
+  and the result says so per layer: a short layer gets the run's mean energy per cycle x its
   cycles, a stretch of layers between two seen edges (the edges inside it cancelled) its measured energy
   spread over them by their cycles.
 
@@ -91,55 +92,76 @@ def layer_energy(trace: Trace, layer_cycles: list[int], run_cycles: int, runs: i
     tol = tolerance_samples * per_sample
     gap = max(0.0, (run_cycles - sum(layer_cycles)) / (n + 1))  # the executor's own cycles between two layers
     step = [c + gap for c in layer_cycles]
-    # match the boundaries (run r, boundary k) in order to the seen edges, re-anchoring on every match
-    flat: list[tuple[int, int, float | None]] = [(0, 0, float(seen[0]))]
-    j, anchor, slack, worst = 1, float(seen[0]), 0.0, 0.0
-    for r in range(runs):
-        if r > 0:  # the shell's own work between two runs: the start edge is seen apart from the previous end,
-            # or (shorter than a sample) both cancelled, and the next match may be up to a sample later
-            if j < len(seen) and seen[j] - anchor < step[0] / 2:
-                anchor, j, slack = float(seen[j]), j + 1, 0.0
-                flat.append((r, 0, anchor))
-            else:
-                flat.append((r, 0, None))
-                slack = per_sample
-        for k in range(1, n + 1):
-            anchor += step[k - 1]
-            if j < len(seen) and abs(seen[j] - anchor) <= tol + slack:
-                worst = max(worst, abs(seen[j] - anchor))
-                anchor, j, slack = float(seen[j]), j + 1, 0.0
-                flat.append((r, k, anchor))
-            else:
-                flat.append((r, k, None))
-    if j < len(seen):
-        raise MonitorError(f"{trace.monitor}: an edge of the energy pin at {seen[j] / clock_hz * 1e3:.3f} ms is at "
-                           f"no layer boundary the cycle counts predict ({len(seen)} edges seen, {expected} "
-                           f"expected): trace and cycles disagree")
-    if flat[-1][2] is None:
-        raise MonitorError(f"{trace.monitor}: the last edge of the last run is missing from the trace (was the "
-                           f"monitor stopped after the run?)")
+    # every boundary in order, (run, k): the cycles from the previous one, and whether the shell's own work between
+    # two runs (not counted by the cycle counts) comes before it
+    order = [(r, k) for r in range(runs) for k in range(n + 1)]
+    delta = [0.0] + [step[k - 1] if k > 0 else 0.0 for _, k in order[1:]]
+    after_gap = [False] + [k == 0 for _, k in order[1:]]
+    times: list[float | None] = [None] * len(order)
+    # each pair of edges closer than a sample cancels: between two seen edges an even number of boundaries is
+    # unseen, so seen edge j + 1 is boundary cur + 1, cur + 3, ...: the candidate nearest to where the cycle
+    # counts put it (the last seen edge: the run's end, if it can be)
+    times[0], cur, anchor, worst = float(seen[0]), 0, float(seen[0]), 0.0
+    for j in range(1, len(seen)):
+        e, best = float(seen[j]), None
+        predicted, gap = anchor, False
+        for i in range(cur + 1, len(order)):
+            predicted += delta[i]
+            gap = gap or after_gap[i]
+            slack = per_sample + step[0] / 2 if gap else 0.0
+            if predicted - tol > e:
+                break
+            if (i - cur) % 2 == 1 and abs(e - predicted) <= tol + slack:
+                if j == len(seen) - 1 and i == len(order) - 1:
+                    best = (i, predicted, gap)
+                    break
+                if best is None or abs(e - predicted) < abs(e - best[1]):
+                    best = (i, predicted, gap)
+        if best is None:
+            raise MonitorError(f"{trace.monitor}: an edge of the energy pin at {e / clock_hz * 1e3:.3f} ms is at no "
+                               f"layer boundary the cycle counts predict ({len(seen)} edges seen, {expected} "
+                               f"expected): trace and cycles disagree")
+        cur, anchor = best[0], e
+        times[cur] = e
+        if not best[2]:
+            worst = max(worst, abs(e - best[1]))
+    flat = [(r, k, t) for (r, k), t in zip(order, times)]
+    predicted_end = times[-1] is None
+    if predicted_end:  # the last layers' edges all cancelled: the run's end where the cycle counts put it
+        times[-1] = anchor + sum(delta[cur + 1:])
+        flat[-1] = (*flat[-1][:2], times[-1])
+    # where every boundary is (seen, or the cycles after the last seen one): an edge is clean when no other boundary
+    # is within two samples of it, so that the samples its time comes from hold no other edge
+    where, last = [], None
+    for i, t in enumerate(times):
+        last = t if t is not None else last + delta[i]
+        where.append(last)
+    clean = [all(abs(where[i] - where[m]) >= 2 * per_sample for m in (i - 1, i + 1) if 0 <= m < len(where))
+             for i in range(len(where))]
     known = [i for i, (_, _, t) in enumerate(flat) if t is not None]
     stretches = []                                       # (layers covered, joules, samples spanned)
     for a, b in zip(known[:-1], known[1:]):
         covered = [flat[i][1] for i in range(a, b) if flat[i][1] < n]  # layer k starts at boundary k
         if covered:  # (none: from one run's end to the next run's start, the shell's own work)
             joules = _cumulative(trace, flat[b][2] / clock_hz) - _cumulative(trace, flat[a][2] / clock_hz)
-            stretches.append((covered, joules, (flat[b][2] - flat[a][2]) / per_sample))
+            cut = predicted_end and b == len(flat) - 1  # (its end is not an edge: spread, never measured)
+            dirty = not (clean[a] and clean[b])          # (an edge shares its samples with another: spread)
+            stretches.append((covered, joules, -1.0 if cut or dirty else (flat[b][2] - flat[a][2]) / per_sample))
     measured = [(c[0], j) for c, j, span in stretches if len(c) == 1 and span >= min_samples]
     per_cycle = (sum(j for _, j in measured) / sum(step[k] for k, _ in measured)) if measured else 0.0
-    energy = np.zeros(n)
-    resolved = np.ones(n, dtype=bool)
+    measured_j: list[list[float]] = [[] for _ in range(n)]   # per layer: the runs that measured it
+    spread_j: list[list[float]] = [[] for _ in range(n)]     # and the others
     for covered, joules, span in stretches:
         if len(covered) == 1 and span >= min_samples:
-            energy[covered[0]] += joules
-        elif len(covered) == 1:  # alone between its edges but too short: the run's energy per cycle x its cycles
-            energy[covered[0]] += per_cycle * step[covered[0]] if measured else joules
-            resolved[covered[0]] = False
-        else:                    # edges cancelled inside: the stretch's energy spread by cycles
+            measured_j[covered[0]].append(joules)
+        elif len(covered) == 1 and span >= 0:  # alone between its edges but too short: energy per cycle x cycles
+            spread_j[covered[0]].append(per_cycle * step[covered[0]] if measured else joules)
+        else:                                  # an edge not seen, or not clean: the stretch spread by cycles
             weights = np.array([step[k] for k in covered], dtype=np.float64)
             for k, w in zip(covered, weights):
-                energy[k] += joules * w / weights.sum()
-                resolved[k] = False
-    run_j = float(energy.sum()) / runs
-    layers = [LayerEnergy(float(e / runs), bool(ok)) for e, ok in zip(energy, resolved)]
+                spread_j[k].append(joules * w / weights.sum())
+    # a layer measured in some runs is their mean; one measured in none, the mean of its spread shares
+    layers = [LayerEnergy(float(np.mean(m)), True) if m else LayerEnergy(float(np.mean(p)) if p else 0.0, False)
+              for m, p in zip(measured_j, spread_j)]
+    run_j = sum(layer.joules for layer in layers)
     return TracedEnergy(trace.monitor, trace.sample_rate_hz, layers, run_j, len(seen), expected, worst)

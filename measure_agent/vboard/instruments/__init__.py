@@ -23,7 +23,8 @@ RATES_HZ = {"rocketlogger": 64000, "joulescope": 1_000_000, "ppk2": 100_000}
 
 def simulated_monitor(raw: dict, board: Callable[[], object]):
     """The adapter of ``raw["kind"]`` (measure_agent/monitors) connected to its simulated instrument, which
-    draws the power of the virtual board ``board()`` returns. ``close()`` releases the instrument."""
+    draws the power of the virtual board ``board()`` returns; the instrument is the adapter's ``instrument``
+    (its ``recorder.last`` is the power it sampled last)."""
     from .recorder import PowerRecorder
 
     kind = raw.get("kind")
@@ -38,14 +39,18 @@ def simulated_monitor(raw: dict, board: Callable[[], object]):
 
             path = workdir / "trace.rld"
             rate = int(raw.get("sample_rate_hz", RATES_HZ[kind]))
-            return RocketLoggerMonitor(SimulatedRocketLogger(recorder, path, rate, voltage), path)
+            monitor = RocketLoggerMonitor(SimulatedRocketLogger(recorder, path, rate, voltage), path)
+            monitor.instrument = monitor.control
+            return monitor
         from measure_agent.monitors.joulescope import JoulescopeMonitor
 
         from .joulescope import SimulatedJoulescope
 
         path = workdir / "trace.jls"
         rate = int(raw.get("sample_rate_hz", RATES_HZ[kind]))
-        return JoulescopeMonitor(SimulatedJoulescope(recorder, path, rate, voltage), path)
+        monitor = JoulescopeMonitor(SimulatedJoulescope(recorder, path, rate, voltage), path)
+        monitor.instrument = monitor.control
+        return monitor
     if kind == "ppk2":
         from measure_agent.monitors.ppk2 import Ppk2Monitor
 

@@ -19,6 +19,8 @@ class PowerRecorder:
         self._board = board
         self._start: tuple[int, int] | None = None
         self._level0 = 0
+        #: the power of the last recording (what the instrument sampled: tests compare against it)
+        self.last: PowerTrace | None = None
 
     def _pin(self):
         vb = self._board()
@@ -41,4 +43,5 @@ class PowerRecorder:
         edges = pin.edges()
         end = (vb.cycles, vb.instructions)
         start, self._start = self._start, None
-        return power_trace(vb.board, start, edges, end, self._level0)
+        self.last = power_trace(vb.board, start, edges, end, self._level0)
+        return self.last

@@ -12,7 +12,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from .base import Control, MonitorError, Trace
 

@@ -222,7 +222,7 @@ def _energy_origin(result) -> str:
     spread = sum(layer.energy_source == "monitor-spread" for layer in result.layers)
     return (f"monitor {result.energy_monitor} at {result.energy_sample_rate_hz / 1e3:g} kHz, "
             f"{result.energy_edges_seen}/{result.energy_edges_expected} edges"
-            + (f"; * {spread} layers too short to resolve, spread by cycles" if spread else ""))
+            + (f"; * {spread} layers not resolvable at this rate, spread by cycles" if spread else ""))
 
 
 def _check_save(path: Path | None) -> None:

@@ -10,12 +10,11 @@ per-layer energy is measured, not spread. What a run spends outside its layers i
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
 from costmodel.boards import Board
-from measure_agent.monitors.base import CommandControl, MonitorError, Trace
+from measure_agent.monitors.base import CommandControl, MonitorError, Trace, run_command
 
 __all__ = ["MONITORED", "MODELLED", "MONITOR_SPREAD", "CommandMonitor", "EnergyMonitor", "MonitorError", "monitor_from_config",
            "run_energy", "modelled_energy"]
@@ -50,23 +49,14 @@ class CommandMonitor:
     sample_rate_hz: float = 0.0
 
     def start(self) -> None:
-        self._run(self.start_command)
+        run_command(self.start_command, self.timeout_s)
 
     def stop(self) -> float:
-        out = self._run(self.stop_command)
+        out = run_command(self.stop_command, self.timeout_s)
         try:
             return float(out.split()[0])
         except (IndexError, ValueError):
             raise MonitorError(f"energy monitor printed {out[:80]!r}, expected joules") from None
-
-    def _run(self, argv: tuple[str, ...]) -> str:
-        try:
-            done = subprocess.run(list(argv), capture_output=True, text=True, timeout=self.timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MonitorError(f"energy monitor command {argv[0]!r} failed: {exc}") from None
-        if done.returncode != 0:
-            raise MonitorError(f"energy monitor command {argv[0]!r} exited {done.returncode}: {done.stderr.strip()[:200]}")
-        return done.stdout
 
 
 def _argv(raw: dict, key: str) -> tuple[str, ...]:

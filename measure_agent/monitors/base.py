@@ -64,15 +64,19 @@ class CommandControl:
     timeout_s: float = 30.0
 
     def start(self) -> None:
-        self._run(self.start_command)
+        run_command(self.start_command, self.timeout_s)
 
     def stop(self) -> None:
-        self._run(self.stop_command)
+        run_command(self.stop_command, self.timeout_s)
 
-    def _run(self, argv: tuple[str, ...]) -> None:
-        try:
-            done = subprocess.run(list(argv), capture_output=True, text=True, timeout=self.timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MonitorError(f"monitor command {argv[0]!r} failed: {exc}") from None
-        if done.returncode != 0:
-            raise MonitorError(f"monitor command {argv[0]!r} exited {done.returncode}: {done.stderr.strip()[:200]}")
+
+def run_command(argv: tuple[str, ...], timeout_s: float) -> str:
+    """Run an energy monitor's command (an argument list, never a shell); its standard output."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MonitorError(f"energy monitor command {argv[0]!r} failed: {exc}") from None
+    if done.returncode != 0:
+        raise MonitorError(f"energy monitor command {argv[0]!r} exited {done.returncode}: "
+                           f"{done.stderr.strip()[:200]}")
+    return done.stdout

@@ -11,7 +11,7 @@ import tty
 import numpy as np
 import pytest
 
-from costmodel.boards import get_board
+from costmodel.boards import catalogue, get_board
 from measure_agent.backends import BoardSpec, VirtualBackend
 from measure_agent.measurement import compile_model, measure
 from measure_agent.monitors import MonitorError, Trace, layer_energy
@@ -65,6 +65,29 @@ def test_the_executor_toggles_the_energy_pin_at_every_layer_boundary_outside_the
     last_run = [c for c, _, _ in edges[(n + 1) * (RUNS - 1):]]
     overhead = [b - a - layer for a, b, layer in zip(last_run, last_run[1:], cycles.layer_cycles)]
     assert all(0 < o < 100 for o in overhead), overhead
+
+
+@_needs("joulescope")
+@pytest.mark.parametrize("target", sorted(catalogue()))
+def test_every_board_marks_its_layers_on_its_energy_pin(target):
+    """Each family's GPIO layout (the F1's CRH, the others' MODER; BSRR at 0x10 / 0x18): the firmware makes the
+    catalogue pin an output and the virtual board sees (layers + 1) edges a run at the pin's BSRR."""
+    from measure_agent.errors import DoesNotFit
+
+    board = get_board(target)
+    backend = VirtualBackend(BoardSpec(id=f"vb-{target}", kind="virtual", target=target,
+                                       energy_monitor={"kind": "joulescope"}))
+    try:
+        result = measure(backend, pb.MeasureRequest(request_id=f"pin-{target}", model=LENET, repetitions=1))
+        power = backend.monitor.instrument.recorder.last
+        pin = backend._vb.energy_pin
+    except DoesNotFit as exc:
+        pytest.skip(f"LeNet does not fit {target}: {exc}")
+    finally:
+        backend.release()
+    gpio = board.family.gpio
+    assert pin.address == gpio.port_base(board.energy_gpio.port) + gpio.bsrr_offset
+    assert len(power.edges) == len(result.layers) + 1 and result.energy_source == "monitor"
 
 
 # ------------------------------------------------------------------ the power model

@@ -427,7 +427,8 @@ class _Doctor:
                   f"{traced.edges_expected} edges of {pin} ({len(traced.layers)} layers + 1, one run), at the layer "
                   f"boundaries of the cycle counts within {traced.boundary_error_cycles:.0f} cycles "
                   f"({traced.boundary_error_cycles / per_sample:.2f} samples); {resolved} of {len(traced.layers)} "
-                  f"layers resolvable (the others shorter than a few samples); {traced.run_j * 1e6:.1f} uJ per run")
+                  f"layers resolvable (the others too short, or too near another boundary, at this rate); "
+                  f"{traced.run_j * 1e6:.1f} uJ per run")
         if traced.edges_seen < traced.edges_expected:
             detail += "; edges closer than a sample cancel in pairs"
         self.add("energy", OK, detail)

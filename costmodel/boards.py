@@ -73,6 +73,12 @@ class Gpio:
     def port_base(self, port: int) -> int:
         return self.base + port * self.stride
 
+    @property
+    def bsrr_offset(self) -> int:
+        """GPIOx_BSRR (bit n sets pin n, bit n + 16 resets it, one store): RM0008 9.2.5 at 0x10 on the F1,
+        0x18 on the MODER layout (RM0351 8.5.7, RM0386/RM0410 GPIOx_BSRR, RM0444 7.4.7, RM0438 9.4.7)."""
+        return 0x10 if self.layout == "f1" else 0x18
+
 
 FLASH_STYLES = ("page-number", "sector", "page-address")
 
@@ -184,6 +190,7 @@ class Board:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     erase_units: tuple[EraseUnits, ...] = ()   # the flash's pages / sectors in address order (flash_layout)
     pyocd_target: str = ""                     # pyOCD's target type for the MCU (built-in or a CMSIS pack's)
+    energy_gpio: Pin | None = None             # toggled at every layer boundary, for an energy monitor
 
     @property
     def simd(self) -> bool:
@@ -341,6 +348,7 @@ def _board(name: str, raw: dict, families: dict[str, Family], cpuids: dict[str, 
             power_kind=choice("power_kind", ("measured", "datasheet")),
             sources=dict(raw.get("sources", {})),
             pyocd_target=str(raw.get("pyocd_target", "")),
+            energy_gpio=Pin.parse(raw["energy_gpio"]) if "energy_gpio" in raw else None,
         )
         layout = raw.get("flash_layout")
         board = replace(board, erase_units=_erase_units(name, layout, board.flash))

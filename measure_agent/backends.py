@@ -19,6 +19,7 @@ from typing import Callable
 
 from costmodel.boards import Board, get_board
 from measure_agent.energy import MODELLED, MONITORED, EnergyMonitor, MonitorError, monitor_from_config
+from measure_agent.monitors import Trace, TracedEnergy, layer_energy
 from measure_agent.errors import BoardNotAnswering, BoardOffline, InvalidModel, MeasureError
 from measure_agent.flashing import Flasher, FlashError, make_flasher
 from measure_agent.protocol import RunResult
@@ -59,6 +60,7 @@ class BoardRun:
     energy_j: float | None        # per run, from the board's energy monitor; None without one
     placement: str = "sram"       # where the plan (its constants) was: "flash" (a flash slot) or "sram"
     programmed: bool = False      # placement flash: the plan was programmed for this run (False: already there)
+    traced: TracedEnergy | None = None  # a tracing monitor's per-layer energy (cut at the energy pin's edges)
 
 
 class Backend(ABC):
@@ -177,7 +179,15 @@ class Backend(ABC):
             if monitor:
                 monitor.start()
             cycles = link.run(repetitions)
-            energy = monitor.stop() / repetitions if monitor else None
+            energy, traced = None, None
+            if monitor:
+                measured = monitor.stop()
+                if isinstance(measured, Trace):
+                    traced = layer_energy(measured, cycles.layer_cycles, cycles.total, repetitions,
+                                          self.board.default_clock_hz)
+                    energy = traced.run_j
+                else:
+                    energy = measured / repetitions
             outputs = link.read_outputs()
         except MonitorError as exc:
             raise MeasureError(f"energy monitor of board {self.board_id}: {exc}") from None
@@ -192,7 +202,7 @@ class Backend(ABC):
         except BoardLinkError as exc:
             self.recover()
             raise BoardNotAnswering(f"board {self.board_id}: {exc}") from None
-        return BoardRun(cycles, outputs, energy, placement, programmed)
+        return BoardRun(cycles, outputs, energy, placement, programmed, traced)
 
     def link(self, image):
         """A link to the board running ``image``: flashes or restarts the board when it runs another."""
@@ -220,6 +230,13 @@ class Backend(ABC):
         self._link = None
         self._image = None
 
+    def release(self) -> None:
+        """Close the board and let its energy monitor go (its port, a simulated instrument)."""
+        self.close()
+        for part in (self.monitor, getattr(self.monitor, "instrument", None)):
+            if hasattr(part, "close"):
+                part.close()
+
     @abstractmethod
     def _start(self, image):
         """Make the board run ``image`` and return a connected BoardLink."""
@@ -242,6 +259,10 @@ class VirtualBackend(Backend):
         self._serial = None
         self._flash = None  # the virtual chip's flash: kept across firmware loads and restarts, as a board's
         self._vb = None     # the simulator of the current link (tests read its FLASH controller's counters)
+        if spec.energy_monitor:  # a simulated instrument, drawing this board's power model
+            from measure_agent.vboard.instruments import simulated_monitor
+
+            self.monitor = simulated_monitor(spec.energy_monitor, lambda: self._vb)
 
     @property
     def model_version(self) -> str:

@@ -194,7 +194,8 @@ def _render_result(result, model_name: str) -> None:
     for layer in result.layers:
         delta = layer.latency_s / layer.macs * 1e9 if layer.macs else None
         rows.append([layer.index, layer.op, thousands(layer.macs), thousands(layer.cycles),
-                     f"{layer.latency_s * 1e3:.3f}", f"{layer.energy_j * 1e6:.2f}",
+                     f"{layer.latency_s * 1e3:.3f}",
+                     f"{layer.energy_j * 1e6:.2f}{'*' if layer.energy_source == 'monitor-spread' else ''}",
                      f"{delta:.2f}" if delta is not None else "-"])
     if result.overhead_cycles:
         rows.append(["", "(between layers)", "", thousands(result.overhead_cycles),
@@ -206,10 +207,22 @@ def _render_result(result, model_name: str) -> None:
         right_align=("#", "MACs", "cycles", "latency ms", "energy uJ", "delta ns/MAC")))
     inputs = "given inputs" if result.inputs_source == "given" else f"random inputs, seed {result.input_seed}"
     stdout.print(f"total: {thousands(result.total_cycles)} cycles, {result.latency_s * 1e3:.3f} ms, "
-                 f"{result.energy_j * 1e6:.1f} uJ (energy from {result.energy_source}); plan "
+                 f"{result.energy_j * 1e6:.1f} uJ (energy from {_energy_origin(result)}); plan "
                  f"{result.plan_bytes} B in {result.placement or 'sram'}, arena {result.arena_bytes} B, firmware flash "
                  f"{result.flash_bytes} B; "
                  f"{inputs}; request {result.request_id}", markup=False)
+
+
+def _energy_origin(result) -> str:
+    """Where the energy came from, as the total line says it."""
+    if result.energy_source != "monitor" or not result.energy_monitor:
+        return result.energy_source
+    if not result.energy_sample_rate_hz:
+        return f"monitor {result.energy_monitor}"
+    spread = sum(layer.energy_source == "monitor-spread" for layer in result.layers)
+    return (f"monitor {result.energy_monitor} at {result.energy_sample_rate_hz / 1e3:g} kHz, "
+            f"{result.energy_edges_seen}/{result.energy_edges_expected} edges"
+            + (f"; * {spread} layers not resolvable at this rate, spread by cycles" if spread else ""))
 
 
 def _check_save(path: Path | None) -> None:

@@ -29,6 +29,11 @@ Example::
     # or through pyOCD (not both): the probe's serial; target and SWD clock default to the catalogue's and 4 MHz
     # flash = { tool = "pyocd", probe = "066DFF...", target = "stm32l496zgtx", frequency = 4000000 }
     # energy_monitor = { kind = "command", start = ["rl-start"], stop = ["rl-stop-joules"] }
+    # energy_monitor = { kind = "ppk2", port = "/dev/ttyACM1", voltage_mv = 3300, digital = "D0" }
+    # energy_monitor = { kind = "rocketlogger", start = [...], stop = [...], file = "trace.rld", digital = "DI1" }
+    # energy_monitor = { kind = "joulescope", start = [...], stop = [...], file = "trace.jls" }
+    # energy_monitor = { kind = "otii", address = "127.0.0.1:1905", device = "Arc", digital = "i1" }
+    # (a virtual board takes a simulated one: energy_monitor = { kind = "ppk2" }; see README "Energy")
 
 The file is checked against a schema (:class:`BenchFile`): types are strict (``count = true`` or
 ``baud = "fast"`` are errors, not coerced), unknown keys are refused by name, and every error is one
@@ -165,11 +170,70 @@ def _target(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+#: the keys each energy monitor kind takes (besides kind): measure_agent/energy.py monitor_from_config builds them
+MONITOR_KEYS = {
+    "command": ({"start", "stop"}, {"timeout_s"}),
+    "rocketlogger": ({"start", "stop", "file"}, {"digital", "timeout_s"}),
+    "joulescope": ({"start", "stop", "file"}, {"digital", "timeout_s"}),
+    "ppk2": ({"port"}, {"voltage_mv", "digital"}),
+    "otii": ({"address"}, {"device", "digital"}),
+}
+#: a virtual board's monitor is simulated: its kind, and optionally its sampling rate and the board's voltage
+SIMULATED_KEYS = {"sample_rate_hz", "voltage_v"}
+#: the RocketLogger's sample rates (its manual), the simulated one's too
+ROCKETLOGGER_RATES = (1000, 2000, 4000, 8000, 16000, 32000, 64000)
+
+
 class EnergyMonitorSection(_Section):
-    kind: Literal["command"] = "command"
-    start: Annotated[list[str], Field(min_length=1)]
-    stop: Annotated[list[str], Field(min_length=1)]
+    """``energy_monitor = { kind = ..., ... }``: which keys a kind needs and takes is :data:`MONITOR_KEYS`."""
+
+    kind: Literal["command", "rocketlogger", "ppk2", "joulescope", "otii"] = "command"
+    start: Annotated[list[str], Field(min_length=1)] | None = None
+    stop: Annotated[list[str], Field(min_length=1)] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    file: Annotated[str, Field(min_length=1)] | None = None      # where the stop command leaves the recording
+    port: Annotated[str, Field(min_length=1)] | None = None      # the PPK2's serial port
+    address: str | None = None                                   # the Otii server, HOST:PORT
+    device: str | None = None                                    # the Otii device's name
+    digital: Annotated[str, Field(min_length=1)] | None = None   # the digital input wired to the energy pin
+    voltage_mv: Annotated[int, Field(ge=800, le=5000)] | None = None
+    sample_rate_hz: Annotated[float, Field(gt=0, le=10_000_000)] | None = None
+    voltage_v: Annotated[float, Field(gt=0, le=5.5)] | None = None
+
+    _address = field_validator("address")(classmethod(lambda cls, v: v if v is None else check_listen(v)))
+
+    def given(self) -> set[str]:
+        return {k for k in self.model_fields_set if k != "kind"}
+
+    def check_for(self, simulated: bool) -> None:
+        """The keys given fit the kind (a real instrument's), or a virtual board's simulated instrument."""
+        if simulated:
+            if self.kind == "command":
+                raise ValueError("energy_monitor: a virtual board's is a simulated instrument, kind rocketlogger, "
+                                 "ppk2, joulescope or otii")
+            extra = self.given() - SIMULATED_KEYS
+            if extra:
+                raise ValueError(f"energy_monitor: {sorted(extra)[0]} is not a setting of a simulated {self.kind} "
+                                 f"(it takes {', '.join(sorted(SIMULATED_KEYS))})")
+            rate = self.sample_rate_hz
+            if rate is not None and self.kind == "ppk2":
+                raise ValueError("energy_monitor: a PPK2 samples at 100 kHz only (no sample_rate_hz)")
+            if rate is not None and self.kind == "rocketlogger" and rate not in ROCKETLOGGER_RATES:
+                raise ValueError(f"energy_monitor: a RocketLogger samples at {ROCKETLOGGER_RATES} Hz, not {rate:g}")
+            return
+        needs, takes = MONITOR_KEYS[self.kind]
+        missing = needs - self.given()
+        if missing:
+            raise ValueError(f"energy_monitor: a {self.kind} monitor needs {', '.join(sorted(missing))}")
+        extra = self.given() - needs - takes
+        if extra:
+            raise ValueError(f"energy_monitor: {sorted(extra)[0]} is not a setting of a {self.kind} monitor "
+                             f"(it takes {', '.join(sorted(needs | takes))})")
+        if self.kind == "ppk2" and self.digital is not None and not re.fullmatch(r"D[0-7]", self.digital):
+            raise ValueError(f"energy_monitor: a ppk2's digital input is D0 to D7, not {self.digital!r}")
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, **{k: getattr(self, k) for k in self.given()}}
 
 
 def _runtime(v: str) -> str:
@@ -186,9 +250,16 @@ class VirtualBoard(_Section):
     id: Annotated[str, Field(min_length=1)] | None = None
     count: Annotated[int, Field(ge=1, le=64)] = 1
     runtime: str = "auto"
+    energy_monitor: EnergyMonitorSection | None = None   # a simulated instrument on the board's power model
 
     _target = field_validator("target")(classmethod(lambda cls, v: _target(v)))
     _runtime = field_validator("runtime")(classmethod(lambda cls, v: _runtime(v)))
+
+    @model_validator(mode="after")
+    def _monitor(self) -> VirtualBoard:
+        if self.energy_monitor is not None:
+            self.energy_monitor.check_for(simulated=True)
+        return self
 
 
 class FlashSection(_Section):
@@ -220,6 +291,12 @@ class SerialBoard(_Section):
             raise ValueError("flash and flash_command are two ways to flash the board: set one of them")
         if self.flash is not None and self.flash.target is None and not get_board(self.target).pyocd_target:
             raise ValueError(f"flash.target: the catalogue has no pyOCD target for {self.target}: set flash.target")
+        return self
+
+    @model_validator(mode="after")
+    def _monitor(self) -> SerialBoard:
+        if self.energy_monitor is not None:
+            self.energy_monitor.check_for(simulated=False)
         return self
 
 
@@ -350,11 +427,12 @@ def parse_config(text: str, base_dir: Path = Path(".")) -> AgentConfig:
     for entry in bench.boards:
         if isinstance(entry, VirtualBoard):
             base = entry.id or f"vb-{entry.target.lower()}"
+            monitor = entry.energy_monitor.as_dict() if entry.energy_monitor else None
             boards += [BoardSpec(id=f"{base}-{i}" if entry.count > 1 or entry.id is None else base,
-                                 kind="virtual", target=entry.target, runtime=entry.runtime)
+                                 kind="virtual", target=entry.target, runtime=entry.runtime, energy_monitor=monitor)
                        for i in range(entry.count)]
         else:
-            monitor = entry.energy_monitor.model_dump() if entry.energy_monitor else None
+            monitor = entry.energy_monitor.as_dict() if entry.energy_monitor else None
             flash = None
             if entry.flash is not None:
                 target = entry.flash.target or get_board(entry.target).pyocd_target

@@ -10,7 +10,9 @@ check it needs failed) and, when not ok, what to do:
               virtual board: the clock is simulated and the wall-time check does not apply
 ``model``     a tiny model (``examples/lenet_int8.tflite``) passes the fit check and runs bit-exact against the
               TFLite interpreter (plan in SRAM: the doctor never programs the board's flash slots)
-``energy``    the energy monitor answers a start/stop; without one, energy is the power model (warn)
+``energy``    the energy monitor answers a start/stop; a tracing monitor (RocketLogger, PPK2, Joulescope, Otii)
+              also sees the energy pin's edges of one run of the tiny model, (layers + 1) per run, at the
+              layer boundaries the DWT cycle counts predict; without a monitor, energy is the power model (warn)
 
 Nothing is flashed: a board running other firmware is told which image to flash (the agent itself flashes
 it with ``flash_command`` or pyOCD (``flash``) before its first measurement).
@@ -151,8 +153,8 @@ class _Doctor:
                 self._serial.close()
             except OSError:
                 pass
-        if self.backend is not None:  # a virtual board's simulator and pty
-            self.backend.close()
+        if self.backend is not None:  # a virtual board's simulator and pty, the monitor's port
+            self.backend.release()
 
     # -------------------------------------------------------- 1. port
     def _port(self) -> bool:
@@ -367,12 +369,15 @@ class _Doctor:
         if monitor is None:
             power = f"{board.power_mw:g} mW ({board.power_kind})" if board else "the catalogue power"
             if self.spec.kind == "virtual":
-                advice = "a virtual board has no monitor; on a real board add energy_monitor = { kind = \"command\", " \
-                         "start = [...], stop = [...] } in bench.toml"
+                advice = ("give the virtual board a simulated monitor, energy_monitor = { kind = \"ppk2\" } (or "
+                          "rocketlogger, joulescope, otii), in bench.toml")
             else:
                 advice = (f"for measured energy add energy_monitor = {{ kind = \"command\", start = [...], "
                           f"stop = [...] }} to board {self.spec.id!r} in bench.toml")
             self.add("energy", WARN, f"not configured: energy is modelled, per layer its time x {power}", advice)
+            return
+        if monitor.kind != "command":
+            self._traced_energy(monitor)
             return
         argv = f"{' '.join(monitor.start_command)} / {' '.join(monitor.stop_command)}" \
             if hasattr(monitor, "start_command") else type(monitor).__name__
@@ -388,6 +393,50 @@ class _Doctor:
                      "stop must print the energy since start in joules, a number >= 0")
             return
         self.add("energy", OK, f"the monitor ({argv}) answered start/stop: {joules:.6g} J")
+
+
+    def _traced_energy(self, monitor) -> None:
+        """A tracing monitor: one run of the tiny model (loaded by the model check) while it records."""
+        from measure_agent.energy import MonitorError
+        from measure_agent.monitors import layer_energy
+        from measure_agent.serial_link import BoardLinkError
+
+        board = self.backend.board
+        pin = board.energy_gpio
+        what = f"{monitor.kind}"
+        model_row = next((c for c in self.report.checks if c.name == "model"), None)
+        if model_row is None or model_row.verdict != OK:
+            self.add("energy", SKIP, f"not run: the {what} monitor's edge check runs the tiny model, which did not "
+                                     f"pass")
+            return
+        if pin is None:
+            self.add("energy", FAIL, f"{board.name} has no energy_gpio in the catalogue: the {what} monitor sees "
+                                     f"no layer edges", "add energy_gpio (a free header pin) to its boards.toml block")
+            return
+        try:
+            monitor.start()
+            cycles = self.link.run(1)
+            trace = monitor.stop()
+            traced = layer_energy(trace, cycles.layer_cycles, cycles.total, 1, board.default_clock_hz)
+        except MonitorError as exc:
+            wiring = f"wire the board's energy pin {pin} (Arduino D7) to the monitor's digital input"
+            self.add("energy", FAIL, f"the {what} monitor: {exc}",
+                     wiring if "edge" in str(exc) else f"check the {what} is connected and powered; {wiring}")
+            return
+        except (BoardLinkError, OSError) as exc:
+            self.add("energy", FAIL, f"the tiny model did not run while the {what} monitor recorded: {exc}")
+            return
+        resolved = sum(layer.resolved for layer in traced.layers)
+        per_sample = board.default_clock_hz / traced.sample_rate_hz
+        detail = (f"{what} at {traced.sample_rate_hz / 1e3:g} kHz answered and saw {traced.edges_seen} of "
+                  f"{traced.edges_expected} edges of {pin} ({len(traced.layers)} layers + 1, one run), at the layer "
+                  f"boundaries of the cycle counts within {traced.boundary_error_cycles:.0f} cycles "
+                  f"({traced.boundary_error_cycles / per_sample:.2f} samples); {resolved} of {len(traced.layers)} "
+                  f"layers resolvable (the others too short, or too near another boundary, at this rate); "
+                  f"{traced.run_j * 1e6:.1f} uJ per run")
+        if traced.edges_seen < traced.edges_expected:
+            detail += "; edges closer than a sample cancel in pairs"
+        self.add("energy", OK, detail)
 
 
 def check_board(spec: BoardSpec, model: Path = TINY_MODEL) -> BoardReport:

@@ -1,35 +1,40 @@
 """Energy of a measured run: from an attached energy monitor, or from the board's power model.
 
-The paper found energy almost linear in latency per MCU (r = 0.9995 per layer), so a layer's energy is
-its own cycles x the run's power: the catalogue power without a monitor (energy = power x latency, and
-results say so: ``energy_source = "power-model"``), the run's average power (measured energy / run time)
-with one. What a run spends outside its layers (the executor between layers) is its own line, the
-overhead, never spread over the layers.
+Without a monitor a layer's energy is its own cycles x the catalogue power (energy = power x latency, and
+results say so: ``energy_source = "power-model"``; the paper found energy almost linear in latency, r = 0.9995
+per layer). A command monitor (two commands, a total in joules) gives the run's average power, spread over the
+layers by their cycles. A tracing monitor (``measure_agent/monitors/``: RocketLogger, PPK2, Joulescope, Otii)
+measures each layer between the energy pin's edges that the firmware makes at every layer boundary, so
+per-layer energy is measured, not spread. What a run spends outside its layers is its own line, the overhead.
 """
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from typing import Protocol
 
 from costmodel.boards import Board
+from measure_agent.monitors.base import CommandControl, MonitorError, Trace, run_command
+
+__all__ = ["MONITORED", "MODELLED", "MONITOR_SPREAD", "CommandMonitor", "EnergyMonitor", "MonitorError", "monitor_from_config",
+           "run_energy", "modelled_energy"]
 
 #: ``energy_source`` of a result: measured by the board's energy monitor, or the catalogue power x latency
 MONITORED = "monitor"
 MODELLED = "power-model"
+#: a layer's ``energy_source`` when the monitor could not resolve it: its stretch's measured energy, spread
+MONITOR_SPREAD = "monitor-spread"
 
 
 class EnergyMonitor(Protocol):
-    """Measures the energy the board draws between start() and stop() (joules)."""
+    """Measures what the board draws between start() and stop(): joules (a command monitor), or a trace of
+    current, voltage and the energy pin (:class:`~measure_agent.monitors.Trace`, a tracing monitor)."""
+
+    kind: str
 
     def start(self) -> None: ...
 
-    def stop(self) -> float: ...
-
-
-class MonitorError(RuntimeError):
-    pass
+    def stop(self) -> float | Trace: ...
 
 
 @dataclass
@@ -40,37 +45,66 @@ class CommandMonitor:
     start_command: tuple[str, ...]
     stop_command: tuple[str, ...]
     timeout_s: float = 30.0
+    kind: str = "command"
+    sample_rate_hz: float = 0.0
 
     def start(self) -> None:
-        self._run(self.start_command)
+        run_command(self.start_command, self.timeout_s)
 
     def stop(self) -> float:
-        out = self._run(self.stop_command)
+        out = run_command(self.stop_command, self.timeout_s)
         try:
             return float(out.split()[0])
         except (IndexError, ValueError):
             raise MonitorError(f"energy monitor printed {out[:80]!r}, expected joules") from None
 
-    def _run(self, argv: tuple[str, ...]) -> str:
-        try:
-            done = subprocess.run(list(argv), capture_output=True, text=True, timeout=self.timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MonitorError(f"energy monitor command {argv[0]!r} failed: {exc}") from None
-        if done.returncode != 0:
-            raise MonitorError(f"energy monitor command {argv[0]!r} exited {done.returncode}: {done.stderr.strip()[:200]}")
-        return done.stdout
+
+def _argv(raw: dict, key: str) -> tuple[str, ...]:
+    value = raw.get(key)
+    if not (isinstance(value, list) and value):
+        raise ValueError(f"energy monitor kind {raw.get('kind')!r} needs {key} as an argument list")
+    return tuple(map(str, value))
 
 
 def monitor_from_config(raw: dict | None) -> EnergyMonitor | None:
+    """The monitor a real board's ``energy_monitor`` table describes (a virtual board's: vboard/instruments)."""
     if not raw:
         return None
     kind = raw.get("kind", "command")
-    if kind != "command":
-        raise ValueError(f"energy monitor kind {kind!r} is not supported (use kind = \"command\")")
-    start, stop = raw.get("start"), raw.get("stop")
-    if not (isinstance(start, list) and isinstance(stop, list) and start and stop):
-        raise ValueError("a command energy monitor needs start and stop argument lists")
-    return CommandMonitor(tuple(map(str, start)), tuple(map(str, stop)), float(raw.get("timeout_s", 30.0)))
+    timeout = float(raw.get("timeout_s", 30.0))
+    if kind == "command":
+        if not (isinstance(raw.get("start"), list) and isinstance(raw.get("stop"), list)
+                and raw["start"] and raw["stop"]):
+            raise ValueError("a command energy monitor needs start and stop argument lists")
+        return CommandMonitor(_argv(raw, "start"), _argv(raw, "stop"), timeout)
+    if kind in ("rocketlogger", "joulescope"):
+        from pathlib import Path
+
+        control = CommandControl(_argv(raw, "start"), _argv(raw, "stop"), timeout)
+        if not raw.get("file"):
+            raise ValueError(f"a {kind} energy monitor needs file: where the stop command leaves the recording")
+        if kind == "rocketlogger":
+            from measure_agent.monitors.rocketlogger import RocketLoggerMonitor
+
+            return RocketLoggerMonitor(control, Path(raw["file"]), digital=str(raw.get("digital") or "DI1"))
+        from measure_agent.monitors.joulescope import JoulescopeMonitor
+
+        return JoulescopeMonitor(control, Path(raw["file"]), digital=str(raw.get("digital") or "gpi[0]"))
+    if kind == "ppk2":
+        from measure_agent.monitors.ppk2 import Ppk2Monitor
+
+        if not raw.get("port"):
+            raise ValueError("a ppk2 energy monitor needs port: its serial port")
+        return Ppk2Monitor(str(raw["port"]), voltage_mv=int(raw.get("voltage_mv") or 3300),
+                           digital=int(str(raw.get("digital") or "D0").lstrip("D")))
+    if kind == "otii":
+        from measure_agent.monitors.otii import OtiiMonitor
+
+        host, _, port = str(raw.get("address") or "127.0.0.1:1905").rpartition(":")
+        return OtiiMonitor(host.strip("[]"), int(port), device=str(raw.get("device") or ""),
+                           digital=str(raw.get("digital") or "i1"))
+    raise ValueError(f"energy monitor kind {kind!r} is not supported "
+                     f"(use command, rocketlogger, ppk2, joulescope or otii)")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from costmodel.errors import ModelError
 from costmodel.graph import NUMPY_TYPES, Graph
 from costmodel.tflite import read_model
 from measure_agent.backends import Backend
-from measure_agent.energy import run_energy
+from measure_agent.energy import MONITOR_SPREAD, MONITORED, RunEnergy, run_energy
 from measure_agent.errors import DoesNotFit, InvalidModel, MeasureError, UnsupportedModel
 from measure_agent.fit import PlacementError, check_placement, fit
 from measure_agent.settings import FirmwareSettings, SettingsError
@@ -165,6 +165,11 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
     if len(cycles.layer_cycles) != len(plan.layers):
         raise MeasureError(f"board reported {len(cycles.layer_cycles)} layers, the plan has {len(plan.layers)}")
     energy = run_energy(board, cycles.total, cycles.layer_cycles, run.energy_j)
+    layer_sources = [backend.energy_source] * len(plan.layers)
+    if run.traced is not None:  # measured per layer between the energy pin's edges
+        layer_j = [layer.joules for layer in run.traced.layers]
+        energy = RunEnergy(layer_j, max(0.0, run.traced.run_j - sum(layer_j)), run.traced.run_j)
+        layer_sources = [MONITORED if layer.resolved else MONITOR_SPREAD for layer in run.traced.layers]
     overhead_cycles = max(0, cycles.total - sum(cycles.layer_cycles))
     result = pb.MeasureResult(
         request_id=request.request_id, board_id=backend.board_id, target=board.name,
@@ -177,17 +182,25 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         overhead_cycles=overhead_cycles, overhead_latency_s=board.cycles_to_seconds(overhead_cycles),
         overhead_energy_j=energy.overhead_j, inputs_source="given" if request.inputs else "random",
         input_seed=0 if request.inputs else request.input_seed)
+    if backend.monitor is not None and run.energy_j is not None:
+        result.energy_monitor = backend.monitor.kind
+        result.energy_sample_rate_hz = backend.monitor.sample_rate_hz
+    if run.traced is not None:
+        result.energy_sample_rate_hz = run.traced.sample_rate_hz
+        result.energy_edges_seen = run.traced.edges_seen
+        result.energy_edges_expected = run.traced.edges_expected
+        result.energy_boundary_error_cycles = run.traced.boundary_error_cycles
     if run.placement == "flash" and backend.flash_info is not None:
         result.flash_endurance = backend.flash_info.endurance
         result.plan_programmed = run.programmed
         for s in backend.flash_info.slots:
             result.flash_slots.add(index=s.index, address=s.address, bytes=s.bytes, erase_count=s.erase_count,
                                    state=s.state)
-    for layer, planned, n, layer_energy in zip(compiled.analysis.layers, plan.layers, cycles.layer_cycles,
-                                               energy.layers):
+    for layer, planned, n, layer_energy, layer_source in zip(compiled.analysis.layers, plan.layers,
+                                                             cycles.layer_cycles, energy.layers, layer_sources):
         result.layers.add(
             index=layer.index, name=layer.name, op=layer.op, macs=layer.macs, cycles=n,
-            latency_s=board.cycles_to_seconds(n), energy_j=layer_energy,
+            latency_s=board.cycles_to_seconds(n), energy_j=layer_energy, energy_source=layer_source,
             kernel=planned.kernels[settings.variant] if image.runtime == "nn" else image.runtime,
             dtype=layer.dtype, input_shapes=[pb.Shape(dims=s) for s in layer.input_shapes],
             output_shape=pb.Shape(dims=layer.output_shapes[0] if layer.output_shapes else []),

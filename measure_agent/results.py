@@ -52,7 +52,9 @@ def result_rows(result: pb.MeasureResult, *, model_name: str = "", sweep: str = 
     when = measured_at or time.time()
     common = {"measurement_id": result.request_id, "model_name": model_name, "sweep": sweep, **context,
               "energy_source": result.energy_source, "measured_at": when, "source": source}
-    layers = [{**common, **layer_row(layer)} for layer in result.layers]
+    # a layer's own energy_source when it has one ("monitor-spread": the monitor could not resolve it)
+    layers = [{**common, **layer_row(layer), **({"energy_source": layer.energy_source} if layer.energy_source else {})}
+              for layer in result.layers]
     model = {**common, "model_sha256": model_sha256, "spec": json.dumps(spec or {}, sort_keys=True),
              "board_id": result.board_id, "repetitions": int(result.repetitions), "n_layers": len(result.layers),
              "total_macs": sum(int(layer.macs) for layer in result.layers), "total_cycles": int(result.total_cycles),

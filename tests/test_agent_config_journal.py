@@ -132,7 +132,7 @@ BOARD = "[[boards]]\nkind = 'virtual'\ntarget = 'NUCLEO-L4R5ZI'\n"
     ('[agent]\nlisten = "localhost"\n' + BOARD, "must be HOST:PORT"),
     ("[[boards]]\nkind = 'serial'\ntarget = 'NUCLEO-L496ZG'\nport = '/dev/x'\n"
      "energy_monitor = { kind = 'rocketlogger', start = ['a'], stop = ['b'] }\n",
-     "boards[0].energy_monitor.kind must be 'command', not 'rocketlogger'"),
+     "boards[0]: energy_monitor: a rocketlogger monitor needs file"),
     ("[[boards]]\nkind = 'virtual'\ntarget = 'NUCLEO-L4R5ZI'\ncount = true\n", "boards[0].count must be an integer"),
     ('[agent]\nlisen = "127.0.0.1:1"\n' + BOARD, "unknown key 'lisen' in [agent] (known keys: listen,"),
     ('agnet = 1\n' + BOARD, "unknown key 'agnet'"),

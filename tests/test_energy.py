@@ -61,4 +61,6 @@ def test_command_monitor_errors():
     with pytest.raises(MonitorError, match="failed"):
         CommandMonitor(("/no/such/monitor",), ("true",)).start()
     with pytest.raises(ValueError, match="not supported"):
+        monitor_from_config({"kind": "oscilloscope"})
+    with pytest.raises(ValueError, match="needs start"):
         monitor_from_config({"kind": "rocketlogger"})

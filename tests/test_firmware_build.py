@@ -135,6 +135,23 @@ FAMILY_FACTS = {
 }
 
 
+# The energy pin (boards.toml energy_gpio, an Arduino-header D7): its port's clock, the pin low through BSRR
+# (bit n + 16), then output mode: MODER 0b01 (RM0351 8.5.1, RM0386/RM0410 GPIOx_MODER, RM0444 7.4.1, RM0438
+# 9.4.1), F1 CRH MODE = 0b10 / CNF = 0b00, output push-pull 2 MHz (RM0008 9.2.2); BSRR at 0x18 (0x10 on the F1).
+ENERGY_PIN_WRITES = {
+    "NUCLEO-F103RB": [(0x40021018, 0x4, 0x4), (0x40010810, 0xFFFFFFFF, 1 << 24), (0x40010804, 0xF, 0x2)],   # PA8
+    "DISCO-F469NI": [(0x40023830, 0x40, 0x40), (0x40021818, 0xFFFFFFFF, 1 << 27),                         # PG11
+                     (0x40021800, 0xC00000, 0x400000)],
+    "NUCLEO-F767ZI": [(0x40023830, 0x20, 0x20), (0x40021418, 0xFFFFFFFF, 1 << 29),                        # PF13
+                      (0x40021400, 0xC000000, 0x4000000)],
+    "NUCLEO-G071RB": [(0x40021034, 0x1, 0x1), (0x50000018, 0xFFFFFFFF, 1 << 24), (0x50000000, 0x30000, 0x10000)],
+    "NUCLEO-L496ZG": [(0x4002104C, 0x20, 0x20), (0x48001418, 0xFFFFFFFF, 1 << 29),                        # PF13
+                      (0x48001400, 0xC000000, 0x4000000)],
+    "NUCLEO-L552ZE-Q": [(0x4002104C, 0x20, 0x20), (0x42021418, 0xFFFFFFFF, 1 << 29),                      # PF13
+                        (0x42021400, 0xC000000, 0x4000000)],
+}
+
+
 @pytest.mark.parametrize("name", sorted(FAMILY_FACTS))
 def test_board_config_family_facts(name):
     family, acr, mask, accel, icache_cr, brr, writes = FAMILY_FACTS[name]
@@ -147,7 +164,12 @@ def test_board_config_family_facts(name):
     assert d.get("BOARD_ICACHE_CR") == (None if icache_cr is None else f"0x{icache_cr:08X}u")
     assert d["BOARD_UART_BRR"] == f"{brr}u" and uart_brr(board) == brr
     assert d["BOARD_FLASH_WAIT_STATES"] == f"{board.flash_wait_states}u"
-    assert _init_writes(header) == writes
+    assert _init_writes(header) == writes + ENERGY_PIN_WRITES[name]
+    pin = board.energy_gpio
+    bsrr = ENERGY_PIN_WRITES[name][1][0]
+    assert d["BOARD_ENERGY_GPIO_BSRR"] == f"0x{bsrr:08X}u"
+    assert d["BOARD_ENERGY_GPIO_SET"] == f"0x{1 << pin.number:08X}u"
+    assert d["BOARD_ENERGY_GPIO_RESET"] == f"0x{1 << (pin.number + 16):08X}u"
     assert "UNTESTED ON HARDWARE" in header and header.endswith("}\n#endif\n")
 
 

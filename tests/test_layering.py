@@ -15,7 +15,7 @@ from tests.conftest import REPO
 AGENT_SERVICE = ("measure_agent.service", "measure_agent.config", "measure_agent.scheduler", "measure_agent.journal",
                  "measure_agent.journal_writer", "measure_agent.client", "measure_agent.cli", "measure_agent.auth")
 BOARD_LAYER = ("backends", "serial_link", "protocol", "energy", "errors", "settings", "elf", "firmware_build", "vboard",
-               "plan", "flashing")
+               "plan", "flashing", "monitors")
 
 RULES = [
     # (files, forbidden module prefixes)

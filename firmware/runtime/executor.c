@@ -147,6 +147,22 @@ int nn_output(uint32_t index, const uint8_t **data, uint32_t *bytes)
     return rc;
 }
 
+/* The layer marks (executor.h): on a board, the energy pin toggles with one store to its BSRR (board_config.h,
+ * generated from the catalogue's energy_gpio); nothing on the host build, which has no board_config.h. */
+#if defined(__has_include)
+#if __has_include("board_config.h")
+#include "board_config.h"
+#endif
+#endif
+#ifdef BOARD_ENERGY_GPIO_BSRR
+static uint32_t g_mark = BOARD_ENERGY_GPIO_RESET; /* the word written last: the pin's level */
+#define NN_LAYER_MARK()                                                                                  \
+    (g_mark = g_mark == BOARD_ENERGY_GPIO_SET ? BOARD_ENERGY_GPIO_RESET : BOARD_ENERGY_GPIO_SET,          \
+     *(volatile uint32_t *)(uintptr_t)BOARD_ENERGY_GPIO_BSRR = g_mark)
+#else
+#define NN_LAYER_MARK() ((void)0)
+#endif
+
 int nn_run(nn_cycle_counter_fn counter, uint32_t *layer_cycles)
 {
     if (!g_nn.loaded) {
@@ -154,11 +170,15 @@ int nn_run(nn_cycle_counter_fn counter, uint32_t *layer_cycles)
     }
     for (uint32_t i = 0; i < g_nn.plan.num_ops; i++) {
         const nn_layer_header *layer = layer_slot(i);
+        /* a mark at the start of every layer and one at the end: outside every pair of counter reads, so a
+         * layer's timed window is the same with or without them */
+        NN_LAYER_MARK();
         uint32_t t0 = counter ? counter() : 0;
         layer->eval(layer + 1);
         if (counter && layer_cycles) {
             layer_cycles[i] = counter() - t0;
         }
     }
+    NN_LAYER_MARK();
     return NN_OK;
 }

@@ -46,7 +46,10 @@ int nn_input(uint32_t index, uint8_t **data, uint32_t *bytes);
 int nn_output(uint32_t index, const uint8_t **data, uint32_t *bytes);
 
 /* Runs all layers in order. If counter and layer_cycles are non-NULL, layer_cycles[i] receives
- * counter() after layer i minus counter() before it (unsigned wrap-around difference). */
+ * counter() after layer i minus counter() before it (unsigned wrap-around difference).
+ * On a board whose catalogue entry has an energy_gpio, the energy pin toggles (one BSRR store) before
+ * every layer's first counter read and once after the last layer: num_layers + 1 edges per run, each a
+ * layer boundary for an energy monitor's digital input, all outside the timed windows. */
 int nn_run(nn_cycle_counter_fn counter, uint32_t *layer_cycles /* nn_num_layers() entries, or NULL */);
 
 /* Name of the kernel layer `layer` runs (e.g. "conv2d_s8_simd"), chosen in nn_load; NULL for a bad index

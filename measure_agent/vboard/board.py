@@ -206,7 +206,7 @@ class VirtualBoard:
             add(t.base, t.size, perms, False)
 
         # peripherals: a plain register file, except the native MMIO pages: the UART (_cyclemodel.Uart) and
-        # the modelled peripheral pages (peripherals.py: the FLASH controller; RCC/PWR to come)
+        # the modelled peripheral pages (peripherals.py: the FLASH controller, the energy pin; RCC/PWR to come)
         uart_page = b.uart.base & ~0xFFF
         self._uart_off = b.uart.base - uart_page
         self._uart.reset_regs()
@@ -343,6 +343,12 @@ class VirtualBoard:
     @property
     def pc(self) -> int:
         return self._pc
+
+    @property
+    def energy_pin(self):
+        """The energy pin's edge recorder (``_cyclemodel.GpioPin``: ``edges()`` drains ``(cycle, instructions,
+        level)``), None on a board without ``energy_gpio`` in the catalogue."""
+        return self.peripherals.energy_pin
 
     def symbol(self, name: str) -> int:
         return self.image.symbols[name]

@@ -7,7 +7,9 @@
   loads, as a real board does; loading an ELF writes only the units its segments cover, as a flasher does.
 * :class:`Peripherals` builds the native peripheral pages (``native/periph.c``) of a board: today the FLASH
   controller (``native/flashctl.c``, from the family's ``flash_ctl`` and the board's ``flash_layout`` in the
-  catalogue); RCC / PWR models attach to their page the same way (:meth:`Peripherals.pages`).
+  catalogue) and the energy pin (``native/gpio.c``: the BSRR of the catalogue's ``energy_gpio`` port,
+  recording the pin's edges with their core cycle); RCC / PWR models attach to their page the same way
+  (:meth:`Peripherals.pages`).
 
 Times: the datasheet's programming / erase times are converted to core cycles at the clock the core runs
 at, the board's reset clock (the firmware does not touch the PLL).
@@ -133,19 +135,30 @@ class Peripherals:
     def __init__(self, board: Board, model, flash: FlashMemory):
         self.board = board
         self.flash_ctl = None
-        self._pages: list = []
+        self.energy_pin = None
+        self._pages: dict[int, object] = {}
         if board.family.flash_ctl is not None and board.erase_units:
             cfg, units = flash_controller_config(board)
             self.flash_ctl = _cm.FlashCtl(model, cfg, units, flash.address, flash.programmed_address,
                                           flash.counts_address)
-            base = board.family.flash_acr & ~0xFFF
-            page = _cm.PeriphPage(base)
-            page.attach_flashctl(self.flash_ctl, board.family.flash_acr - base, FLASH_BLOCK_BYTES)
-            self._pages.append(page)
+            self._page(board.family.flash_acr).attach_flashctl(self.flash_ctl, board.family.flash_acr & 0xFFF,
+                                                               FLASH_BLOCK_BYTES)
+        if board.energy_gpio is not None:
+            gpio = board.family.gpio
+            bsrr = gpio.port_base(board.energy_gpio.port) + gpio.bsrr_offset
+            self.energy_pin = _cm.GpioPin(model, bsrr, board.energy_gpio.number)
+            self._page(bsrr).attach_gpio_pin(self.energy_pin, bsrr & 0xFFF)
+
+    def _page(self, address: int):
+        """The native page holding ``address`` (created on first use)."""
+        base = address & ~0xFFF
+        if base not in self._pages:
+            self._pages[base] = _cm.PeriphPage(base)
+        return self._pages[base]
 
     def pages(self) -> list:
         """The native pages to map: ``(page base, PeriphPage)`` (callbacks: ``_cyclemodel.periph_mmio_ptrs()``)."""
-        return [(p.base, p) for p in self._pages]
+        return sorted(self._pages.items())
 
     def write_hooks(self) -> list[tuple[int, int, int, int]]:
         """Native UC_HOOK_MEM_WRITE_PROT hooks: ``(callback, user_data, begin, end)``."""

@@ -308,6 +308,9 @@ int model_truncate_at(Model *m, uint32_t pc, int include);
 uint64_t now_at_access(Model *m, uint32_t addr);
 uint64_t ppb_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data);
 void ppb_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *user_data);
+/* Model cycles (and, in *insns, instructions) before the instruction doing the MMIO access at addr, as the
+ * DWT CYCCNT read sees it: a peripheral model timestamps an event with it (gpio.c) */
+uint64_t mmio_now(Model *m, void *uc, uint32_t addr, uint64_t *insns);
 
 /* ------------------------------------------------------------ UART (uart.c) */
 /* The UART's 4 KB MMIO page: FIFOs, register offsets of the layout, idle detector */

@@ -10,7 +10,8 @@
  *                flash array itself is written by the firmware's stores, seen by a native
  *                UC_HOOK_MEM_WRITE_PROT hook on the (read-only) flash mapping: reads and instruction
  *                fetches never leave Unicorn's fast path.
- *   periph_py.c  the CPython types (PeriphPage, FlashCtl) and module functions, like module.c
+ *   gpio.c       the energy pin: a GPIO port's BSRR recording one pin's edges with their core cycle
+ *   periph_py.c  the CPython types (PeriphPage, FlashCtl, GpioPin) and module functions, like module.c
  *
  * A rule violation (a write to flash outside an unlocked PG sequence, a double word programmed twice, a
  * wrong key, CR written while locked ...) stops the board with FAULT_FLASH and a message naming the
@@ -51,6 +52,28 @@ void page_init(PeriphPage *p, uint32_t base);
 int page_attach(PeriphPage *p, uint32_t off, uint32_t size, dev_read_fn rd, dev_write_fn wr, void *dev);
 uint64_t periph_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data);
 void periph_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *user_data);
+
+/* ------------------------------------------------------------ the energy pin (gpio.c) */
+typedef struct {
+    uint64_t cycle;              /* model cycles before the store that made the edge */
+    uint64_t insns;              /* instructions retired before it */
+    uint32_t level;              /* the pin's level after it */
+} GpioEdge;
+
+typedef struct {
+    uint32_t address;            /* the BSRR register's address */
+    uint32_t pin;                /* 0..15 */
+    int level;
+    GpioEdge *edges;             /* ring buffer of cap edges: count of them from head */
+    uint32_t cap, head, count;
+    uint64_t dropped;            /* edges lost to a full buffer */
+    Model *m;
+} GpioPin;
+
+int gpio_pin_init(GpioPin *g, Model *m, uint32_t address, uint32_t pin, uint32_t capacity);
+void gpio_pin_release(GpioPin *g);
+uint64_t gpio_pin_read(void *uc, void *dev, uint32_t off, unsigned size);
+void gpio_pin_write(void *uc, void *dev, uint32_t off, unsigned size, uint64_t value);
 
 /* ------------------------------------------------------------ the FLASH controller (flashctl.c) */
 enum { FC_PAGE_NUMBER = 0, FC_SECTOR = 1, FC_PAGE_ADDRESS = 2 };

@@ -1,7 +1,7 @@
 /*
  * The CPython side of the peripheral models (periph.h), registered into measure_agent.vboard._cyclemodel by
  * module.c (periph_register): the types PeriphPage (a native MMIO page) and FlashCtl (the FLASH controller),
- * the addresses of their native callbacks, and FAULT_FLASH. No model logic here.
+ * GpioPin (the energy pin), the addresses of their native callbacks, and FAULT_FLASH. No model logic here.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -53,6 +53,27 @@ static PyObject *Page_register(PageObject *o, PyObject *args)
 }
 
 static PyTypeObject FlashCtlType;
+static PyTypeObject GpioPinType;
+
+typedef struct {
+    PyObject_HEAD
+    GpioPin g;
+    PyObject *model;
+} GpioPinObject;
+
+/* attach_gpio_pin(pin, offset): the pin's BSRR word at [offset, offset + 4) of this page */
+static PyObject *Page_attach_gpio_pin(PageObject *o, PyObject *args)
+{
+    PyObject *pin;
+    unsigned off;
+    if (!PyArg_ParseTuple(args, "O!I", &GpioPinType, &pin, &off)) return NULL;
+    if (page_attach(&o->p, off, 4, gpio_pin_read, gpio_pin_write, &((GpioPinObject *)pin)->g)) {
+        PyErr_SetString(PyExc_ValueError, "cannot attach: page full or the offsets overlap another device");
+        return NULL;
+    }
+    if (PyList_Append(o->devices, pin)) return NULL;
+    Py_RETURN_NONE;
+}
 
 /* attach_flashctl(fc, offset, size): the FLASH registers at [offset, offset + size) of this page */
 static PyObject *Page_attach_flashctl(PageObject *o, PyObject *args)
@@ -71,6 +92,7 @@ static PyObject *Page_attach_flashctl(PageObject *o, PyObject *args)
 
 static PyMethodDef Page_methods[] = {
     {"attach_flashctl", (PyCFunction)Page_attach_flashctl, METH_VARARGS, "attach_flashctl(fc, offset, size)"},
+    {"attach_gpio_pin", (PyCFunction)Page_attach_gpio_pin, METH_VARARGS, "attach_gpio_pin(pin, offset): its BSRR"},
     {"register", (PyCFunction)Page_register, METH_VARARGS, "register(offset): a register-file word (debug)"},
     {NULL, NULL, 0, NULL}
 };
@@ -229,6 +251,81 @@ static PyTypeObject FlashCtlType = {
     .tp_doc = "FlashCtl(model, config, units, mem, programmed, erase_counts): the FLASH controller model",
 };
 
+/* ================================================================== GpioPin */
+static int GpioPin_init(GpioPinObject *o, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"model", "address", "pin", "capacity", NULL};
+    PyObject *model;
+    unsigned address, pin, capacity = 65536;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OII|I", kwlist, &model, &address, &pin, &capacity)) return -1;
+    if (pin > 15) { PyErr_SetString(PyExc_ValueError, "a GPIO pin is 0..15"); return -1; }
+    PyObject *addr = PyObject_GetAttrString(model, "address");
+    if (!addr) return -1;
+    Model *m = (Model *)PyLong_AsVoidPtr(addr);
+    Py_DECREF(addr);
+    if (PyErr_Occurred()) return -1;
+    if (gpio_pin_init(&o->g, m, address, pin, capacity)) { PyErr_NoMemory(); return -1; }
+    Py_XDECREF(o->model);
+    Py_INCREF(model);
+    o->model = model;
+    return 0;
+}
+
+static void GpioPin_dealloc(GpioPinObject *o)
+{
+    gpio_pin_release(&o->g);
+    Py_XDECREF(o->model);
+    Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+/* edges(): the recorded edges as (cycle, instructions, level) tuples, oldest first; the buffer is emptied */
+static PyObject *GpioPin_edges(GpioPinObject *o, PyObject *n)
+{
+    (void)n;
+    GpioPin *g = &o->g;
+    PyObject *out = PyList_New((Py_ssize_t)g->count);
+    if (!out) return NULL;
+    for (uint32_t k = 0; k < g->count; k++) {
+        const GpioEdge *e = &g->edges[(g->head + k) % g->cap];
+        PyObject *t = Py_BuildValue("(KKI)", (unsigned long long)e->cycle, (unsigned long long)e->insns, e->level);
+        if (!t) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, (Py_ssize_t)k, t);
+    }
+    g->head = g->count = 0;
+    return out;
+}
+
+static PyObject *GpioPin_get_level(GpioPinObject *o, void *c) { (void)c; return PyLong_FromLong(o->g.level); }
+static PyObject *GpioPin_get_dropped(GpioPinObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->g.dropped); }
+static PyObject *GpioPin_get_pending(GpioPinObject *o, void *c) { (void)c; return PyLong_FromUnsignedLong(o->g.count); }
+static PyObject *GpioPin_get_address(GpioPinObject *o, void *c) { (void)c; return PyLong_FromUnsignedLong(o->g.address); }
+
+static PyMethodDef GpioPin_methods[] = {
+    {"edges", (PyCFunction)GpioPin_edges, METH_NOARGS, "edges(): [(cycle, instructions, level)], drained"},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef GpioPin_getset[] = {
+    {"level", (getter)GpioPin_get_level, NULL, "the pin's level now", NULL},
+    {"dropped", (getter)GpioPin_get_dropped, NULL, "edges lost to a full buffer", NULL},
+    {"pending", (getter)GpioPin_get_pending, NULL, "edges in the buffer", NULL},
+    {"address", (getter)GpioPin_get_address, NULL, "the BSRR address", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject GpioPinType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "measure_agent.vboard._cyclemodel.GpioPin",
+    .tp_basicsize = sizeof(GpioPinObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)GpioPin_init,
+    .tp_dealloc = (destructor)GpioPin_dealloc,
+    .tp_methods = GpioPin_methods,
+    .tp_getset = GpioPin_getset,
+    .tp_doc = "GpioPin(model, address, pin, capacity=65536): the energy pin, a BSRR recording one pin's edges",
+};
+
 /* ================================================================== module functions */
 static PyObject *periph_mmio_ptrs(PyObject *s, PyObject *n)
 {
@@ -251,7 +348,9 @@ static PyMethodDef periph_functions[] = {
 
 int periph_register(PyObject *module)
 {
-    if (PyType_Ready(&PageType) < 0 || PyType_Ready(&FlashCtlType) < 0) return -1;
+    if (PyType_Ready(&PageType) < 0 || PyType_Ready(&FlashCtlType) < 0 || PyType_Ready(&GpioPinType) < 0) return -1;
+    Py_INCREF(&GpioPinType);
+    if (PyModule_AddObject(module, "GpioPin", (PyObject *)&GpioPinType) < 0) return -1;
     Py_INCREF(&PageType);
     if (PyModule_AddObject(module, "PeriphPage", (PyObject *)&PageType) < 0) return -1;
     Py_INCREF(&FlashCtlType);

@@ -62,6 +62,21 @@ static uint64_t now_ppb(Model *m, void *uc, uint32_t addr)
     return v;
 }
 
+uint64_t mmio_now(Model *m, void *uc, uint32_t addr, uint64_t *insns)
+{
+    uint64_t v = now_ppb(m, uc, addr);
+    int i = -1;
+    if (m->strict) {
+        uint32_t pc = 0;
+        if (m->reg_read) m->reg_read(uc, m->pc_regid, &pc);
+        i = find_index(m->cur, pc & ~1u);
+    } else if (m->cur && m->mmio_insn_base == m->cur_insn_base) {
+        i = m->mmio_last;
+    }
+    *insns = i >= 0 ? m->cur_insn_base + (uint64_t)i : m->insns;
+    return v;
+}
+
 /* The Python model's view (Model.cycles_at_access): the note of the access being served when it is
  * this one, else a fresh match. */
 uint64_t now_at_access(Model *m, uint32_t addr)

@@ -193,6 +193,10 @@ class Backend(ABC):
             if hello.build_id != image.build_id:
                 self.close()
                 raise MeasureError(f"board {self.board_id} runs firmware {hello.build_id}, expected {image.build_id}")
+            if hello.core_clock_hz != hello.default_clock_hz:
+                self.close()
+                raise MeasureError(f"board {self.board_id}: the firmware's clock set-up failed, the core runs at "
+                                   f"{hello.core_clock_hz / 1e6:g} MHz, not {hello.default_clock_hz / 1e6:g} MHz")
         return self._link
 
     def recover(self) -> None:

@@ -339,3 +339,45 @@ def test_flash_erase_takes_its_datasheet_time_at_the_running_clock():
     _run(vb)
     assert vb.peripherals.clock.hclk == 120_000_000
     assert vb.peripherals.flash_ctl.stall_cycles == pytest.approx(22e-3 * 120e6, rel=0.01)
+
+
+@needs_gcc
+def test_firmware_reports_a_failed_clock_setup(monkeypatch):
+    """A PLL that cannot lock (its input outside the VCO input range, as with a dead oscillator): the firmware's
+    bounded wait on PLLRDY times out, the core stays at its reset clock with the UART divisor of that clock,
+    HELLO says so, and the agent refuses the board."""
+    from measure_agent import backends
+    from measure_agent.errors import MeasureError
+    from measure_agent.settings import FirmwareSettings
+    from measure_agent.serial_link import BoardLink, open_serial
+    from measure_agent.vboard import PtyBridge, VirtualBoard, peripherals
+
+    real = peripherals.clock_tree_config
+
+    def dead_pll(board):
+        cfg, oscs = real(board)
+        return {**cfg, "vco_in_hi": 1}, oscs
+
+    monkeypatch.setattr(peripherals, "clock_tree_config", dead_pll)
+    image = backends.VirtualBackend(backends.BoardSpec(id="x", kind="virtual", target=L4R5.name)).firmware(
+        FirmwareSettings.for_board(L4R5))
+    vb = VirtualBoard(L4R5, image.elf)
+    bridge = PtyBridge(vb)
+    serial = open_serial(bridge.path)
+    try:
+        link = BoardLink(serial, timeout=5.0)
+        hello = link.hello()
+        assert (hello.core_clock_hz, hello.default_clock_hz) == (L4R5.reset_clock_hz, L4R5.default_clock_hz)
+        assert link.echo(b"at 4 MHz") == b"at 4 MHz"  # BRR of the clock that runs: 256 * 4 MHz / 115200
+        clock = vb.peripherals.clock
+        assert (clock.source, clock.hclk) == ("MSI", 4_000_000)
+        assert "outside the VCO input range" in clock.note
+    finally:
+        serial.close()
+        bridge.close()
+    backend = backends.VirtualBackend(backends.BoardSpec(id="y", kind="virtual", target=L4R5.name))
+    try:
+        with pytest.raises(MeasureError, match="clock set-up failed, the core runs at 4 MHz, not 120 MHz"):
+            backend.link(image)
+    finally:
+        backend.close()

@@ -198,7 +198,7 @@ def board_config_header(board: Board, *, baud: int = UART_BAUD, clock_hz: int | 
         f"#define BOARD_ID_{_ident(board.name)} 1",
         f"#define BOARD_FAMILY_{fam.name} 1",
         f"#define BOARD_CORE_{_CORE_MACRO[board.core]} 1",
-        f"#define BOARD_DEFAULT_CLOCK_HZ {board.default_clock_hz}u",
+        f"#define BOARD_DEFAULT_CLOCK_HZ {plan.hz}u",  # the clock latencies are reported at
         f"#define BOARD_RESET_CLOCK_HZ {board.reset_clock_hz}u",
         f"#define BOARD_FLASH_BASE 0x{board.flash.base:08X}u",
         f"#define BOARD_FLASH_SIZE {board.flash.size}u",

@@ -82,6 +82,17 @@ def test_clock_plan_voltage_and_steps():
     assert "BOARD_CLK_VOS_CR" not in board_config_header(get_board("NUCLEO-L496ZG"))  # range 1 is the reset level
 
 
+def test_clock_facts_agree_with_the_family_catalogue():
+    from costmodel.clocks import clock_layout
+
+    for board in catalogue().values():
+        lay = clock_layout(board)
+        if board.family.power_enable is not None:  # the PWR clock enable the UART bring-up uses too
+            assert lay.pwr_enable == board.family.power_enable
+        assert lay.osc[lay.reset_source].hz == board.reset_clock_hz  # the reset clock is the reset source's
+        assert board.uart.name in lay.uart_bus
+
+
 def test_clock_request_within_range():
     plan = clock_plan(L4R5, 80_000_000)  # 16 / 1 * 10 / 2
     assert (plan.m, plan.n, plan.r, plan.wait_states, plan.ahb_step) == (1, 10, 2, 3, False)

@@ -33,7 +33,8 @@ static const uint32_t PPRE_DIV[8] = {1, 1, 1, 1, 2, 4, 8, 16};
 uint64_t clock_now_ns(ClockTree *c)
 {
     uint64_t d = c->m->cycles > c->cyc_base ? c->m->cycles - c->cyc_base : 0;
-    return c->t_base + (c->hclk ? d * 1000000000ull / c->hclk : 0);
+    if (!c->hclk) return c->t_base;
+    return c->t_base + d / c->hclk * 1000000000ull + d % c->hclk * 1000000000ull / c->hclk; /* no overflow */
 }
 
 static uint32_t field(uint32_t v, uint32_t shift, uint32_t bits)

@@ -87,10 +87,11 @@ def clock_check(cycles: float, wall_s: float, clock_hz: int, reset_clock_hz: int
                                     f"still at its reset clock ({_mhz(reset_clock_hz)})",
                      f"the firmware left the clock tree at reset: cycles still count at the target's wait states, "
                      f"but wall time runs {clock_hz / reset_clock_hz:.0f}x longer and UART and flash timing are "
-                     f"not a deployment's; flash a firmware that sets up the {_mhz(clock_hz)} clock")
+                     f"not a deployment's; the board runs a firmware older than the clock set-up (its HELLO "
+                     f"would say so otherwise): flash the agent's, which sets up the {_mhz(clock_hz)} clock")
     return Check("clock", FAIL, f"{where}, expected {_mhz(clock_hz)} (off by {counted / clock_hz - 1:+.0%})",
                  "the clock set-up differs from the catalogue's: check the board's oscillator (HSE crystal or "
-                 "ST-LINK MCO) and PLL settings against costmodel/data/boards.toml, and that nothing else loads "
+                 "ST-LINK MCO) and PLL settings against costmodel/data/clocks.toml, and that nothing else loads "
                  "the host")
 
 

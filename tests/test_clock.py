@@ -392,3 +392,23 @@ def test_firmware_reports_a_failed_clock_setup(monkeypatch):
             backend.link(image)
     finally:
         backend.close()
+
+
+@needs_gcc
+def test_doctor_names_a_failed_clock_setup(monkeypatch):
+    """A serial board (a simulator behind a pty) whose PLL cannot lock: the doctor's clock row fails from the
+    HELLO's core clock, before any wall-time run."""
+    from measure_agent.backends import BoardSpec
+    from measure_agent.doctor import FAIL, OK, check_board
+    from measure_agent.firmware_build import build_firmware
+    from measure_agent.vboard import PtyBridge, VirtualBoard, peripherals
+
+    real = peripherals.clock_tree_config
+    monkeypatch.setattr(peripherals, "clock_tree_config", lambda b: ({**real(b)[0], "vco_in_hi": 1}, real(b)[1]))
+    image = build_firmware(L4R5)
+    with PtyBridge(VirtualBoard(L4R5, Path(image.elf)), run_timeout_s=120) as bridge:
+        report = check_board(BoardSpec(id="sim", kind="serial", target=L4R5.name, port=bridge.path))
+    checks = {c.name: c for c in report.checks}
+    assert checks["hello"].verdict == OK
+    assert checks["clock"].verdict == FAIL and "core runs at 4 MHz, not the 120 MHz" in checks["clock"].detail
+    assert "clocks.toml" in checks["clock"].advice

@@ -91,6 +91,8 @@ def test_clock_facts_agree_with_the_family_catalogue():
             assert lay.pwr_enable == board.family.power_enable
         assert lay.osc[lay.reset_source].hz == board.reset_clock_hz  # the reset clock is the reset source's
         assert board.uart.name in lay.uart_bus
+        plan = clock_plan(board)
+        assert {"source", "ws_max_hz"} <= set(plan.sources), board.name  # every number says where it is from
 
 
 def test_clock_request_within_range():

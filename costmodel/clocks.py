@@ -73,6 +73,8 @@ class ClockLayout:
     ppre: dict[str, int]
     pll_src: Field
     pll_src_codes: dict[str, int]
+    pll_src_fixed_div: dict[str, int]
+    pllcfgr_reset: int
     pll_m: Field
     pll_n: Field
     pll_r: Field
@@ -181,6 +183,8 @@ def _layout(family: str, raw: dict) -> ClockLayout:
             ppre={str(k): int(v) for k, v in raw["ppre"].items()},
             pll_src=_field(raw["pll_src"]["field"], "pll_src"),
             pll_src_codes={str(k): int(v) for k, v in raw["pll_src"]["codes"].items()},
+            pll_src_fixed_div={str(k): int(v) for k, v in raw["pll_src"].get("fixed_div", {}).items()},
+            pllcfgr_reset=int(raw["pllcfgr_reset"]),
             pll_m=_field(raw["pll_m"], "pll_m"), pll_n=_field(raw["pll_n"], "pll_n"),
             pll_r=Field(int(r[0]), int(r[1])), pll_r_kind=str(r[2]), pll_r_enable=int(r[3]),
             pll_q=Field(int(raw["pll_q"][0]), int(raw["pll_q"][1]), 0, int(raw["pll_q"][2]), int(raw["pll_q"][3]))
@@ -259,6 +263,9 @@ def clock_plan(board: Board, hz: int | None = None) -> ClockPlan:
     source = str(braw["source"])
     bypass = source == "HSE-BYPASS"
     osc = lay.osc["HSE" if bypass else source]
+    if source in lay.pll_src_fixed_div:
+        raise CatalogueError(f"{board.name}: the PLL input {source} / {lay.pll_src_fixed_div[source]} is not "
+                             "supported by the plan (no M to choose)")
     m, n, r = _pll(lay, osc.hz, hz)
     q = 0
     if lay.pll_q is not None:

@@ -141,8 +141,11 @@ def clock_tree_config(board: Board) -> tuple[dict, list[tuple]]:
     src_osc, src_div, uses_m = [-1] * 4, [1] * 4, [1] * 4
     for src, code in lay.pll_src_codes.items():
         src_osc[code] = names.index(src)
-        if lay.family == "STM32F1" and src == "HSI":  # RM0008 7.2.3: the PLL sees HSI / 2, PLLXTPRE is HSE-only
-            src_div[code], uses_m[code] = 2, 0
+        if src in lay.pll_src_fixed_div:  # a fixed predivider instead of PLLM (the F1's HSI / 2)
+            src_div[code], uses_m[code] = lay.pll_src_fixed_div[src], 0
+    sw_src = [-1] * 8
+    for src, code in lay.sw_codes.items():
+        sw_src[code] = 7 if src == "PLL" else names.index(src)  # 7: CLK_PLL in native/clock.c
     v = lay.voltage
     style = {"none": 0, "vos": 1, "overdrive": 2}[v["style"]]
     level_max, level_names = [0] * 8, [""] * 8
@@ -155,10 +158,9 @@ def clock_tree_config(board: Board) -> tuple[dict, list[tuple]]:
         level_max[0], level_names[0] = next(iter(vmax.values())), next(iter(vmax))
     boost = v.get("boost", [0, -1])
     cfg = {
-        "cr": lay.cr, "cfgr": lay.cfgr, "pllcfgr": lay.pllcfgr, "pllcfgr_reset": _PLLCFGR_RESET.get(lay.family, 0), "pll_on": 1 << lay.pll_on, "pll_rdy": 1 << lay.pll_rdy,
-        "pll_lock_ns": round(lay.pll_lock_us * 1000), "sw_shift": lay.sw.shift, "sw_mask": (1 << lay.sw.bits) - 1,
-        "sws_shift": lay.sws.shift,
-        "sw_src": [7 if s == "PLL" else names.index(s) for s, _c in sorted(lay.sw_codes.items(), key=lambda kv: kv[1])],
+        "cr": lay.cr, "cfgr": lay.cfgr, "pllcfgr": lay.pllcfgr, "pllcfgr_reset": lay.pllcfgr_reset,
+        "pll_on": 1 << lay.pll_on, "pll_rdy": 1 << lay.pll_rdy, "pll_lock_ns": round(lay.pll_lock_us * 1000),
+        "sw_shift": lay.sw.shift, "sw_mask": (1 << lay.sw.bits) - 1, "sws_shift": lay.sws.shift, "sw_src": sw_src,
         "hpre_shift": lay.hpre, "ppre_shift": [lay.ppre[b] for b in ("APB1", "APB2") if b in lay.ppre],
         "src_shift": lay.pll_src.shift, "src_bits": lay.pll_src.bits, "src_osc": src_osc, "src_div": src_div,
         "src_uses_m": uses_m, "m_shift": lay.pll_m.shift, "m_bits": lay.pll_m.bits, "m_add": lay.pll_m.add,
@@ -167,7 +169,8 @@ def clock_tree_config(board: Board) -> tuple[dict, list[tuple]]:
         "r_enable": 1 << lay.pll_r_enable if lay.pll_r_enable >= 0 else 0,
         "vco_in_lo": lay.vco_in[0], "vco_in_hi": lay.vco_in[1], "vco_out_lo": lay.vco_out[0],
         "vco_out_hi": lay.vco_out[1], "ws_max_hz": ws_max, "vstyle": style, "v_cr": int(v.get("cr", 0)),
-        "v_sr": int(v.get("sr", 0)), "vos_shift": int(v.get("vos", [0, 0])[0]), "vos_bits": int(v.get("vos", [0, 0])[1]),
+        "v_sr": int(v.get("sr", 0)), "vos_shift": int(v.get("vos", [0, 0])[0]),
+        "vos_bits": int(v.get("vos", [0, 0])[1]),
         "vosf": 1 << int(v["vosf"]) if "vosf" in v else 0, "boost_off": int(boost[0]),
         "boost_mask": 1 << int(boost[1]) if int(boost[1]) >= 0 else 0, "vos_reset": int(v.get("reset_vos", 0)),
         "v_ns": round(float(v.get("vos_us", v.get("od_us", 0))) * 1000), "od_csr": int(v.get("csr", 0)),
@@ -175,12 +178,6 @@ def clock_tree_config(board: Board) -> tuple[dict, list[tuple]]:
         "level_max_hz": level_max, "level_names": level_names, "reset_hz": board.reset_clock_hz,
     }
     return cfg, oscs
-
-
-# RCC_PLLCFGR reset values (RM0386 6.3.2 / RM0410 5.3.2: 0x2400 3010; RM0444 / RM0351 / RM0432 / RM0438:
-# PLLN = 16, 0x0000 1000); the F1 has its PLL fields in CFGR (reset 0)
-_PLLCFGR_RESET = {"STM32F4": 0x24003010, "STM32F7": 0x24003010, "STM32G0": 0x00001000, "STM32L4": 0x00001000,
-                  "STM32L5": 0x00001000}
 
 
 def _bit(v: dict, key: str) -> int:

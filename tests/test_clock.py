@@ -217,6 +217,7 @@ def test_switch_to_a_pll_that_is_not_running_times_out():
     _run(vb)
     clock = vb.peripherals.clock
     assert vb.reg("r5") == 0 and (clock.source, clock.hclk) == ("MSI", 4_000_000)
+    assert clock.note == "CFGR.SW selects the PLL, which is off: SWS stays MSI"
 
 
 @needs_as
@@ -390,7 +391,8 @@ def test_firmware_reports_a_failed_clock_setup(monkeypatch):
         bridge.close()
     backend = backends.VirtualBackend(backends.BoardSpec(id="y", kind="virtual", target=L4R5.name))
     try:
-        with pytest.raises(MeasureError, match="clock set-up failed, the core runs at 4 MHz, not 120 MHz"):
+        with pytest.raises(MeasureError, match="clock set-up failed, the core runs at 4 MHz, not 120 MHz "
+                                               r"\(virtual board: the PLL cannot lock: the PLL input is outside"):
             backend.link(image)
     finally:
         backend.close()

@@ -171,6 +171,12 @@ static void update(ClockTree *c, void *uc)
     uint64_t now = clock_now_ns(c);
     uint32_t cfgr = c->rcc[c->cfgr >> 2];
     int want = c->sw_src[field(cfgr, c->sw_shift, 3) & c->sw_mask & 7u];
+    if (want != c->sws && want >= 0 && !src_ready(c, want, now) && !c->note[0]) {
+        int off = want == CLK_PLL ? !c->pll_running : !c->osc[want].running;
+        snprintf(c->note, sizeof c->note, "CFGR.SW selects %s, which is %s: SWS stays %s",
+                 want == CLK_PLL ? "the PLL" : c->osc_name[want], off ? "off" : "not ready yet",
+                 c->sws == CLK_PLL ? "PLL" : (c->sws >= 0 ? c->osc_name[c->sws] : "?"));
+    }
     if (want != c->sws && want >= 0 && src_ready(c, want, now)) {
         if (want == CLK_PLL && c->r_enable && !(c->rcc[c->pllcfgr >> 2] & c->r_enable)) {
             clock_fault(c, uc, "SYSCLK switched to the PLL with PLLCFGR.PLLREN clear: the PLL's R output, which "
@@ -179,6 +185,7 @@ static void update(ClockTree *c, void *uc)
         }
         c->sws = want;
         c->n_switches++;
+        c->note[0] = 0;
     }
     uint32_t sys = src_hz(c, c->sws);
     uint32_t hclk = sys / HPRE_DIV[field(cfgr, c->hpre_shift, 4)];

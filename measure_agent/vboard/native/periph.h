@@ -164,7 +164,7 @@ typedef struct {
     uint32_t sysclk, hclk, pclk[2];
     uint64_t t_base, cyc_base;                   /* model time (ns) = t_base + (cycles - cyc_base) / hclk */
     uint64_t n_switches, n_faults;
-    char note[200];                              /* why a wait cannot end (PLL cannot lock, ...) */
+    char note[200];                              /* why a wait cannot end (PLL cannot lock, SW pending) */
     char fault[240];
 } ClockTree;
 

@@ -214,7 +214,17 @@ class Backend(ABC):
             if hello.build_id != image.build_id:
                 self.close()
                 raise MeasureError(f"board {self.board_id} runs firmware {hello.build_id}, expected {image.build_id}")
+            if hello.core_clock_hz != hello.default_clock_hz:
+                why = self._clock_note()
+                self.close()
+                raise MeasureError(f"board {self.board_id}: the firmware's clock set-up failed, the core runs at "
+                                   f"{hello.core_clock_hz / 1e6:g} MHz, not {hello.default_clock_hz / 1e6:g} MHz"
+                                   + (f" ({why})" if why else ""))
         return self._link
+
+    def _clock_note(self) -> str:
+        """Why the clock set-up could not finish, where the board can tell (the virtual board's RCC model)."""
+        return ""
 
     def recover(self) -> None:
         """Bring a board that stopped answering back; the next :meth:`link` starts afresh."""
@@ -286,6 +296,10 @@ class VirtualBackend(Backend):
         self._bridge = PtyBridge(vb, run_timeout_s=self.RUN_TIMEOUT_S)
         self._serial = open_serial(self._bridge.path)
         return BoardLink(_FaultAwareLine(self._serial, self._bridge), timeout=5.0, run_timeout=self.RUN_TIMEOUT_S)
+
+    def _clock_note(self) -> str:
+        clock = self._vb.peripherals.clock if self._vb is not None else None
+        return f"virtual board: {clock.note}" if clock is not None and clock.note else ""
 
     def _close_link(self) -> None:
         for closer in (self._serial, self._bridge):

@@ -89,10 +89,11 @@ def clock_check(cycles: float, wall_s: float, clock_hz: int, reset_clock_hz: int
                                     f"still at its reset clock ({_mhz(reset_clock_hz)})",
                      f"the firmware left the clock tree at reset: cycles still count at the target's wait states, "
                      f"but wall time runs {clock_hz / reset_clock_hz:.0f}x longer and UART and flash timing are "
-                     f"not a deployment's; flash a firmware that sets up the {_mhz(clock_hz)} clock")
+                     f"not a deployment's; the board runs a firmware older than the clock set-up (its HELLO "
+                     f"would say so otherwise): flash the agent's, which sets up the {_mhz(clock_hz)} clock")
     return Check("clock", FAIL, f"{where}, expected {_mhz(clock_hz)} (off by {counted / clock_hz - 1:+.0%})",
                  "the clock set-up differs from the catalogue's: check the board's oscillator (HSE crystal or "
-                 "ST-LINK MCO) and PLL settings against costmodel/data/boards.toml, and that nothing else loads "
+                 "ST-LINK MCO) and PLL settings against costmodel/data/clocks.toml, and that nothing else loads "
                  "the host")
 
 
@@ -327,12 +328,20 @@ class _Doctor:
         from measure_agent.serial_link import BoardLinkError
 
         hello = self.hello
-        if self.spec.kind == "virtual":
-            self.add("clock", OK, f"simulated: the virtual board counts cycles at {_mhz(hello.default_clock_hz)} "
-                                  f"(reset clock {_mhz(hello.reset_clock_hz)}); the wall-time check does not apply")
-            return
         if hello.cycle_counter == "host-ns":
             self.add("clock", OK, "the host build of the shell counts nanoseconds; the wall-time check does not apply")
+            return
+        if hello.core_clock_hz != hello.default_clock_hz:
+            self.add("clock", FAIL, f"the firmware says the core runs at {_mhz(hello.core_clock_hz)}, not the "
+                                    f"{_mhz(hello.default_clock_hz)} latencies are reported at: its clock set-up "
+                                    "failed (a bounded wait on an oscillator, the PLL, the regulator or the switch "
+                                    "timed out) and it stayed at the reset clock",
+                     "check the board's clock source against costmodel/data/clocks.toml (HSE bypass needs the "
+                     "ST-LINK MCO bridged to OSC_IN) and flash the agent's firmware")
+            return
+        if self.spec.kind == "virtual":
+            self.add("clock", OK, f"simulated: the firmware's clock set-up ran on the virtual board's RCC / PWR "
+                                  f"models to {_mhz(hello.core_clock_hz)}; the wall-time check does not apply")
             return
         def timed(runs: int, per_run_s: float):
             start = time.monotonic()
@@ -356,7 +365,7 @@ class _Doctor:
         # both calls pay the same link overhead: the difference is (runs - 1) runs of board time
         typical = (many.total + many.max_total) / 2  # (total: the fastest run's)
         cycles = many.first_total + (runs - 1) * typical - one.total
-        check = clock_check(cycles, wall_many - wall_one, hello.default_clock_hz, hello.reset_clock_hz)
+        check = clock_check(cycles, wall_many - wall_one, hello.default_clock_hz, self.backend.board.reset_clock_hz)
         check.detail = f"{runs - 1} runs of the tiny model: {check.detail}"
         self.report.checks.append(check)
 

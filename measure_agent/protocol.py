@@ -316,7 +316,7 @@ class Hello:
     flags: int
     max_payload: int
     default_clock_hz: int
-    reset_clock_hz: int
+    core_clock_hz: int  # the clock the core runs at: the default clock, or the reset clock if the set-up failed
     model_ram_bytes: int
     model_ram_address: int
     interbyte_timeout_ms: int

@@ -110,25 +110,26 @@ def _init_writes(header: str) -> list[tuple[int, int, int]]:
 
 
 # One board per family: FLASH_ACR address, LATENCY mask, accelerator bits, ICACHE_CR (L5 only), UART BRR at
-# the reset clock, and the UART clock/pin writes (address, clear mask, set value) from the reference manuals.
+# the UART's PCLK at the catalogue clock (F1 APB1 36 MHz, F4 APB1 45 MHz, F7 APB1 54 MHz, G0 64 MHz, L4 80 MHz,
+# L5 110 MHz: USART f / 115200, LPUART 256 f / 115200, rounded), and the UART clock/pin writes (address, clear mask, set value) from the reference manuals.
 FAMILY_FACTS = {
-    "NUCLEO-F103RB": ("STM32F1", 0x40022000, 0x7, 0x10, None, 69, [  # RM0008; USART2 PA2/PA3, CRL
+    "NUCLEO-F103RB": ("STM32F1", 0x40022000, 0x7, 0x10, None, 313, [  # RM0008; USART2 PA2/PA3, CRL
         (0x40021018, 0x5, 0x5), (0x4002101C, 1 << 17, 1 << 17), (0x40010800, 0xF00, 0xB00),
         (0x40010800, 0xF000, 0x4000)]),
-    "DISCO-F469NI": ("STM32F4", 0x40023C00, 0xF, 0x700, None, 139, [  # RM0386; USART3 PB10/PB11 AF7
+    "DISCO-F469NI": ("STM32F4", 0x40023C00, 0xF, 0x700, None, 391, [  # RM0386; USART3 PB10/PB11 AF7
         (0x40023830, 0x2, 0x2), (0x40023840, 1 << 18, 1 << 18), (0x40020400, 0x300000, 0x200000),
         (0x40020400, 0xC00000, 0x800000), (0x40020424, 0xF00, 0x700), (0x40020424, 0xF000, 0x7000)]),
-    "NUCLEO-F767ZI": ("STM32F7", 0x40023C00, 0xF, 0x0, None, 139, [  # RM0410; USART3 PD8/PD9 AF7
+    "NUCLEO-F767ZI": ("STM32F7", 0x40023C00, 0xF, 0x0, None, 469, [  # RM0410; USART3 PD8/PD9 AF7
         (0x40023830, 0x8, 0x8), (0x40023840, 1 << 18, 1 << 18), (0x40020C00, 0x30000, 0x20000),
         (0x40020C00, 0xC0000, 0x80000), (0x40020C24, 0xF, 0x7), (0x40020C24, 0xF0, 0x70)]),
-    "NUCLEO-G071RB": ("STM32G0", 0x40022000, 0x7, 0x300, None, 139, [  # RM0444; USART2 PA2/PA3 AF1
+    "NUCLEO-G071RB": ("STM32G0", 0x40022000, 0x7, 0x300, None, 556, [  # RM0444; USART2 PA2/PA3 AF1
         (0x40021034, 0x1, 0x1), (0x4002103C, 1 << 17, 1 << 17), (0x50000000, 0x30, 0x20),
         (0x50000000, 0xC0, 0x80), (0x50000020, 0xF00, 0x100), (0x50000020, 0xF000, 0x1000)]),
-    "NUCLEO-L496ZG": ("STM32L4", 0x40022000, 0xF, 0x700, None, 8889, [  # RM0351; LPUART1 PG7/PG8 AF8, VDDIO2
+    "NUCLEO-L496ZG": ("STM32L4", 0x40022000, 0xF, 0x700, None, 177778, [  # RM0351; LPUART1 PG7/PG8 AF8, VDDIO2
         (0x40021058, 1 << 28, 1 << 28), (0x40007004, 0x200, 0x200), (0x4002104C, 0x40, 0x40),
         (0x4002105C, 0x1, 0x1), (0x48001800, 0xC000, 0x8000), (0x48001800, 0x30000, 0x20000),
         (0x48001820, 0xF0000000, 0x80000000), (0x48001824, 0xF, 0x8)]),
-    "NUCLEO-L552ZE-Q": ("STM32L5", 0x40022000, 0xF, 0x0, 0x40030400, 8889, [  # RM0438; non-secure GPIOG
+    "NUCLEO-L552ZE-Q": ("STM32L5", 0x40022000, 0xF, 0x0, 0x40030400, 244444, [  # RM0438; non-secure GPIOG
         (0x40021058, 1 << 28, 1 << 28), (0x40007004, 0x200, 0x200), (0x4002104C, 0x40, 0x40),
         (0x4002105C, 0x1, 0x1), (0x42021800, 0xC000, 0x8000), (0x42021800, 0x30000, 0x20000),
         (0x42021820, 0xF0000000, 0x80000000), (0x42021824, 0xF, 0x8)]),
@@ -162,7 +163,7 @@ def test_board_config_family_facts(name):
     assert d["BOARD_FLASH_ACR"] == f"0x{acr:08X}u" and d["BOARD_FLASH_ACR_LATENCY_MASK"] == f"0x{mask:X}u"
     assert d["BOARD_FLASH_ACR_ACCEL_BITS"] == f"0x{accel:X}u"
     assert d.get("BOARD_ICACHE_CR") == (None if icache_cr is None else f"0x{icache_cr:08X}u")
-    assert d["BOARD_UART_BRR"] == f"{brr}u" and uart_brr(board) == brr
+    assert uart_brr(board) == brr and "BOARD_UART_BRR" not in d  # the firmware computes BRR from its clock
     assert d["BOARD_FLASH_WAIT_STATES"] == f"{board.flash_wait_states}u"
     assert _init_writes(header) == writes + ENERGY_PIN_WRITES[name]
     pin = board.energy_gpio
@@ -175,8 +176,8 @@ def test_board_config_family_facts(name):
 
 def test_generated_board_data():
     l4 = get_board("NUCLEO-L496ZG")
-    assert uart_brr(l4) == 8889  # LPUART: 256 * 4 MHz / 115200
-    assert uart_brr(get_board("DISCO-F469NI")) == 139  # USART: 16 MHz / 115200
+    assert uart_brr(l4, clock_hz=4_000_000) == 8889  # LPUART: 256 * 4 MHz / 115200 (the reset clock)
+    assert uart_brr(get_board("DISCO-F469NI"), clock_hz=16_000_000) == 139  # USART: 16 MHz / 115200
     h = board_config_header(l4)
     assert "#define BOARD_FLASH_WAIT_STATES 4u" in h and "#define BOARD_UART_KIND_V2 1" in h
     assert "#define BOARD_FLASH_ACR 0x40022000u" in h and "#define BOARD_FLASH_ACR_ACCEL_BITS 0x700u" in h

@@ -159,8 +159,9 @@ def test_analyze_and_the_agent_give_the_same_verdict(model, target, placement):
 
 
 def test_the_firmware_programs_the_wait_states_the_board_times():
-    """A firmware built for 1 wait state runs on the virtual NUCLEO-L496ZG (catalogue: 4): the model's wait
-    states are the firmware's ACR.LATENCY, and the same KWS layer costs fewer cycles."""
+    """A firmware built for 1 wait state runs on the virtual NUCLEO-L496ZG (catalogue: 4 at 80 MHz): the model's
+    wait states are the firmware's ACR.LATENCY, and the same KWS layer costs fewer cycles. 1 wait state means a
+    clock of at most 32 MHz (RM0351 Table 9, range 1): the firmware sets its clock tree up to 32 MHz."""
     from measure_agent.firmware_build import build_firmware
     from measure_agent.serial_link import BoardLink, open_serial
     from measure_agent.vboard import PtyBridge, VirtualBoard
@@ -168,14 +169,14 @@ def test_the_firmware_programs_the_wait_states_the_board_times():
     board = get_board("NUCLEO-L496ZG")
     plan = compile_plan(read_model(shared_model("kws_ref_model.tflite")))
     totals = {}
-    for ws in (board.flash_wait_states, 1):
-        image = build_firmware(dataclasses.replace(board, flash_wait_states=ws))
+    for ws, hz in ((board.flash_wait_states, board.default_clock_hz), (1, 32_000_000)):
+        image = build_firmware(dataclasses.replace(board, flash_wait_states=ws, default_clock_hz=hz))
         vb = VirtualBoard(board, str(image.path))
         bridge = PtyBridge(vb)
         port = open_serial(bridge.path)
         try:
             link = BoardLink(port, timeout=10.0)
-            link.hello()
+            assert link.hello().core_clock_hz == hz
             assert vb.peripherals.flash_ctl.wait_states == ws
             link.upload_plan(plan.blob, placement="sram")
             link.set_input(0, bytes(plan.inputs[0].bytes))

@@ -3,9 +3,9 @@
  *   - flash wait states for the catalogue's default clock + the flash accelerator (FLASH ACR),
  *   - Cortex-M7 L1 caches (SCB CCR, with the standard invalidation sequence),
  *   - STM32L5 ICACHE,
+ *   - the clock tree to the catalogue clock (clock.c), after the wait states are in place,
  *   - the register writes that clock and route the debug UART (BOARD_INIT_WRITES: RCC enable
  *     bits, PWR VDDIO2, GPIO mode/alternate function).
- * The clock tree is NOT touched: the core stays at the reset clock (see the catalogue header).
  *
  * UNTESTED ON HARDWARE: the register addresses and bit positions are taken from the ST reference
  * manuals (RM0008, RM0386, RM0410, RM0444, RM0351, RM0432, RM0438) but have only run on the
@@ -71,6 +71,7 @@ static void m7_caches_init(void)
 void board_early_init(void)
 {
     flash_init();
+    (void)board_clock_init(); /* its status is reported in the HELLO (the clock the core runs at) */
 #if defined(BOARD_CORE_M7) && (BOARD_ICACHE_BYTES > 0)
     m7_caches_init();
 #endif

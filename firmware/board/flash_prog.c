@@ -35,8 +35,9 @@ extern uint32_t __flash_slots_start;
 #define FKEYR REG32(BOARD_FLASHCTL_KEYR)
 #define REG16(addr) (*(volatile uint16_t *)(uintptr_t)(addr))
 
-/* bound on one BSY wait: ~10 s at the reset clock (an iteration takes more than 4 cycles) */
-#define WAIT_LIMIT ((BOARD_RESET_CLOCK_HZ / 4u) * 10u)
+/* bound on one BSY wait: >= 10 s at the catalogue clock (an iteration takes more than 4 cycles); longer
+ * when the clock set-up failed and the core runs at its reset clock */
+#define WAIT_LIMIT ((BOARD_CLOCK_HZ / 4u) * 10u)
 
 static const struct hal_flash_slot slot_table[BOARD_FLASH_NSLOTS] = BOARD_FLASH_SLOTS;
 static const struct {

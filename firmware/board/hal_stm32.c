@@ -38,8 +38,8 @@ extern uint32_t __model_ram_start, __model_ram_end, __stack_limit;
 #define SR_TXE (1u << 7)
 #define SR_ORE (1u << 3)
 
-static const struct hal_identity identity = {
-    BOARD_NAME, BOARD_MCU, BOARD_CORE, BOARD_DEFAULT_CLOCK_HZ, BOARD_RESET_CLOCK_HZ,
+static struct hal_identity identity = {
+    BOARD_NAME, BOARD_MCU, BOARD_CORE, BOARD_DEFAULT_CLOCK_HZ, BOARD_RESET_CLOCK_HZ, /* core clock: hal_init */
 };
 
 static int use_dwt = 1;
@@ -84,17 +84,29 @@ uint32_t hal_cycles(void)
     return (hi << 24) | (0x00FFFFFFu - (lo & 0x00FFFFFFu));
 }
 
+/* the baud divisor at the UART's kernel clock as it runs (USART, 16x oversampling: f / baud; LPUART:
+ * 256 * f / baud, computed without 64-bit arithmetic), rounded to nearest */
+static uint32_t uart_brr(uint32_t f)
+{
+#if defined(BOARD_UART_LPUART)
+    return (f / BOARD_UART_BAUD) * 256u + ((f % BOARD_UART_BAUD) * 256u + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD;
+#else
+    return (f + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD;
+#endif
+}
+
 static void uart_init(void)
 {
+    uint32_t brr = uart_brr(board_uart_clock_hz());
     board_uart_pins_init();
 #if defined(BOARD_UART_KIND_V1)
     U(0x0Cu) = 0;                 /* CR1: disabled while configuring */
-    U(0x08u) = BOARD_UART_BRR;    /* BRR: 16x oversampling, f / baud */
+    U(0x08u) = brr;               /* BRR */
     U(0x0Cu) = (1u << 13) | (1u << 3) | (1u << 2); /* UE | TE | RE, 8N1 */
 #else
     U(0x00u) = 0;                 /* CR1: UE = 0 to write BRR/CR3 */
     U(0x08u) |= (1u << 12);       /* CR3.OVRDIS: an overrun drops bytes instead of blocking RX */
-    U(0x0Cu) = BOARD_UART_BRR;    /* USART: f / baud; LPUART: 256 * f / baud */
+    U(0x0Cu) = brr;               /* BRR */
     U(0x00u) = (1u << 3) | (1u << 2) | (1u << 0); /* TE | RE | UE, 8N1 */
 #endif
 }
@@ -102,7 +114,8 @@ static void uart_init(void)
 void hal_init(void)
 {
     cycle_counter_init();
-    timeout_cycles = SHELL_INTERBYTE_TIMEOUT_MS * (BOARD_RESET_CLOCK_HZ / 1000u);
+    identity.core_clock_hz = board_core_clock_hz();
+    timeout_cycles = SHELL_INTERBYTE_TIMEOUT_MS * (identity.core_clock_hz / 1000u);
     __stack_limit = STACK_CANARY;
     uart_init();
 }
@@ -149,7 +162,7 @@ int hal_stack_ok(void) { return __stack_limit == STACK_CANARY; }
 void hal_system_reset(void)
 {
     /* let the last byte leave the shift register (bounded) */
-    for (volatile uint32_t i = 0; i < BOARD_RESET_CLOCK_HZ / 1000u; i++) {
+    for (volatile uint32_t i = 0; i < identity.core_clock_hz / 1000u; i++) {
     }
     cm_dsb();
     SCB_AIRCR = AIRCR_VECTKEY | AIRCR_SYSRESETREQ;

@@ -13,7 +13,7 @@ struct hal_identity {
     const char *mcu;
     const char *core;           /* cortex-m0plus | cortex-m3 | cortex-m4 | cortex-m7 | cortex-m33 | host */
     uint32_t default_clock_hz;  /* clock latency is reported at: latency = cycles / default_clock_hz */
-    uint32_t reset_clock_hz;    /* clock the core actually runs at (no PLL set-up) */
+    uint32_t core_clock_hz;     /* clock the core actually runs at (the reset clock if the clock set-up failed) */
 };
 
 void hal_init(void);

@@ -272,7 +272,7 @@ static void cmd_hello(uint8_t seq)
     p[1] = (uint8_t)flags;
     put_u16(p + 2, PROTO_MAX_PAYLOAD);
     put_u32(p + 4, id->default_clock_hz);
-    put_u32(p + 8, id->reset_clock_hz);
+    put_u32(p + 8, id->core_clock_hz);
     put_u32(p + 12, st.ram_bytes);
     put_u32(p + 16, (uint32_t)(uintptr_t)st.ram);
     put_u32(p + 20, hal_timeout_ms());

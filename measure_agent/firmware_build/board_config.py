@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from costmodel.boards import Board
+from costmodel.clocks import ClockPlan, clock_plan
 
 UART_BAUD = 115200
 _CORE_MACRO = {"cortex-m0plus": "M0PLUS", "cortex-m3": "M3", "cortex-m4": "M4", "cortex-m7": "M7",
@@ -82,11 +83,74 @@ def energy_gpio_lines(board: Board) -> list[str]:
             f"#define BOARD_ENERGY_GPIO_RESET 0x{1 << (pin.number + 16):08X}u"]
 
 
-def uart_brr(board: Board, baud: int = UART_BAUD) -> int:
-    """Baud divisor at the reset clock: USART f/baud (16x oversampling), LPUART 256*f/baud."""
+def uart_brr(board: Board, baud: int = UART_BAUD, clock_hz: int | None = None) -> int:
+    """Baud divisor at the UART's kernel clock ``clock_hz`` (default: its PCLK at the catalogue clock):
+    USART f/baud (16x oversampling), LPUART 256*f/baud; the firmware computes the same at run time."""
+    if clock_hz is None:
+        plan = clock_plan(board)
+        clock_hz = plan.pclk(plan.layout.uart_bus[board.uart.name])
     if board.uart.name.upper().startswith("LPUART"):
-        return (256 * board.reset_clock_hz + baud // 2) // baud
-    return (board.reset_clock_hz + baud // 2) // baud
+        return (256 * clock_hz + baud // 2) // baud
+    return (clock_hz + baud // 2) // baud
+
+
+def clock_config_lines(plan: ClockPlan, uart: str) -> list[str]:
+    """The clock tree's register values (costmodel.clocks.clock_plan) as C macros for firmware/board/clock.c.
+    UNTESTED ON HARDWARE: from the ST reference manuals; they run on the virtual board's RCC / PWR models."""
+    lay = plan.layout
+    rcc, osc = lay.rcc, lay.osc[plan.source]
+    psrc_mask, psrc_value = plan.pllcfgr_fields()
+    presc_mask, presc_value = plan.prescaler_fields()
+    step_value = plan.prescaler_fields(hpre=2)[1] if plan.ahb_step else presc_value
+    uart_div = plan.hz // plan.pclk(lay.uart_bus[uart])
+    lines = [
+        f"/* clock tree (costmodel/data/clocks.toml): {plan.source}{' bypass' if plan.bypass else ''} "
+        f"{plan.source_hz / 1e6:g} MHz / M {plan.m} x N {plan.n} / R {plan.r} = {plan.hz / 1e6:g} MHz "
+        f"(VCO {plan.vco_hz / 1e6:g} MHz), voltage {plan.level}, {plan.wait_states} wait states; "
+        "UNTESTED ON HARDWARE */",
+        f"#define BOARD_CLOCK_HZ {plan.hz}u",
+        f"#define BOARD_CLK_CR 0x{rcc + lay.cr:08X}u",
+        f"#define BOARD_CLK_CFGR 0x{rcc + lay.cfgr:08X}u",
+        f"#define BOARD_CLK_PLLCFGR 0x{rcc + lay.pllcfgr:08X}u",
+        f"#define BOARD_CLK_OSC_ON {_bit(osc.on)}",
+        f"#define BOARD_CLK_OSC_BYP {_bit(osc.byp) if plan.bypass else '0u'}",
+        f"#define BOARD_CLK_OSC_RDY {_bit(osc.rdy)}",
+        f"#define BOARD_CLK_PLL_ON {_bit(lay.pll_on)}",
+        f"#define BOARD_CLK_PLL_RDY {_bit(lay.pll_rdy)}",
+        f"#define BOARD_CLK_PLLCFGR_MASK 0x{psrc_mask:08X}u",
+        f"#define BOARD_CLK_PLLCFGR_VALUE 0x{psrc_value:08X}u",
+        f"#define BOARD_CLK_PRESC_MASK 0x{presc_mask:08X}u",
+        f"#define BOARD_CLK_PRESC_VALUE 0x{presc_value:08X}u",
+        f"#define BOARD_CLK_PRESC_SWITCH 0x{step_value:08X}u",
+        f"#define BOARD_CLK_SW_MASK 0x{lay.sw.mask:X}u",
+        f"#define BOARD_CLK_SW_PLL 0x{lay.sw_codes['PLL'] << lay.sw.shift:X}u",
+        f"#define BOARD_CLK_SW_RESET 0x{lay.sw_codes[lay.reset_source] << lay.sw.shift:X}u",
+        f"#define BOARD_CLK_SWS_MASK 0x{lay.sws.mask:X}u",
+        f"#define BOARD_CLK_SWS_PLL 0x{lay.sw_codes['PLL'] << lay.sws.shift:X}u",
+        f"#define BOARD_CLK_PWR_ENR 0x{lay.pwr_enable[0]:08X}u",
+        f"#define BOARD_CLK_PWR_EN {_bit(lay.pwr_enable[1])}",
+        f"#define BOARD_UART_PCLK_DIV {uart_div}u",
+    ]
+    v, pwr = lay.voltage, lay.pwr
+    if v["style"] == "vos":
+        code = next(int(c) for c, name in v["levels"].items() if plan.level.startswith(name))
+        if code != int(v["reset_vos"]):
+            shift, bits = v["vos"]
+            lines += [f"#define BOARD_CLK_VOS_CR 0x{pwr + v['cr']:08X}u",
+                      f"#define BOARD_CLK_VOS_MASK 0x{((1 << bits) - 1) << shift:X}u",
+                      f"#define BOARD_CLK_VOS_VALUE 0x{code << shift:X}u",
+                      f"#define BOARD_CLK_VOSF_SR 0x{pwr + v['sr']:08X}u",
+                      f"#define BOARD_CLK_VOSF {_bit(v['vosf'])}"]
+        if plan.level.endswith("-boost"):
+            off, bit = v["boost"]
+            lines += [f"#define BOARD_CLK_BOOST_CR 0x{pwr + off:08X}u", f"#define BOARD_CLK_BOOST_BIT {_bit(bit)}"]
+    elif v["style"] == "overdrive" and plan.level.endswith("-overdrive"):
+        lines += [f"#define BOARD_CLK_OD_CR 0x{pwr + v['cr']:08X}u", f"#define BOARD_CLK_ODEN {_bit(v['oden'])}",
+                  f"#define BOARD_CLK_ODSWEN {_bit(v['odswen'])}", f"#define BOARD_CLK_OD_CSR 0x{pwr + v['csr']:08X}u",
+                  f"#define BOARD_CLK_ODRDY {_bit(v['odrdy'])}", f"#define BOARD_CLK_ODSWRDY {_bit(v['odswrdy'])}"]
+    return lines
+
+
 
 
 def _ident(name: str) -> str:
@@ -152,9 +216,11 @@ def flash_config_lines(board: Board) -> list[str]:
     return lines
 
 
-def board_config_header(board: Board, *, baud: int = UART_BAUD) -> str:
-    """The generated ``board_config.h``: catalogue facts + per-family register data."""
+def board_config_header(board: Board, *, baud: int = UART_BAUD, clock_hz: int | None = None) -> str:
+    """The generated ``board_config.h``: catalogue facts + per-family register data; the clock tree brings
+    the core to ``clock_hz`` (default: the catalogue clock)."""
     fam = board.family
+    plan = clock_plan(board, clock_hz)
     writes = uart_init_writes(board) + energy_gpio_init_writes(board)
     accel_bits = fam.accelerator_bits.get(board.flash_accelerator, 0)
     lines = [
@@ -167,13 +233,13 @@ def board_config_header(board: Board, *, baud: int = UART_BAUD) -> str:
         f"#define BOARD_ID_{_ident(board.name)} 1",
         f"#define BOARD_FAMILY_{fam.name} 1",
         f"#define BOARD_CORE_{_CORE_MACRO[board.core]} 1",
-        f"#define BOARD_DEFAULT_CLOCK_HZ {board.default_clock_hz}u",
+        f"#define BOARD_DEFAULT_CLOCK_HZ {plan.hz}u",  # the clock latencies are reported at
         f"#define BOARD_RESET_CLOCK_HZ {board.reset_clock_hz}u",
         f"#define BOARD_FLASH_BASE 0x{board.flash.base:08X}u",
         f"#define BOARD_FLASH_SIZE {board.flash.size}u",
         f"#define BOARD_SRAM_BASE 0x{board.sram.base:08X}u",
         f"#define BOARD_SRAM_SIZE {board.sram.size}u",
-        f"#define BOARD_FLASH_WAIT_STATES {board.flash_wait_states}u",
+        f"#define BOARD_FLASH_WAIT_STATES {plan.wait_states}u",
         f"#define BOARD_FLASH_ACCELERATOR_{board.flash_accelerator.upper()} 1",
         f"#define BOARD_ICACHE_BYTES {board.icache_bytes}",
         f"#define BOARD_DCACHE_BYTES {board.dcache_bytes}",
@@ -188,13 +254,14 @@ def board_config_header(board: Board, *, baud: int = UART_BAUD) -> str:
         f'#define BOARD_UART_NAME "{board.uart.name}"',
         f"#define BOARD_UART_KIND_{'V1' if board.uart.kind == 'stm32-usart-v1' else 'V2'} 1",
         f"#define BOARD_UART_BAUD {baud}u",
-        f"#define BOARD_UART_BRR {uart_brr(board, baud)}u",
+        *(["#define BOARD_UART_LPUART 1"] if board.uart.name.upper().startswith("LPUART") else []),
         "/* UART and energy-pin clock/pin register writes {address, clear mask, set value}: UNTESTED ON HARDWARE */",
         "#define BOARD_INIT_WRITES { \\",
     ]
     lines += [f"    {{0x{a:08X}u, 0x{m:08X}u, 0x{v:08X}u}}, \\" for a, m, v in writes]
     lines += ["}"]
     lines += energy_gpio_lines(board)
+    lines += clock_config_lines(plan, board.uart.name)
     lines += flash_config_lines(board)
     lines += ["#endif", ""]
     return "\n".join(lines)

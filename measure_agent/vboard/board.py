@@ -86,6 +86,7 @@ _FPU = {"none": _cm.FPU_NONE, "sp": _cm.FPU_SP, "dp": _cm.FPU_DP}
 
 PPB_BASE = 0xE0000000
 PERIPH_BASE, PERIPH_END = 0x40000000, 0x60000000
+HOST_BAUD = 115200  # the host's side of the virtual COM port (the firmware's BOARD_UART_BAUD)
 _UNTIL = 0xFFFFFFF0  # never reached (EXC_RETURN range, not mapped)
 
 # PPB registers the Python model gives a meaning to (the others are a plain register file)
@@ -206,11 +207,14 @@ class VirtualBoard:
             add(t.base, t.size, perms, False)
 
         # peripherals: a plain register file, except the native MMIO pages: the UART (_cyclemodel.Uart) and
-        # the modelled peripheral pages (peripherals.py: the FLASH controller, the energy pin; RCC/PWR to come)
+        # the modelled peripheral pages (peripherals.py: the FLASH controller, the energy pin, the RCC / PWR clock tree)
         uart_page = b.uart.base & ~0xFFF
         self._uart_off = b.uart.base - uart_page
         self._uart.reset_regs()
         self.peripherals = Peripherals(b, self.model, self.flash)
+        # the UART's bytes are garbage unless BRR gives the host's baud at the kernel clock that runs
+        self._uart.set_baud_check(self.peripherals.uart_clock_address(), 0x0C if b.uart.kind != "stm32-usart-v1"
+                                  else 0x08, HOST_BAUD, b.uart.name.upper().startswith("LPUART"))
         rd, wr = _cm.uart_mmio_ptrs()
         prd, pwr = _cm.periph_mmio_ptrs()
         pages = [(uart_page, rd, wr, self._uart.address)]
@@ -429,6 +433,10 @@ class VirtualBoard:
             if kind == _cm.FAULT_FLASH and fc is not None:
                 self._fault = VirtualBoardFault("flash programming error", fpc, faddr or None, detail=fc.fault)
                 raise self._fault
+            clock = self.peripherals.clock
+            if kind == _cm.FAULT_CLOCK and clock is not None:
+                self._fault = VirtualBoardFault("clock set-up error", fpc, None, detail=clock.fault)
+                raise self._fault
             reason = {_cm.FAULT_INVALID_INSN: f"invalid instruction for {self.board.core}",
                       _cm.FAULT_UNALIGNED: "unaligned access (UsageFault UNALIGNED)",
                       _cm.FAULT_NOCP: "NOCP: FPU instruction with the FPU disabled (enable CP10/CP11 "
@@ -436,6 +444,8 @@ class VirtualBoard:
             self._fault = VirtualBoardFault(reason, fpc, faddr)
             raise self._fault
         self._pc = pc
+        if self._fault is None and self._uart.baud_fault:
+            self._fault = VirtualBoardFault("UART baud rate mismatch", pc, detail=self._uart.baud_fault)
         if self._fault is not None:
             raise self._fault
         if self._stop_reason is not None:

@@ -248,6 +248,10 @@ typedef struct {
     int pc_regid;
     int reg_ids[16];                     /* unicorn ids of r0..r15 */
     void *uc;                            /* engine handle, seen by the block hook */
+    /* the flash cannot be read as configured (HCLK above what FLASH_ACR.LATENCY allows): the next flash
+     * fetch or data read stops the board through this callback (clock.c); NULL while the flash is safe */
+    void (*flash_fault)(void *ctx, void *uc);
+    void *flash_fault_ctx;
     uint64_t mmio_insn_base; int mmio_last;   /* last matched MMIO access (fast mode) */
     /* DWT CYCCNT (read natively by ppb_mmio_read; written by the Python PPB model) */
     int cyc_on;                          /* counting: CYCCNT = frozen + now - start */
@@ -325,6 +329,14 @@ typedef struct {
     int polls;                           /* status reads in a row with the RX FIFO empty */
     int idle;                            /* the idle rule stopped the emulation in this run */
     int (*emu_stop)(void *);
+    /* baud check (uart_set_baud_check): the divisor in BRR at the kernel clock that runs must give the
+     * host's baud rate within a receiver's tolerance, else the bytes are garbage: not delivered, and
+     * baud_fault says why */
+    const uint32_t *kernel_hz;           /* the UART's PCLK, published by the clock model; NULL: no check */
+    uint32_t brr_off, host_baud;
+    int lpuart;
+    uint64_t garbled;                    /* bytes sent or received at a wrong baud */
+    char baud_fault[200];
 } Uart;
 
 void uart_init(Uart *u, int v2, uint32_t uart_off);
@@ -338,6 +350,7 @@ void uart_begin_run(Uart *u);
 size_t uart_rx_pending(Uart *u);
 size_t uart_tx_pending(Uart *u);
 void uart_set_idle(Uart *u, int on);
+void uart_set_baud_check(Uart *u, const uint32_t *kernel_hz, uint32_t brr_off, uint32_t host_baud, int lpuart);
 uint64_t uart_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data);
 void uart_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *user_data);
 

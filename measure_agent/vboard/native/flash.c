@@ -102,6 +102,10 @@ static __attribute__((noinline)) uint32_t fetch_lines(Model *m, Block *b, int di
 uint32_t fetch_cost(Model *m, Block *b, int discontinuity)
 {
     m->nlines = 0;
+    if (m->flash_fault && b->addr >= m->flash_base && b->addr < m->flash_end) {
+        m->flash_fault(m->flash_fault_ctx, m->uc);
+        return 0;
+    }
     if (!m->ws) return 0;
     if (b->addr < m->flash_base || b->addr >= m->flash_end) { m->last_fetch_line = 0xFFFFFFFFu; return 0; }
     int cached = (m->accel == ACC_CACHE || m->accel == ACC_ART) && m->icache.tags && m->icache_on;
@@ -127,6 +131,10 @@ uint32_t fetch_cost(Model *m, Block *b, int discontinuity)
  * when present (hit 0, miss WS). */
 uint32_t flash_data_read_cost(Model *m, uint32_t a)
 {
+    if (m->flash_fault) {
+        m->flash_fault(m->flash_fault_ctx, m->uc);
+        return 0;
+    }
     if (!m->ws) return 0;
     uint32_t c = m->ws;
     if ((m->accel == ACC_ART || m->accel == ACC_CACHE) && m->dcache.tags && m->dcache_on) {

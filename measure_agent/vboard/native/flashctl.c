@@ -96,6 +96,9 @@ static void wait_done(FlashCtl *fc)
 
 static void start_busy(FlashCtl *fc, uint64_t cycles)
 {
+    /* times are given in cycles of ref_hz: the operation takes as long at the clock that runs */
+    if (fc->hclk_hz && fc->ref_hz && *fc->hclk_hz) cycles = cycles * *fc->hclk_hz / fc->ref_hz;
+    if (!cycles) cycles = 1;
     fc->busy = 1;
     fc->busy_until = fc->m->cycles + cycles;
 }
@@ -210,6 +213,7 @@ void flashctl_write(void *uc, void *dev, uint32_t off, unsigned size, uint64_t v
         set_wait_states(fc, v & fc->acr_latency_mask); /* the controller reads LATENCY at once */
         if ((v & fc->acr_icrst) && !(old & fc->acr_icrst)) cache_clear(&fc->m->icache);
         if ((v & fc->acr_dcrst) && !(old & fc->acr_dcrst)) cache_clear(&fc->m->dcache);
+        if (fc->on_acr) fc->on_acr(uc, fc->clock); /* a lower latency under a fast clock faults */
     } else if (w == fc->keyr) {
         if (fc->key_dead || !fc->locked) {
             note_fault(fc, 0, 0, "KEYR written %s: a wrong unlock sequence is a bus error and locks FLASH_CR "

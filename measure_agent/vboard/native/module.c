@@ -352,6 +352,18 @@ static PyObject *Uart_set_engine(UartObject *o, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_baud_check(kernel_hz_address, brr_offset, host_baud, lpuart): kernel_hz_address 0 switches it off */
+static PyObject *Uart_set_baud_check(UartObject *o, PyObject *args)
+{
+    unsigned long long addr;
+    unsigned brr_off, baud;
+    int lpuart;
+    if (!PyArg_ParseTuple(args, "KIIp", &addr, &brr_off, &baud, &lpuart)) return NULL;
+    uart_set_baud_check(&o->u, (const uint32_t *)(uintptr_t)addr, brr_off, baud, lpuart);
+    Py_RETURN_NONE;
+}
+static PyObject *Uart_get_baud_fault(UartObject *o, void *c) { (void)c; return PyUnicode_FromString(o->u.baud_fault); }
+static PyObject *Uart_get_garbled(UartObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->u.garbled); }
 static PyObject *Uart_get_addr(UartObject *o, void *c) { (void)c; return PyLong_FromVoidPtr(&o->u); }
 static PyObject *Uart_get_rx_pending(UartObject *o, void *c) { (void)c; return PyLong_FromSize_t(uart_rx_pending(&o->u)); }
 static PyObject *Uart_get_tx_pending(UartObject *o, void *c) { (void)c; return PyLong_FromSize_t(uart_tx_pending(&o->u)); }
@@ -371,6 +383,8 @@ static PyMethodDef Uart_methods[] = {
     {"reset_regs", (PyCFunction)Uart_reset_regs, METH_NOARGS, "zero the register file and the idle detector"},
     {"begin_run", (PyCFunction)Uart_begin_run, METH_NOARGS, "clear the poll counter and the idle flag"},
     {"set_engine", (PyCFunction)Uart_set_engine, METH_VARARGS, "set_engine(uc_emu_stop_ptr)"},
+    {"set_baud_check", (PyCFunction)Uart_set_baud_check, METH_VARARGS,
+     "set_baud_check(kernel_hz_address, brr_offset, host_baud, lpuart): BRR must match the host's baud"},
     {NULL, NULL, 0, NULL}
 };
 
@@ -380,6 +394,8 @@ static PyGetSetDef Uart_getset[] = {
     {"tx_pending", (getter)Uart_get_tx_pending, NULL, "bytes in the TX buffer", NULL},
     {"idle", (getter)Uart_get_idle, (setter)Uart_set_idle, "the idle rule stopped the emulation", NULL},
     {"polls", (getter)Uart_get_polls, NULL, "status reads in a row with RX empty", NULL},
+    {"baud_fault", (getter)Uart_get_baud_fault, NULL, "why bytes were garbled (wrong BRR for the clock), or ''", NULL},
+    {"garbled", (getter)Uart_get_garbled, NULL, "bytes sent or received at a wrong baud rate", NULL},
     {NULL, NULL, NULL, NULL, NULL}
 };
 

@@ -1,10 +1,14 @@
 /*
  * The CPython side of the peripheral models (periph.h), registered into measure_agent.vboard._cyclemodel by
- * module.c (periph_register): the types PeriphPage (a native MMIO page) and FlashCtl (the FLASH controller),
- * GpioPin (the energy pin), the addresses of their native callbacks, and FAULT_FLASH. No model logic here.
+ * module.c (periph_register): the types PeriphPage (a native MMIO page), FlashCtl (the FLASH controller),
+ * GpioPin (the energy pin) and ClockTree (RCC / PWR), the addresses of their native callbacks, FAULT_FLASH and
+ * FAULT_CLOCK. No model logic here.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <stdio.h>
+#include <string.h>
 
 #include "periph.h"
 
@@ -75,6 +79,32 @@ static PyObject *Page_attach_gpio_pin(PageObject *o, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyTypeObject ClockTreeType;
+
+typedef struct {
+    PyObject_HEAD
+    ClockTree c;
+    PyObject *model, *flash_ctl;
+} ClockTreeObject;
+
+/* attach_clock(clock, offset, size, block): the clock tree's RCC ("rcc") or PWR ("pwr") registers */
+static PyObject *Page_attach_clock(PageObject *o, PyObject *args)
+{
+    PyObject *ct;
+    unsigned off, size;
+    const char *block;
+    if (!PyArg_ParseTuple(args, "O!IIs", &ClockTreeType, &ct, &off, &size, &block)) return NULL;
+    int pwr = !strcmp(block, "pwr");
+    if (!pwr && strcmp(block, "rcc")) { PyErr_SetString(PyExc_ValueError, "block is 'rcc' or 'pwr'"); return NULL; }
+    void *dev = &((ClockTreeObject *)ct)->c;
+    if (page_attach(&o->p, off, size, pwr ? pwr_read : rcc_read, pwr ? pwr_write : rcc_write, dev)) {
+        PyErr_SetString(PyExc_ValueError, "cannot attach: page full or the offsets overlap another device");
+        return NULL;
+    }
+    if (PyList_Append(o->devices, ct)) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* attach_flashctl(fc, offset, size): the FLASH registers at [offset, offset + size) of this page */
 static PyObject *Page_attach_flashctl(PageObject *o, PyObject *args)
 {
@@ -93,6 +123,7 @@ static PyObject *Page_attach_flashctl(PageObject *o, PyObject *args)
 static PyMethodDef Page_methods[] = {
     {"attach_flashctl", (PyCFunction)Page_attach_flashctl, METH_VARARGS, "attach_flashctl(fc, offset, size)"},
     {"attach_gpio_pin", (PyCFunction)Page_attach_gpio_pin, METH_VARARGS, "attach_gpio_pin(pin, offset): its BSRR"},
+    {"attach_clock", (PyCFunction)Page_attach_clock, METH_VARARGS, "attach_clock(clock, offset, size, 'rcc'|'pwr')"},
     {"register", (PyCFunction)Page_register, METH_VARARGS, "register(offset): a register-file word (debug)"},
     {NULL, NULL, 0, NULL}
 };
@@ -326,6 +357,189 @@ static PyTypeObject GpioPinType = {
     .tp_doc = "GpioPin(model, address, pin, capacity=65536): the energy pin, a BSRR recording one pin's edges",
 };
 
+/* ================================================================== ClockTree */
+
+static int u32_list(PyObject *d, const char *key, uint32_t *out, int max, int *n)
+{
+    PyObject *v = PyDict_GetItemString(d, key);
+    if (!v) { PyErr_Format(PyExc_KeyError, "ClockTree config needs %s", key); return -1; }
+    PyObject *fast = PySequence_Fast(v, "a list of integers");
+    if (!fast) return -1;
+    Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
+    if (len > max) { Py_DECREF(fast); PyErr_Format(PyExc_ValueError, "%s: at most %d entries", key, max); return -1; }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        long long x = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
+        if (PyErr_Occurred()) { Py_DECREF(fast); return -1; }
+        out[i] = (uint32_t)x;
+    }
+    Py_DECREF(fast);
+    if (n) *n = (int)len;
+    return 0;
+}
+
+static int ClockTree_init(ClockTreeObject *o, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"model", "config", "oscillators", "flash_ctl", NULL};
+    PyObject *model, *cfg, *oscs, *fc = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!O|O", kwlist, &model, &PyDict_Type, &cfg, &oscs, &fc)) return -1;
+    ClockTree *c = &o->c;
+    memset(c, 0, sizeof *c);
+    PyObject *fast = PySequence_Fast(oscs, "oscillators: (name, on, rdy, byp, hz, startup_ns, needs_byp, reset_on)");
+    if (!fast) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > CLK_MAX_OSC) { Py_DECREF(fast); PyErr_SetString(PyExc_ValueError, "too many oscillators"); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ClkOsc *x = &c->osc[i];
+        const char *name;
+        int needs_byp, reset_on;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "sIIIIIpp", &name, &x->on, &x->rdy, &x->byp, &x->hz,
+                              &x->startup_ns, &needs_byp, &reset_on)) { Py_DECREF(fast); return -1; }
+        snprintf(c->osc_name[i], sizeof c->osc_name[i], "%s", name);
+        x->needs_byp = needs_byp;
+        x->reset_on = reset_on;
+    }
+    Py_DECREF(fast);
+    c->nosc = (int)n;
+    uint32_t sw_src[8], src_osc[4], uses_m[4], ppre[2], vmax[8], vstyle;
+    int nsw, nppre, nws, nv;
+    if (dict_u32(cfg, "cr", &c->cr) || dict_u32(cfg, "cfgr", &c->cfgr) || dict_u32(cfg, "pllcfgr", &c->pllcfgr) ||
+        dict_u32(cfg, "pllcfgr_reset", &c->pllcfgr_reset) || dict_u32(cfg, "pll_on", &c->pll_on) ||
+        dict_u32(cfg, "pll_rdy", &c->pll_rdy) || dict_u32(cfg, "pll_lock_ns", &c->pll_lock_ns) ||
+        dict_u32(cfg, "sw_shift", &c->sw_shift) || dict_u32(cfg, "sw_mask", &c->sw_mask) ||
+        dict_u32(cfg, "sws_shift", &c->sws_shift) || u32_list(cfg, "sw_src", sw_src, 8, &nsw) ||
+        dict_u32(cfg, "hpre_shift", &c->hpre_shift) || u32_list(cfg, "ppre_shift", ppre, 2, &nppre) ||
+        dict_u32(cfg, "src_shift", &c->src_shift) || dict_u32(cfg, "src_bits", &c->src_bits) ||
+        u32_list(cfg, "src_osc", src_osc, 4, NULL) || u32_list(cfg, "src_div", c->src_div, 4, NULL) ||
+        u32_list(cfg, "src_uses_m", uses_m, 4, NULL) ||
+        dict_u32(cfg, "m_shift", &c->m_shift) || dict_u32(cfg, "m_bits", &c->m_bits) || dict_u32(cfg, "m_add", &c->m_add) ||
+        dict_u32(cfg, "n_shift", &c->n_shift) || dict_u32(cfg, "n_bits", &c->n_bits) || dict_u32(cfg, "n_add", &c->n_add) ||
+        dict_u32(cfg, "r_shift", &c->r_shift) || dict_u32(cfg, "r_bits", &c->r_bits) || dict_u32(cfg, "r_kind", &c->r_kind) ||
+        dict_u32(cfg, "r_enable", &c->r_enable) || dict_u32(cfg, "vco_in_lo", &c->vco_in_lo) ||
+        dict_u32(cfg, "vco_in_hi", &c->vco_in_hi) || dict_u32(cfg, "vco_out_lo", &c->vco_out_lo) ||
+        dict_u32(cfg, "vco_out_hi", &c->vco_out_hi) || u32_list(cfg, "ws_max_hz", c->ws_max_hz, 16, &nws) ||
+        dict_u32(cfg, "vstyle", &vstyle) || dict_u32(cfg, "v_cr", &c->v_cr) || dict_u32(cfg, "v_sr", &c->v_sr) ||
+        dict_u32(cfg, "vos_shift", &c->vos_shift) || dict_u32(cfg, "vos_bits", &c->vos_bits) ||
+        dict_u32(cfg, "vosf", &c->vosf) || dict_u32(cfg, "boost_off", &c->boost_off) ||
+        dict_u32(cfg, "boost_mask", &c->boost_mask) || dict_u32(cfg, "vos_reset", &c->vos_reset) ||
+        dict_u32(cfg, "v_ns", &c->v_ns) || dict_u32(cfg, "od_csr", &c->od_csr) || dict_u32(cfg, "oden", &c->oden) ||
+        dict_u32(cfg, "odswen", &c->odswen) || dict_u32(cfg, "odrdy", &c->odrdy) ||
+        dict_u32(cfg, "odswrdy", &c->odswrdy) || u32_list(cfg, "level_max_hz", vmax, 8, &nv) ||
+        dict_u32(cfg, "reset_hz", &c->reset_hz))
+        return -1;
+    for (int i = 0; i < 8; i++) c->sw_src[i] = i < nsw ? (int)sw_src[i] : -1;
+    for (int i = 0; i < 4; i++) { c->src_osc[i] = (int32_t)src_osc[i]; c->src_uses_m[i] = (int)uses_m[i]; }
+    for (int i = 0; i < 2; i++) c->ppre_shift[i] = i < nppre ? ppre[i] : 0;
+    for (int i = 0; i < 8; i++) c->level_max_hz[i] = i < nv ? vmax[i] : 0;
+    c->nppre = nppre;
+    c->n_ws = (uint32_t)nws;
+    c->vstyle = (int)vstyle;
+    PyObject *names = PyDict_GetItemString(cfg, "level_names");
+    for (int i = 0; names && i < 8 && i < PySequence_Size(names); i++) {
+        PyObject *item = PySequence_GetItem(names, i);
+        const char *t = item ? PyUnicode_AsUTF8(item) : NULL;
+        if (t) snprintf(c->level_name[i], sizeof c->level_name[i], "%s", t);
+        Py_XDECREF(item);
+        if (PyErr_Occurred()) return -1;
+    }
+    PyObject *addr = PyObject_GetAttrString(model, "address");
+    if (!addr) return -1;
+    c->m = (Model *)PyLong_AsVoidPtr(addr);
+    Py_DECREF(addr);
+    if (PyErr_Occurred()) return -1;
+    Py_XDECREF(o->model);
+    Py_INCREF(model);
+    o->model = model;
+    if (fc != Py_None) {
+        if (!PyObject_TypeCheck(fc, &FlashCtlType)) { PyErr_SetString(PyExc_TypeError, "flash_ctl must be a FlashCtl"); return -1; }
+        FlashCtl *f = &((FlashCtlObject *)fc)->fc;
+        c->fc = f;
+        f->hclk_hz = &c->hclk;
+        f->ref_hz = c->reset_hz;
+        f->on_acr = clock_check_acr;
+        f->clock = c;
+        Py_XDECREF(o->flash_ctl);
+        Py_INCREF(fc);
+        o->flash_ctl = fc;
+    }
+    c->m->flash_fault = NULL;  /* a clock tree made afresh (a reset): nothing pending from an earlier one */
+    clock_reset(c);
+    return 0;
+}
+
+static void ClockTree_dealloc(ClockTreeObject *o)
+{
+    if (o->c.m && o->c.m->flash_fault_ctx == &o->c) o->c.m->flash_fault = NULL;
+    if (o->flash_ctl) {
+        FlashCtl *f = &((FlashCtlObject *)o->flash_ctl)->fc;
+        f->hclk_hz = NULL; f->on_acr = NULL; f->clock = NULL;
+    }
+    Py_XDECREF(o->model);
+    Py_XDECREF(o->flash_ctl);
+    Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+static PyObject *ClockTree_pclk_address(ClockTreeObject *o, PyObject *args)
+{
+    int bus;
+    if (!PyArg_ParseTuple(args, "i", &bus)) return NULL;
+    if (bus < 0 || bus > 1) { PyErr_SetString(PyExc_ValueError, "bus 0 (APB1) or 1 (APB2)"); return NULL; }
+    return PyLong_FromVoidPtr(&o->c.pclk[bus]);
+}
+
+static PyObject *ClockTree_py_reset(ClockTreeObject *o, PyObject *n) { (void)n; clock_reset(&o->c); Py_RETURN_NONE; }
+static PyObject *ClockTree_get_hclk(ClockTreeObject *o, void *x) { (void)x; return PyLong_FromUnsignedLong(o->c.hclk); }
+static PyObject *ClockTree_get_sysclk(ClockTreeObject *o, void *x) { (void)x; return PyLong_FromUnsignedLong(o->c.sysclk); }
+static PyObject *ClockTree_get_pclk(ClockTreeObject *o, void *x)
+{
+    (void)x;
+    return Py_BuildValue("(kk)", (unsigned long)o->c.pclk[0], (unsigned long)o->c.pclk[1]);
+}
+static PyObject *ClockTree_get_source(ClockTreeObject *o, void *x)
+{
+    (void)x;
+    int s = o->c.sws;
+    return PyUnicode_FromString(s == CLK_PLL ? "PLL" : (s >= 0 && s < o->c.nosc ? o->c.osc_name[s] : "?"));
+}
+static PyObject *ClockTree_get_fault(ClockTreeObject *o, void *x) { (void)x; return PyUnicode_FromString(o->c.fault); }
+static PyObject *ClockTree_get_note(ClockTreeObject *o, void *x) { (void)x; return PyUnicode_FromString(o->c.note); }
+static PyObject *ClockTree_get_level(ClockTreeObject *o, void *x)
+{
+    (void)x;
+    return PyUnicode_FromString(o->c.level_name[clock_level(&o->c)]);
+}
+static PyObject *ClockTree_get_switches(ClockTreeObject *o, void *x) { (void)x; return PyLong_FromUnsignedLongLong(o->c.n_switches); }
+
+static PyMethodDef ClockTree_methods[] = {
+    {"reset", (PyCFunction)ClockTree_py_reset, METH_NOARGS, "registers and oscillators to their reset state"},
+    {"pclk_address", (PyCFunction)ClockTree_pclk_address, METH_VARARGS, "pclk_address(bus): where PCLK1/2 is published"},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef ClockTree_getset[] = {
+    {"hclk", (getter)ClockTree_get_hclk, NULL, "HCLK in Hz (the core clock)", NULL},
+    {"sysclk", (getter)ClockTree_get_sysclk, NULL, "SYSCLK in Hz", NULL},
+    {"pclk", (getter)ClockTree_get_pclk, NULL, "(PCLK1, PCLK2) in Hz", NULL},
+    {"source", (getter)ClockTree_get_source, NULL, "the running SYSCLK source (SWS)", NULL},
+    {"fault", (getter)ClockTree_get_fault, NULL, "message of the last clock fault", NULL},
+    {"note", (getter)ClockTree_get_note, NULL, "why the PLL cannot lock, if it cannot", NULL},
+    {"level", (getter)ClockTree_get_level, NULL, "the voltage level in effect (VOS-style families)", NULL},
+    {"switches", (getter)ClockTree_get_switches, NULL, "SYSCLK switches done", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject ClockTreeType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "measure_agent.vboard._cyclemodel.ClockTree",
+    .tp_basicsize = sizeof(ClockTreeObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ClockTree_init,
+    .tp_dealloc = (destructor)ClockTree_dealloc,
+    .tp_methods = ClockTree_methods,
+    .tp_getset = ClockTree_getset,
+    .tp_doc = "ClockTree(model, config, oscillators, flash_ctl=None): the RCC / PWR model",
+};
+
 /* ================================================================== module functions */
 static PyObject *periph_mmio_ptrs(PyObject *s, PyObject *n)
 {
@@ -348,9 +562,14 @@ static PyMethodDef periph_functions[] = {
 
 int periph_register(PyObject *module)
 {
-    if (PyType_Ready(&PageType) < 0 || PyType_Ready(&FlashCtlType) < 0 || PyType_Ready(&GpioPinType) < 0) return -1;
+    if (PyType_Ready(&PageType) < 0 || PyType_Ready(&FlashCtlType) < 0 || PyType_Ready(&GpioPinType) < 0 ||
+        PyType_Ready(&ClockTreeType) < 0)
+        return -1;
     Py_INCREF(&GpioPinType);
     if (PyModule_AddObject(module, "GpioPin", (PyObject *)&GpioPinType) < 0) return -1;
+    Py_INCREF(&ClockTreeType);
+    if (PyModule_AddObject(module, "ClockTree", (PyObject *)&ClockTreeType) < 0) return -1;
+    if (PyModule_AddIntConstant(module, "FAULT_CLOCK", FAULT_CLOCK) < 0) return -1;
     Py_INCREF(&PageType);
     if (PyModule_AddObject(module, "PeriphPage", (PyObject *)&PageType) < 0) return -1;
     Py_INCREF(&FlashCtlType);

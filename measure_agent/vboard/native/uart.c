@@ -9,6 +9,7 @@
  * Layouts: stm32-usart-v1 (SR +0x00: RXNE bit 5, TC bit 6, TXE bit 7; DR +0x04) and stm32-usart-v2
  * (ISR +0x1C: RXNE 5, TC 6, TXE 7, TEACK 21, REACK 22; RDR +0x24; TDR +0x28).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,38 @@ void uart_release(Uart *u)
 {
     free(u->rx); free(u->tx);
     pthread_mutex_destroy(&u->lock);
+}
+
+/* ------------------------------------------------------------ baud rate */
+/* A UART receiver samples each bit at its own rate: beyond ~3 % between both ends the stop bit is misread
+ * (RM0351 "Tolerance of the USART receiver to clock deviation": 3.75 % at 16x oversampling, shared by both
+ * ends; the check uses the receiver's half of it plus margin) */
+#define BAUD_TOLERANCE 0.03
+
+static int baud_ok(Uart *u)
+{
+    uint32_t brr = (uint32_t)u->regs[(u->uart_off + u->brr_off) >> 2];
+    /* BRR never written: a bare test program's plain-byte UART (as FLASH_ACR resets to the catalogue's
+     * latency for them); the firmware always programs it */
+    if (!u->kernel_hz || !brr) return 1;
+    double f = (double)*u->kernel_hz, baud = 0.0;
+    baud = u->lpuart ? 256.0 * f / brr : f / (brr & 0xFFFFu);
+    double err = baud / u->host_baud - 1.0;
+    if (err <= BAUD_TOLERANCE && err >= -BAUD_TOLERANCE) return 1;
+    u->garbled++;
+    if (!u->baud_fault[0])
+        snprintf(u->baud_fault, sizeof u->baud_fault, "UART baud rate: BRR = %u at a %.6g MHz kernel clock is %.0f "
+                 "baud, the host runs %u (%+.1f %%): the bytes are garbage (BRR must follow the clock that runs)",
+                 brr, f / 1e6, baud, u->host_baud, err * 100.0);
+    return 0;
+}
+
+void uart_set_baud_check(Uart *u, const uint32_t *kernel_hz, uint32_t brr_off, uint32_t host_baud, int lpuart)
+{
+    pthread_mutex_lock(&u->lock);
+    u->kernel_hz = kernel_hz; u->brr_off = brr_off; u->host_baud = host_baud ? host_baud : 115200u;
+    u->lpuart = lpuart; u->garbled = 0; u->baud_fault[0] = 0;
+    pthread_mutex_unlock(&u->lock);
 }
 
 /* ------------------------------------------------------------ MMIO callbacks (run without the GIL) */
@@ -53,6 +86,7 @@ uint64_t uart_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_dat
         if (u->rx_len) {
             v = u->rx[u->rx_head++];
             if (--u->rx_len == 0) u->rx_head = 0;
+            if (!baud_ok(u)) v = 0; /* a wrong baud: what the receiver assembles is not the host's byte */
         }
     } else {
         v = u->regs[((uint32_t)offset & 0xFFFu) >> 2];
@@ -80,7 +114,7 @@ void uart_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, v
     uint32_t rel = (uint32_t)offset - u->uart_off;
     pthread_mutex_lock(&u->lock);
     if (rel == u->tdr) {
-        uart_tx_push(u, (uint8_t)(value & 0xFF));  /* out of memory: the byte is lost */
+        if (baud_ok(u)) uart_tx_push(u, (uint8_t)(value & 0xFF));  /* out of memory: the byte is lost */
         u->polls = 0;
     } else {
         u->regs[((uint32_t)offset & 0xFFFu) >> 2] = value;
@@ -138,6 +172,7 @@ void uart_reset_regs(Uart *u)
 {
     pthread_mutex_lock(&u->lock);
     memset(u->regs, 0, sizeof u->regs); u->polls = 0; u->idle = 0;
+    u->garbled = 0; u->baud_fault[0] = 0;
     pthread_mutex_unlock(&u->lock);
 }
 

@@ -299,30 +299,31 @@ static inline void dot_1x2(const int8_t *w0, const uint32_t *cp, int32_t K, int3
 }
 
 /*
- * One output channel's constants for the fused requantization (nn_rq_apply) of channels with right >= 2 and
- * a multiplier >= 0 (every convolution whose real scale is below 1/4): the 64-bit rounding constant
- * 2^30 + 2^(30+right), less 2^31 for a negative accumulator, has the low word 0x40000000 ^ (sign << 31) and
- * the high word 2^(right-2) + sign; the output zero point is folded into the high word as
- * zp * 2^(right-1) (an exact multiple of the final divisor 2^(31+right)), so
- * out = (hi:lo + x * m) >> (31 + right) = high word >> (right - 1).
+ * One output channel's constants for the fused requantization (nn_rq_apply) of channels with right in [2, 31]
+ * and a multiplier >= 0 (every convolution whose real scale is below 1/4, however small): the 64-bit rounding
+ * constant 2^30 + 2^(30+right), less 2^31 for a negative accumulator, has the low word 0x40000000 ^ (sign << 31)
+ * and the high word 2^(right-2) + sign, so out = (hi:lo + x * m) >> (31 + right) = high word >> (right - 1);
+ * the high word stays within int32 (|x * m| < 2^62) for every right up to 31. The output zero point is added
+ * after the shift. A zero multiplier (a real scale below 2^-32: the plan's shift 0) gives 0 for every x, as
+ * right = 2 does with m = 0.
  */
 typedef struct {
     int32_t bias, m, khi, rsh;
 } conv_rq;
 
 /* The channel's constants, or 0 when it needs the two-rounding form. */
-static int conv_rq_init(conv_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+static int conv_rq_init(conv_rq *q, int32_t bias, int32_t m, int32_t shift)
 {
-    const int32_t right = -shift;
+    const int32_t right = m == 0 ? 2 : -shift;
+    const int fused = right >= 2 && right <= 31 && m >= 0;
     q->bias = bias;
     q->m = m;
     q->rsh = right - 1;
-    q->khi = right >= 2 && right <= 31 ? (int32_t)((1u << (right - 2)) + ((uint32_t)out_off << (right - 1))) : 0;
-    /* |out_off| <= 255 and right <= 22 keep the folded high word clear of int32 overflow */
-    return right >= 2 && right <= 22 && m >= 0;
+    q->khi = fused ? (int32_t)(1u << (right - 2)) : 0;
+    return fused;
 }
 
-/* Requantized value plus the output zero point. */
+/* Requantized value (without the output zero point). */
 static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
 {
     const int32_t x = (int32_t)((uint32_t)acc + (uint32_t)q->bias);
@@ -336,59 +337,54 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
 /* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
  * o1 may alias a dummy buffer (a lone last pixel). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define RQ_PIXEL(OFF, O)                                                                                          \
+    "ldr %[x], [%[acc], #" #OFF "]\n"                                                                           \
+    "add %[x], %[x], %[b]\n"                                                                                  \
+    "asr %[s], %[x], #31\n"                                                                                   \
+    "eor %[lo], %[k40], %[s], lsl #31\n"                                                                      \
+    "add %[s], %[khi], %[s]\n"                                                                                \
+    "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
+    "asr %[s], %[s], %[rsh]\n"                                                                                \
+    "add %[s], %[s], %[zp]\n"                                                                                 \
+    "ssat %[s], #8, %[s]\n"                                                                                   \
+    "strb %[s], [%[" #O "]], #1\n"
+
 static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
-                                                        int8_t *o0, int8_t *o1)
+                                                        int32_t zp, int8_t *o0, int8_t *o1)
 {
-    uint32_t b, m, khi, rsh, x0, x1, s, lo, k40 = 0x40000000u;
+    uint32_t b, m, khi, rsh, x, s, lo, k40 = 0x40000000u;
     __asm__ volatile(
         "1:\n"
         "ldr %[b], [%[q]]\n"
         "ldr %[m], [%[q], #4]\n"
         "ldr %[khi], [%[q], #8]\n"
         "ldr %[rsh], [%[q], #12]\n"
-        "ldr %[x0], [%[acc]]\n"
-        "ldr %[x1], [%[acc], #4]\n"
-        "add %[x0], %[x0], %[b]\n"
-        "asr %[s], %[x0], #31\n"
-        "eor %[lo], %[k40], %[s], lsl #31\n"
-        "add %[s], %[khi], %[s]\n"
-        "smlal %[lo], %[s], %[x0], %[m]\n"
-        "asr %[s], %[s], %[rsh]\n"
-        "ssat %[s], #8, %[s]\n"
-        "strb %[s], [%[o0]], #1\n"
-        "add %[x1], %[x1], %[b]\n"
-        "asr %[s], %[x1], #31\n"
-        "eor %[lo], %[k40], %[s], lsl #31\n"
-        "add %[s], %[khi], %[s]\n"
-        "smlal %[lo], %[s], %[x1], %[m]\n"
-        "asr %[s], %[s], %[rsh]\n"
-        "ssat %[s], #8, %[s]\n"
-        "strb %[s], [%[o1]], #1\n"
+        RQ_PIXEL(0, o0) RQ_PIXEL(4, o1)
         "add %[q], %[q], #16\n"
         "add %[acc], %[acc], #8\n"
         "subs %[n], %[n], #1\n"
         "bne 1b\n"
         : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(oc_n), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),
-          [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x0] "=&r"(x0), [x1] "=&r"(x1), [s] "=&r"(s), [lo] "=&r"(lo)
-        : [k40] "r"(k40)
+          [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x] "=&r"(x), [s] "=&r"(s), [lo] "=&r"(lo)
+        : [k40] "r"(k40), [zp] "r"(zp)
         : "cc", "memory");
 }
 #else
-static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int8_t *o0, int8_t *o1)
+static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
 {
     for (int32_t c = 0; c < oc_n; c++, acc += 2) {
-        o0[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[0], &rq[c]));
-        o1[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[1], &rq[c]));
+        o0[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[0], &rq[c]) + zp);
+        o1[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[1], &rq[c]) + zp);
     }
 }
 #endif
 
-static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t lo, int32_t hi, int8_t *o0,
-                         int8_t *o1)
+static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int32_t lo, int32_t hi,
+                         int8_t *o0, int8_t *o1)
 {
     for (int32_t c = 0; c < oc_n; c++, acc += 2) {
-        o0[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[0], &rq[c]), lo, hi);
-        o1[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[1], &rq[c]), lo, hi);
+        o0[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[0], &rq[c]) + zp, lo, hi);
+        o1[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[1], &rq[c]) + zp, lo, hi);
     }
 }
 
@@ -435,7 +431,7 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     uint32_t *pair = (uint32_t *)(void *)(dummy + scratch_dummy_bytes(oc_n));
     int fast = 1;
     for (int32_t c = 0; c < oc_n; c++) {
-        fast &= conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], shift[c], p->output_offset);
+        fast &= conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], shift[c]);
     }
     const int full = p->act_min == -128 && p->act_max == 127;
     int32_t K = f_d->h * f_d->w * f_d->c; /* the dot products' taps (row mode: padded rows) */
@@ -526,9 +522,9 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
             continue;
 #endif
             if (fast && full) {
-                requant_pair_full(acc, rq, oc_n, o0, o1);
+                requant_pair_full(acc, rq, oc_n, out_off, o0, o1);
             } else if (fast) {
-                requant_pair(acc, rq, oc_n, lo, hi, o0, o1);
+                requant_pair(acc, rq, oc_n, out_off, lo, hi, o0, o1);
             } else {
                 requant_pair_exact(acc, bias, mult, shift, oc_n, out_off, lo, hi, o0, o1);
             }

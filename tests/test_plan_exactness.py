@@ -108,6 +108,18 @@ DWCONV_MULT = [
     dict(shape=(5, 5, 1), k=3, s=1, pad="same", dm=6, act="relu"),
 ]
 INT8_CASES += [("dwconv", p) for p in DWCONV_MULT]
+# the two-pixel 3x3 depthwise path (stride 1 and 2, channels a multiple of 4): odd output widths (a lone last
+# pixel spilling into the next row, and the last row's taking the one-pixel kernel), width 1, a single
+# channel group, depth multipliers, padding and activation bounds
+DWCONV_PAIRS = [
+    dict(shape=(5, 7, 8), k=3, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(6, 9, 4), k=3, s=2, pad="same", dm=1, act="none"),
+    dict(shape=(7, 11, 8), k=3, s=2, pad="valid", dm=1, act="relu"),
+    dict(shape=(5, 5, 2), k=3, s=2, pad="same", dm=2, act="relu6"),
+    dict(shape=(4, 1, 12), k=3, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(3, 3, 16), k=3, s=2, pad="valid", dm=1, act="relu"),
+]
+INT8_CASES += [("dwconv", p) for p in DWCONV_PAIRS]
 # ops real models use beyond the core set: SUB (also broadcast, and a constant-free first operand that is
 # not the activation), TANH (the reference's lookup table), PADV2, MEAN over other axes, SOFTMAX deeper than
 # 256

@@ -32,10 +32,10 @@ size_t depthwise_conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_
     const size_t c = (size_t)out_d->c;
     const size_t ring = (size_t)f_d->h * (size_t)span_w(p, f_d, out_d) * c;
     /* the kh ring row offsets, requantization constants (16 bytes per channel), expanded weights (2 bytes
-     * per tap and channel, channels rounded up to 4), the ring and one word the two-pixel 3x3 path may read
-     * past it */
+     * per tap and channel, channels rounded up to 4), the ring and the two words the two-pixel 3x3 path may
+     * read past it */
     return 16u * c + 4u * (size_t)f_d->h + 2u * (size_t)f_d->h * (size_t)f_d->w * ((c + 3u) & ~(size_t)3u) +
-           ((ring + 3u) & ~(size_t)3u) + 4u;
+           ((ring + 3u) & ~(size_t)3u) + 8u;
 }
 
 /* One channel's fused requantization (see conv2d_s8_simd.c): bias with the input offset term folded in,
@@ -297,17 +297,19 @@ static void dw_row(const dw_ctx *c, int8_t *o, int fast)
 }
 
 /*
- * Stride 1, no dilation, 3x3, channels a multiple of 4, every channel fused: one output row, channel group by
+ * Stride 1 or 2, no dilation, 3x3, channels a multiple of 4, every channel fused: one output row, channel group by
  * channel group, the output pixels two at a time (the ring in the group-major layout, see load_row_groups).
  * Group g's block at blk + 34 g is its 9 taps' expanded weights (18 words) followed by its 4 channels' dw_rq
- * (16 words). The two pixels' windows share 2 of their 4 input columns per kernel row, so each column is
- * loaded and expanded once for both, and each tap's weights serve both pixels; the requantization constants
+ * (16 words). The two pixels' windows share input columns (stride 1: 2 of their 4 per kernel row, stride 2:
+ * 1 of 5), each column loaded and expanded once for both, and each tap's weights serve both pixels; the
+ * requantization constants
  * are loaded once per channel for both pixels, the accumulators start at the bias. A lone last pixel is the
  * first of a pair whose second pixel is the next output row's first (written again, correctly, with that
- * row), its window reading one ring word past the group's row (the next group's, or the scratch's last word).
+ * row), its window reading up to two ring words past the group's row (the next group's, or the scratch's last
+ * two words).
  */
 typedef struct {
-    const int8_t *r0, *r1, *r2; /* the window rows of pixel A (advance 8 bytes per pair) */
+    const int8_t *r0, *r1, *r2; /* the window rows of pixel A (advance 8 x stride bytes per pair) */
     int8_t *o;                  /* pixel A's outputs (advance 2 x co per pair) */
     int32_t n, per_group, groups; /* pairs left in the group, pairs per group, groups left (all >= 1) */
     int32_t r_skip, o_skip;     /* from past a group's last pair to the next group's first */
@@ -340,6 +342,19 @@ typedef struct {
     "add %[r], %[r], #8\n"                                                                                     \
     "str %[r], %[" #ROW "]\n"                                                                                  \
     "ldr %[r], %[" #NEXT "]\n"
+/* The same with stride 2: columns 0..4 at r, pixel A takes 0..2, pixel B 2..4 (each tap's weights loaded once:
+ * columns 0, 2, 4, then 1, 3). */
+#define DW2_ROW_S2(T, ROW, NEXT)                                                                                  \
+    "ldr %[ie], [%[r]]\n"                                                                                      \
+    DW2_W(T) "sxtb16 %[io], %[ie], ror #8\n"                                                                   \
+    "sxtb16 %[ie], %[ie]\n" DW2_MAC(a)                                                                         \
+    DW2_COL(8) DW2_MAC(b) DW2_W(T+2) DW2_MAC(a)                                                                \
+    DW2_COL(16) DW2_MAC(b)                                                                                     \
+    DW2_COL(4) DW2_W(T+1) DW2_MAC(a)                                                                           \
+    DW2_COL(12) DW2_MAC(b)                                                                                     \
+    "add %[r], %[r], #16\n"                                                                                    \
+    "str %[r], %[" #ROW "]\n"                                                                                  \
+    "ldr %[r], %[" #NEXT "]\n"
 /* Channel I of both pixels: the fused rounding (see conv2d_s8_simd.c), the accumulators already hold the
  * bias; the saturated results stay in the accumulators. */
 #define DW2_RQ1(A)                                                                                                \
@@ -365,79 +380,92 @@ typedef struct {
     "ssub8 %[we], %[" #X "0], %[io]\n"                                                                         \
     "sel %[" #X "0], %[io], %[" #X "0]\n"
 
-static void __attribute__((noinline)) dw33_pairs(const uint32_t *blk, dw33_pairs_args *args)
+/* The asm of the two-pixel loop over an output row's groups and pixel pairs, ROW the kernel row of a stride.
+ * The local copy's fields are memory operands; the asm also writes r0..r2, o, n and groups ("memory"). */
+#define DW33_PAIRS_BODY(ROW)                                                                                      \
+{                                                                                                                     \
+    dw33_pairs_args m = *args;                                                                                        \
+    const uint32_t *w = blk;                                                                                          \
+    uint32_t a0, a1, a2, a3, b0, b1, b2, b3, ie, io, we, wo, r;                                                       \
+    __asm__ volatile(                                                                                                 \
+        "1:\n"                                                                                                        \
+        "ldr %[a0], [%[w], #72]\n"                                                                                    \
+        "ldr %[a1], [%[w], #88]\n"                                                                                    \
+        "ldr %[a2], [%[w], #104]\n"                                                                                   \
+        "ldr %[a3], [%[w], #120]\n"                                                                                   \
+        "ldr %[r], %[r0]\n"                                                                                           \
+        "mov %[b0], %[a0]\n"                                                                                          \
+        "mov %[b1], %[a1]\n"                                                                                          \
+        "mov %[b2], %[a2]\n"                                                                                          \
+        "mov %[b3], %[a3]\n"                                                                                          \
+        ROW(0, r0, r1) ROW(3, r1, r2) ROW(6, r2, r0)                                                                  \
+        DW2_RQ(0) DW2_RQ(1) DW2_RQ(2) DW2_RQ(3)                                                                       \
+        "ldr %[ie], %[lo4]\n"                                                                                         \
+        "ldr %[io], %[hi4]\n"                                                                                         \
+        DW2_PACK(a) DW2_PACK(b)                                                                                       \
+        "ldr %[r], %[o]\n"                                                                                            \
+        "ldr %[wo], %[co]\n"                                                                                          \
+        "str %[a0], [%[r]]\n"                                                                                         \
+        "str %[b0], [%[r], %[wo]]\n"                                                                                  \
+        "add %[r], %[r], %[wo], lsl #1\n"                                                                             \
+        "str %[r], %[o]\n"                                                                                            \
+        "ldr %[r], %[n]\n"                                                                                            \
+        "subs %[r], %[r], #1\n"                                                                                       \
+        "str %[r], %[n]\n"                                                                                            \
+        "bne 1b\n"                                                                                                    \
+        "ldr %[r], %[per]\n"                                                                                          \
+        "ldr %[ie], %[rskip]\n"                                                                                       \
+        "ldr %[io], %[oskip]\n"                                                                                       \
+        "str %[r], %[n]\n"                                                                                            \
+        "ldr %[r], %[r0]\n"                                                                                           \
+        "add %[r], %[r], %[ie]\n"                                                                                     \
+        "str %[r], %[r0]\n"                                                                                           \
+        "ldr %[r], %[r1]\n"                                                                                           \
+        "add %[r], %[r], %[ie]\n"                                                                                     \
+        "str %[r], %[r1]\n"                                                                                           \
+        "ldr %[r], %[r2]\n"                                                                                           \
+        "add %[r], %[r], %[ie]\n"                                                                                     \
+        "str %[r], %[r2]\n"                                                                                           \
+        "ldr %[r], %[o]\n"                                                                                            \
+        "add %[r], %[r], %[io]\n"                                                                                     \
+        "str %[r], %[o]\n"                                                                                            \
+        "add %[w], %[w], #136\n"                                                                                      \
+        "ldr %[r], %[ng]\n"                                                                                           \
+        "subs %[r], %[r], #1\n"                                                                                       \
+        "str %[r], %[ng]\n"                                                                                           \
+        "bne 1b\n"                                                                                                    \
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1),             \
+          [b2] "=&r"(b2), [b3] "=&r"(b3), [ie] "=&r"(ie), [io] "=&r"(io), [we] "=&r"(we), [wo] "=&r"(wo),             \
+          [r] "=&r"(r), [w] "+r"(w)                                                                                   \
+        : [r0] "m"(m.r0), [r1] "m"(m.r1), [r2] "m"(m.r2), [o] "m"(m.o), [n] "m"(m.n), [ng] "m"(m.groups), [co] "m"(m.co), [lo4] "m"(m.lo4), [hi4] "m"(m.hi4), [per] "m"(m.per_group), [rskip] "m"(m.r_skip),\
+          [oskip] "m"(m.o_skip)                                                                                       \
+        : "cc", "memory");                                                                                            \
+}
+
+static void __attribute__((noinline)) dw33_pairs_s1(const uint32_t *blk, dw33_pairs_args *args) DW33_PAIRS_BODY(DW2_ROW)
+static void __attribute__((noinline)) dw33_pairs_s2(const uint32_t *blk, dw33_pairs_args *args) DW33_PAIRS_BODY(DW2_ROW_S2)
+
+static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
 {
-    dw33_pairs_args m = *args;
-    const uint32_t *w = blk;
-    uint32_t a0, a1, a2, a3, b0, b1, b2, b3, ie, io, we, wo, r;
-    __asm__ volatile(
-        "1:\n"
-        "ldr %[a0], [%[w], #72]\n"
-        "ldr %[a1], [%[w], #88]\n"
-        "ldr %[a2], [%[w], #104]\n"
-        "ldr %[a3], [%[w], #120]\n"
-        "ldr %[r], %[r0]\n"
-        "mov %[b0], %[a0]\n"
-        "mov %[b1], %[a1]\n"
-        "mov %[b2], %[a2]\n"
-        "mov %[b3], %[a3]\n"
-        DW2_ROW(0, r0, r1) DW2_ROW(3, r1, r2) DW2_ROW(6, r2, r0)
-        DW2_RQ(0) DW2_RQ(1) DW2_RQ(2) DW2_RQ(3)
-        "ldr %[ie], %[lo4]\n"
-        "ldr %[io], %[hi4]\n"
-        DW2_PACK(a) DW2_PACK(b)
-        "ldr %[r], %[o]\n"
-        "ldr %[wo], %[co]\n"
-        "str %[a0], [%[r]]\n"
-        "str %[b0], [%[r], %[wo]]\n"
-        "add %[r], %[r], %[wo], lsl #1\n"
-        "str %[r], %[o]\n"
-        "ldr %[r], %[n]\n"
-        "subs %[r], %[r], #1\n"
-        "str %[r], %[n]\n"
-        "bne 1b\n"
-        /* the next group */
-        "ldr %[r], %[per]\n"
-        "ldr %[ie], %[rskip]\n"
-        "ldr %[io], %[oskip]\n"
-        "str %[r], %[n]\n"
-        "ldr %[r], %[r0]\n"
-        "add %[r], %[r], %[ie]\n"
-        "str %[r], %[r0]\n"
-        "ldr %[r], %[r1]\n"
-        "add %[r], %[r], %[ie]\n"
-        "str %[r], %[r1]\n"
-        "ldr %[r], %[r2]\n"
-        "add %[r], %[r], %[ie]\n"
-        "str %[r], %[r2]\n"
-        "ldr %[r], %[o]\n"
-        "add %[r], %[r], %[io]\n"
-        "str %[r], %[o]\n"
-        "add %[w], %[w], #136\n"
-        "ldr %[r], %[ng]\n"
-        "subs %[r], %[r], #1\n"
-        "str %[r], %[ng]\n"
-        "bne 1b\n"
-        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1),
-          [b2] "=&r"(b2), [b3] "=&r"(b3), [ie] "=&r"(ie), [io] "=&r"(io), [we] "=&r"(we), [wo] "=&r"(wo),
-          [r] "=&r"(r), [w] "+r"(w)
-        /* the local copy's fields as memory operands (the asm also writes r0..r2, o, n and groups: "memory") */
-        : [r0] "m"(m.r0), [r1] "m"(m.r1), [r2] "m"(m.r2), [o] "m"(m.o), [n] "m"(m.n), [ng] "m"(m.groups), [co] "m"(m.co), [lo4] "m"(m.lo4), [hi4] "m"(m.hi4), [per] "m"(m.per_group), [rskip] "m"(m.r_skip),
-          [oskip] "m"(m.o_skip)
-        : "cc", "memory");
+    if (stride == 2) {
+        dw33_pairs_s2(blk, args);
+    } else {
+        dw33_pairs_s1(blk, args);
+    }
 }
 #else
-static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args)
+static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
 {
     dw33_pairs_args m = *args;
     for (; m.groups > 0; m.groups--, blk += 34) {
         const dw_rq *q = (const dw_rq *)(const void *)(blk + 18);
         for (int32_t i = 0; i < 2 * m.per_group; i++) {
             int32_t a0, a1, a2, a3;
-            dw_mac33(m.r0 + 4 * i, m.r1 + 4 * i, m.r2 + 4 * i, 4, blk, &a0, &a1, &a2, &a3);
+            const int32_t x = 4 * stride * i;
+            dw_mac33(m.r0 + x, m.r1 + x, m.r2 + x, 4, blk, &a0, &a1, &a2, &a3);
             dw_rq4(a0, a1, a2, a3, q, m.lo4, m.hi4, m.o + i * m.co);
         }
-        const int32_t adv = 8 * m.per_group + m.r_skip;
+        const int32_t adv = 8 * stride * m.per_group + m.r_skip;
         m.r0 += adv;
         m.r1 += adv;
         m.r2 += adv;
@@ -446,20 +474,20 @@ static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args)
 }
 #endif
 
-/* One output row of the two-pixel 3x3 path; `last`: the last row of the output, whose lone last pixel (odd
- * width) has no next row to spill into and takes the one-pixel kernel. */
-static void dw_row33_pairs(const dw_ctx *c, int32_t span, int8_t *o, int last)
+/* One output row of the two-pixel 3x3 path (stride 1 or 2); `last`: the last row of the output, whose lone
+ * last pixel (odd width) has no next row to spill into and takes the one-pixel kernel. */
+static void dw_row33_pairs(const dw_ctx *c, int32_t span, int32_t stride, int8_t *o, int last)
 {
     const int32_t groups = c->CO / 4, gstride = span * 4, lone = c->OW & 1;
     const int32_t per_group = c->OW / 2 + (lone && !last);
     if (per_group > 0) {
         dw33_pairs_args a = {c->ring + c->row_off[0], c->ring + c->row_off[1], c->ring + c->row_off[2], o, per_group,
-                             per_group, groups, gstride - 8 * per_group, 4 - 2 * c->CO * per_group, c->CO, c->lo4,
-                             c->hi4};
-        dw33_pairs(c->wx, &a);
+                             per_group, groups, gstride - 8 * stride * per_group, 4 - 2 * c->CO * per_group, c->CO,
+                             c->lo4, c->hi4};
+        dw33_pairs(c->wx, &a, stride);
     }
     if (lone && last) {
-        const int32_t x = 4 * (c->OW - 1);
+        const int32_t x = 4 * stride * (c->OW - 1);
         for (int32_t g = 0; g < groups; g++) {
             const uint32_t *blk = c->wx + 34 * g;
             const int32_t off = g * gstride + x;
@@ -512,7 +540,8 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
     }
     /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
      * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
-    const int pairs33 = fast && kh == 3 && kw == 3 && p->stride_w == 1 && p->dil_w == 1 && (CO & 3) == 0;
+    const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
+                        (CO & 3) == 0;
     /* one pass over the filter, a word (4 channels of a tap) at a time: the expanded weights, [group][tap][2]
      * (a group's taps contiguous), and each channel's weight sum, for the bias with the input offset of every
      * tap (padding included, see above) folded in */
@@ -571,7 +600,7 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
             loaded = p->dil_h == 1 ? y0 + kh - 1 : -0x7FFFFFFF;
             int8_t *o = out_b + oy * OW * CO;
             if (pairs33) {
-                dw_row33_pairs(&ctx, span, o, oy == OH - 1);
+                dw_row33_pairs(&ctx, span, p->stride_w, o, oy == OH - 1);
             } else if (row33) {
                 dw_row33(&ctx, o);
             } else {

@@ -120,6 +120,11 @@ DWCONV_PAIRS = [
     dict(shape=(3, 3, 16), k=3, s=2, pad="valid", dm=1, act="relu"),
 ]
 INT8_CASES += [("dwconv", p) for p in DWCONV_PAIRS]
+# the SIMD ADD's table path (512 elements and more): an odd count (the pair loop's last element), ReLU (the
+# loop's minimum), ReLU6 (a maximum below 127: the C loop), SUB
+ADD_SIMD = [("add", dict(shape=(12, 12, 4), filters=5, act="none")), ("add", dict(shape=(9, 9, 7), filters=7, act="relu")),
+            ("add", dict(shape=(8, 8, 4), filters=9, act="relu6")), ("sub", dict(shape=(9, 9, 7), filters=7, act="relu"))]
+INT8_CASES += ADD_SIMD
 # ops real models use beyond the core set: SUB (also broadcast, and a constant-free first operand that is
 # not the activation), TANH (the reference's lookup table), PADV2, MEAN over other axes, SOFTMAX deeper than
 # 256

@@ -125,6 +125,10 @@ INT8_CASES += [("dwconv", p) for p in DWCONV_PAIRS]
 ADD_SIMD = [("add", dict(shape=(12, 12, 4), filters=5, act="none")), ("add", dict(shape=(9, 9, 7), filters=7, act="relu")),
             ("add", dict(shape=(8, 8, 4), filters=9, act="relu6")), ("sub", dict(shape=(9, 9, 7), filters=7, act="relu"))]
 INT8_CASES += ADD_SIMD
+# the SIMD FULLY_CONNECTED's quad loop with the requantization in it (inputs a multiple of 4): quads and a
+# remainder of rows, activation bounds
+DENSE_QUADS = [dict(n=48, units=13, act="relu6"), dict(n=32, units=8, act="relu"), dict(n=20, units=12, act="none")]
+INT8_CASES += [("dense", p) for p in DENSE_QUADS]
 # ops real models use beyond the core set: SUB (also broadcast, and a constant-free first operand that is
 # not the activation), TANH (the reference's lookup table), PADV2, MEAN over other axes, SOFTMAX deeper than
 # 256

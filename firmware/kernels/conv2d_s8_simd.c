@@ -157,7 +157,8 @@ static inline uint32_t tail_word(const int8_t *w, int32_t k, int32_t K)
  * over the n4 >= 1 full groups of 4 taps. On Armv7E-M one assembly block does all pairs: the inner loop
  * holds 4 accumulators, the two filter pointers, the column pointer, the count, 4 column words and 2 weight
  * words (14 registers) and costs 20 cycles per 16 MACs on the M4 (5 pipelined loads, 4 SXTB16, 8 SMLAD,
- * 1 load), unrolled to 4 groups; the pair loop around it keeps its counters on the stack.
+ * 1 load), unrolled to 8 groups (then 4, then one at a time); the pair loop around it keeps its counters on
+ * the stack.
  * Elsewhere the same arithmetic in C.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -194,8 +195,8 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
     struct {
         const uint32_t *pair;
         int32_t *acc;
-        int32_t pairs, n16, rest, step, k;
-    } m = {pair, acc, pairs, n4 >> 2, n4 & 3, 2 * K - 4 * n4, K};
+        int32_t pairs, n32, four, rest, step, k;
+    } m = {pair, acc, pairs, n4 >> 3, (n4 >> 2) & 1, n4 & 3, 2 * K - 4 * n4, K};
     __asm__ volatile(
         "2:\n"
         "mov %[a00], #0\n"
@@ -203,16 +204,25 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         "mov %[a10], #0\n"
         "mov %[a11], #0\n"
         "ldr %[cp], %[mpair]\n"
-        "ldr %[n], %[mn16]\n"
+        "ldr %[n], %[mn32]\n"
         "cmp %[n], #0\n"
-        "beq 3f\n"
-        "1:\n" /* four groups (16 taps) per iteration */
+        "beq 6f\n"
+        "1:\n" /* eight groups (32 taps) per iteration */
+        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
+        MAC2X2_GROUP(64, 16) MAC2X2_GROUP(80, 20) MAC2X2_GROUP(96, 24) MAC2X2_GROUP(112, 28)
+        "add %[cp], %[cp], #128\n"
+        "add %[wp], %[wp], #32\n"
+        "add %[wq], %[wq], #32\n"
+        "subs %[n], %[n], #1\n"
+        "bne 1b\n"
+        "6:\n"
+        "ldr %[n], %[mfour]\n"
+        "cmp %[n], #0\n"
+        "beq 3f\n" /* four more groups */
         MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
         "add %[cp], %[cp], #64\n"
         "add %[wp], %[wp], #16\n"
         "add %[wq], %[wq], #16\n"
-        "subs %[n], %[n], #1\n"
-        "bne 1b\n"
         "3:\n"
         "ldr %[n], %[mrest]\n"
         "cmp %[n], #0\n"
@@ -243,7 +253,8 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [wp] "+r"(wp), [wq] "+r"(wq),
           [cp] "+r"(cp), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
           [wa] "=&r"(wa), [wb] "=&r"(wb), [macc] "+m"(m.acc), [mpairs] "+m"(m.pairs)
-        : [mpair] "m"(m.pair), [mn16] "m"(m.n16), [mrest] "m"(m.rest), [mstep] "m"(m.step), [mk] "m"(m.k)
+        : [mpair] "m"(m.pair), [mn32] "m"(m.n32), [mfour] "m"(m.four), [mrest] "m"(m.rest), [mstep] "m"(m.step),
+          [mk] "m"(m.k)
         : "cc", "memory");
 }
 #else

@@ -314,27 +314,34 @@ static inline void dot_1x2(const int8_t *w0, const uint32_t *cp, int32_t K, int3
  * and a multiplier >= 0 (every convolution whose real scale is below 1/4, however small): the 64-bit rounding
  * constant 2^30 + 2^(30+right), less 2^31 for a negative accumulator, has the low word 0x40000000 ^ (sign << 31)
  * and the high word 2^(right-2) + sign, so out = (hi:lo + x * m) >> (31 + right) = high word >> (right - 1);
- * the high word stays within int32 (|x * m| < 2^62) for every right up to 31. The output zero point is added
- * after the shift. A zero multiplier (a real scale below 2^-32: the plan's shift 0) gives 0 for every x, as
+ * the high word stays within int32 (|x * m| < 2^62) for every right up to 31. The output zero point is folded
+ * into the high word when every channel allows it (conv_rq_init), else added after the shift. A zero multiplier (a real scale below 2^-32: the plan's shift 0) gives 0 for every x, as
  * right = 2 does with m = 0.
  */
 typedef struct {
     int32_t bias, m, khi, rsh;
 } conv_rq;
 
-/* The channel's constants, or 0 when it needs the two-rounding form. */
-static int conv_rq_init(conv_rq *q, int32_t bias, int32_t m, int32_t shift)
+/* A channel's right shift in the fused form (a zero multiplier takes 2), or -1 when it needs the two-rounding
+ * form. */
+static inline int32_t conv_rq_right(int32_t m, int32_t shift)
 {
     const int32_t right = m == 0 ? 2 : -shift;
-    const int fused = right >= 2 && right <= 31 && m >= 0;
+    return right >= 2 && right <= 31 && m >= 0 ? right : -1;
+}
+
+/* The channel's constants (right from conv_rq_right, >= 2); with `fold` (every channel of the layer has
+ * right <= 22: the folded high word stays within int32 for |zp| <= 255) the output zero point zp * 2^(right-1)
+ * is folded into the high word, an exact multiple of the final divisor 2^(31+right). */
+static void conv_rq_init(conv_rq *q, int32_t bias, int32_t m, int32_t right, int fold, int32_t out_off)
+{
     q->bias = bias;
     q->m = m;
     q->rsh = right - 1;
-    q->khi = fused ? (int32_t)(1u << (right - 2)) : 0;
-    return fused;
+    q->khi = (int32_t)((1u << (right - 2)) + (fold ? (uint32_t)out_off << (right - 1) : 0u));
 }
 
-/* Requantized value (without the output zero point). */
+/* Requantized value (plus the output zero point where it is folded). */
 static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
 {
     const int32_t x = (int32_t)((uint32_t)acc + (uint32_t)q->bias);
@@ -346,9 +353,9 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
 }
 
 /* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
- * o1 may alias a dummy buffer (a lone last pixel). */
+ * o1 may alias a dummy buffer (a lone last pixel); zp: the output zero point where it is not folded (else 0). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define RQ_PIXEL(OFF, O)                                                                                          \
+#define RQ_PIXEL(OFF, O, ZP)                                                                                      \
     "ldr %[x], [%[acc], #" #OFF "]\n"                                                                           \
     "add %[x], %[x], %[b]\n"                                                                                  \
     "asr %[s], %[x], #31\n"                                                                                   \
@@ -356,29 +363,51 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
     "add %[s], %[khi], %[s]\n"                                                                                \
     "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
     "asr %[s], %[s], %[rsh]\n"                                                                                \
-    "add %[s], %[s], %[zp]\n"                                                                                 \
+    ZP                                                                                                        \
     "ssat %[s], #8, %[s]\n"                                                                                   \
     "strb %[s], [%[" #O "]], #1\n"
+#define RQ_CHANNEL(Q, A, ZP)                                                                                      \
+    "ldr %[b], [%[q], #" #Q "]\n"                                                                               \
+    "ldr %[m], [%[q], #" #Q "+4]\n"                                                                             \
+    "ldr %[khi], [%[q], #" #Q "+8]\n"                                                                           \
+    "ldr %[rsh], [%[q], #" #Q "+12]\n"                                                                          \
+    RQ_PIXEL(A, o0, ZP) RQ_PIXEL(A + 4, o1, ZP)
+/* Two channels per pass, then a last odd one. */
+#define RQ_OPERANDS                                                                                               \
+    : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n2), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),   \
+      [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x] "=&r"(x), [s] "=&r"(s), [lo] "=&r"(lo)                             \
+    : [k40] "r"(k40), [zp] "r"(zp)                                                                            \
+    : "cc", "memory"
+#define RQ_PAIR_BODY(ZP)                                                                                          \
+    {                                                                                                         \
+        uint32_t b, m, khi, rsh, x, s, lo, k40 = 0x40000000u;                                                 \
+        int32_t n2 = oc_n >> 1;                                                                               \
+        if (n2 > 0) {                                                                                         \
+            __asm__ volatile("1:\n" RQ_CHANNEL(0, 0, ZP) RQ_CHANNEL(16, 8, ZP)                                \
+                             "add %[q], %[q], #32\n"                                                          \
+                             "add %[acc], %[acc], #16\n"                                                      \
+                             "subs %[n], %[n], #1\n"                                                          \
+                             "bne 1b\n" RQ_OPERANDS);                                                         \
+        }                                                                                                     \
+        if (oc_n & 1) {                                                                                       \
+            __asm__ volatile(RQ_CHANNEL(0, 0, ZP) RQ_OPERANDS);                                                \
+        }                                                                                                     \
+    }
 
-static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
-                                                        int32_t zp, int8_t *o0, int8_t *o1)
+static void __attribute__((noinline)) requant_pair_zp(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp,
+                                                      int8_t *o0, int8_t *o1)
+    RQ_PAIR_BODY("add %[s], %[s], %[zp]\n")
+static void __attribute__((noinline)) requant_pair_folded(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
+                                                          int32_t zp, int8_t *o0, int8_t *o1)
+    RQ_PAIR_BODY("")
+
+static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
 {
-    uint32_t b, m, khi, rsh, x, s, lo, k40 = 0x40000000u;
-    __asm__ volatile(
-        "1:\n"
-        "ldr %[b], [%[q]]\n"
-        "ldr %[m], [%[q], #4]\n"
-        "ldr %[khi], [%[q], #8]\n"
-        "ldr %[rsh], [%[q], #12]\n"
-        RQ_PIXEL(0, o0) RQ_PIXEL(4, o1)
-        "add %[q], %[q], #16\n"
-        "add %[acc], %[acc], #8\n"
-        "subs %[n], %[n], #1\n"
-        "bne 1b\n"
-        : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(oc_n), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),
-          [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x] "=&r"(x), [s] "=&r"(s), [lo] "=&r"(lo)
-        : [k40] "r"(k40), [zp] "r"(zp)
-        : "cc", "memory");
+    if (zp) {
+        requant_pair_zp(acc, rq, oc_n, zp, o0, o1);
+    } else {
+        requant_pair_folded(acc, rq, oc_n, zp, o0, o1);
+    }
 }
 #else
 static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
@@ -440,9 +469,17 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     int32_t *acc = (int32_t *)(void *)((uint8_t *)scratch + scratch_rq_bytes(oc_n));
     int8_t *dummy = (int8_t *)acc + scratch_acc_bytes(oc_n);
     uint32_t *pair = (uint32_t *)(void *)(dummy + scratch_dummy_bytes(oc_n));
-    int fast = 1;
+    int fast = 1, fold = 1;
     for (int32_t c = 0; c < oc_n; c++) {
-        fast &= conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], shift[c]);
+        const int32_t right = conv_rq_right(mult[c], shift[c]);
+        fast &= right >= 2;
+        fold &= right <= 22;
+    }
+    if (fast) {
+        for (int32_t c = 0; c < oc_n; c++) {
+            conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], conv_rq_right(mult[c], shift[c]), fold,
+                         p->output_offset);
+        }
     }
     const int full = p->act_min == -128 && p->act_max == 127;
     int32_t K = f_d->h * f_d->w * f_d->c; /* the dot products' taps (row mode: padded rows) */
@@ -466,6 +503,7 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     const int32_t pairs = oc_n >> 1;
     const int32_t pixels = out_d->h * out_d->w;
     const int32_t out_off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t zp_add = fold ? 0 : out_off; /* the zero point the fused requantization adds after the shift */
     /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
     int32_t oy_lo, oy_hi, ox_lo, ox_hi;
     full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &oy_lo, &oy_hi);
@@ -533,9 +571,9 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
             continue;
 #endif
             if (fast && full) {
-                requant_pair_full(acc, rq, oc_n, out_off, o0, o1);
+                requant_pair_full(acc, rq, oc_n, zp_add, o0, o1);
             } else if (fast) {
-                requant_pair(acc, rq, oc_n, out_off, lo, hi, o0, o1);
+                requant_pair(acc, rq, oc_n, zp_add, lo, hi, o0, o1);
             } else {
                 requant_pair_exact(acc, bias, mult, shift, oc_n, out_off, lo, hi, o0, o1);
             }

@@ -32,10 +32,9 @@ size_t depthwise_conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_
     const size_t c = (size_t)out_d->c;
     const size_t ring = (size_t)f_d->h * (size_t)span_w(p, f_d, out_d) * c;
     /* the kh ring row offsets, requantization constants (16 bytes per channel), expanded weights (2 bytes
-     * per tap and channel, channels rounded up to 4), the ring and the two words the two-pixel 3x3 path may
-     * read past it */
+     * per tap and channel, channels rounded up to 4), the ring */
     return 16u * c + 4u * (size_t)f_d->h + 2u * (size_t)f_d->h * (size_t)f_d->w * ((c + 3u) & ~(size_t)3u) +
-           ((ring + 3u) & ~(size_t)3u) + 8u;
+           ((ring + 3u) & ~(size_t)3u);
 }
 
 /* One channel's fused requantization (see conv2d_s8_simd.c): bias with the input offset term folded in,
@@ -302,11 +301,8 @@ static void dw_row(const dw_ctx *c, int8_t *o, int fast)
  * Group g's block at blk + 34 g is its 9 taps' expanded weights (18 words) followed by its 4 channels' dw_rq
  * (16 words). The two pixels' windows share input columns (stride 1: 2 of their 4 per kernel row, stride 2:
  * 1 of 5), each column loaded and expanded once for both, and each tap's weights serve both pixels; the
- * requantization constants
- * are loaded once per channel for both pixels, the accumulators start at the bias. A lone last pixel is the
- * first of a pair whose second pixel is the next output row's first (written again, correctly, with that
- * row), its window reading up to two ring words past the group's row (the next group's, or the scratch's last
- * two words).
+ * requantization constants are loaded once per channel for both pixels, the accumulators start at the bias.
+ * An odd width's last pixel: dw33_lone.
  */
 typedef struct {
     const int8_t *r0, *r1, *r2; /* the window rows of pixel A (advance 8 x stride bytes per pair) */
@@ -474,29 +470,107 @@ static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t strid
 }
 #endif
 
-/* One output row of the two-pixel 3x3 path (stride 1 or 2); `last`: the last row of the output, whose lone
- * last pixel (odd width) has no next row to spill into and takes the one-pixel kernel. */
-static void dw_row33_pairs(const dw_ctx *c, int32_t span, int32_t stride, int8_t *o, int last)
+/* The lone last pixel of an odd-width row, every group in one pass (the same blocks, the fused rounding with
+ * the accumulators starting at the bias, the clamp and word store of the two-pixel loop). */
+typedef struct {
+    const int8_t *r0, *r1, *r2; /* group 0's window rows (advance gstride per group) */
+    int32_t gstride;
+    int8_t *o;                  /* group 0's outputs (advance 4) */
+    int32_t groups;             /* >= 1 */
+    uint32_t lo4, hi4;
+} dw33_lone_args;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define DW1_TAP(OFF, T)                                                                                           \
+    "ldr %[iv], [%[r], #" #OFF "]\n"                                                                           \
+    "ldr %[we], [%[w], #8*(" #T ")]\n"                                                                         \
+    "ldr %[wo], [%[w], #8*(" #T ")+4]\n"                                                                       \
+    "sxtb16 %[ie], %[iv]\n"                                                                                    \
+    "sxtb16 %[iv], %[iv], ror #8\n"                                                                            \
+    "smlabb %[a0], %[ie], %[we], %[a0]\n"                                                                      \
+    "smlatt %[a2], %[ie], %[we], %[a2]\n"                                                                      \
+    "smlabb %[a1], %[iv], %[wo], %[a1]\n"                                                                      \
+    "smlatt %[a3], %[iv], %[wo], %[a3]\n"
+#define DW1_ROW(T, ROW)                                                                                           \
+    "ldr %[r], %[" #ROW "]\n" DW1_TAP(0, T) DW1_TAP(4, T + 1) DW1_TAP(8, T + 2)                                 \
+    "add %[r], %[r], %[gs]\n"                                                                                  \
+    "str %[r], %[" #ROW "]\n"
+#define DW1_RQ(A, I)                                                                                              \
+    "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
+    "ldr %[iv], [%[w], #72+16*" #I "+8]\n"                                                                     \
+    "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
+    "asr %[wo], %[" #A "], #31\n"                                                                              \
+    "lsl %[we], %[wo], #31\n"                                                                                  \
+    "eor %[we], %[we], #0x40000000\n"                                                                          \
+    "add %[wo], %[wo], %[iv]\n"                                                                                \
+    "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
+    "asr %[wo], %[wo], %[r]\n"                                                                                 \
+    "ssat %[" #A "], #8, %[wo]\n"
+
+static void __attribute__((noinline)) dw33_lone(const uint32_t *blk, dw33_lone_args *args)
 {
-    const int32_t groups = c->CO / 4, gstride = span * 4, lone = c->OW & 1;
-    const int32_t per_group = c->OW / 2 + (lone && !last);
-    if (per_group > 0) {
-        dw33_pairs_args a = {c->ring + c->row_off[0], c->ring + c->row_off[1], c->ring + c->row_off[2], o, per_group,
-                             per_group, groups, gstride - 8 * stride * per_group, 4 - 2 * c->CO * per_group, c->CO,
-                             c->lo4, c->hi4};
+    dw33_lone_args m = *args;
+    const uint32_t *w = blk;
+    uint32_t a0, a1, a2, a3, iv, ie, we, wo, r, gs = (uint32_t)m.gstride;
+    __asm__ volatile(
+        "1:\n"
+        "ldr %[a0], [%[w], #72]\n"
+        "ldr %[a1], [%[w], #88]\n"
+        "ldr %[a2], [%[w], #104]\n"
+        "ldr %[a3], [%[w], #120]\n"
+        DW1_ROW(0, r0) DW1_ROW(3, r1) DW1_ROW(6, r2)
+        DW1_RQ(a0, 0) DW1_RQ(a1, 1) DW1_RQ(a2, 2) DW1_RQ(a3, 3)
+        "bfi %[a0], %[a1], #8, #8\n"
+        "bfi %[a0], %[a2], #16, #8\n"
+        "bfi %[a0], %[a3], #24, #8\n"
+        "ldr %[ie], %[lo4]\n"
+        "ldr %[iv], %[hi4]\n"
+        "ssub8 %[we], %[a0], %[ie]\n"
+        "sel %[a0], %[a0], %[ie]\n"
+        "ssub8 %[we], %[a0], %[iv]\n"
+        "sel %[a0], %[iv], %[a0]\n"
+        "ldr %[r], %[o]\n"
+        "str %[a0], [%[r]], #4\n"
+        "str %[r], %[o]\n"
+        "add %[w], %[w], #136\n"
+        "ldr %[r], %[ng]\n"
+        "subs %[r], %[r], #1\n"
+        "str %[r], %[ng]\n"
+        "bne 1b\n"
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [iv] "=&r"(iv), [ie] "=&r"(ie),
+          [we] "=&r"(we), [wo] "=&r"(wo), [r] "=&r"(r), [w] "+r"(w)
+        /* the local copy's fields as memory operands; the asm also writes r0..r2, o and groups ("memory") */
+        : [r0] "m"(m.r0), [r1] "m"(m.r1), [r2] "m"(m.r2), [o] "m"(m.o), [ng] "m"(m.groups), [lo4] "m"(m.lo4),
+          [hi4] "m"(m.hi4), [gs] "r"(gs)
+        : "cc", "memory");
+}
+#else
+static void dw33_lone(const uint32_t *blk, dw33_lone_args *args)
+{
+    dw33_lone_args m = *args;
+    for (; m.groups > 0; m.groups--, blk += 34, m.r0 += m.gstride, m.r1 += m.gstride, m.r2 += m.gstride, m.o += 4) {
+        int32_t a0, a1, a2, a3;
+        dw_mac33(m.r0, m.r1, m.r2, 4, blk, &a0, &a1, &a2, &a3);
+        dw_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), m.lo4, m.hi4, m.o);
+    }
+}
+#endif
+
+/* One output row of the two-pixel 3x3 path (stride 1 or 2): the pairs, then a lone last pixel (odd width). */
+static void dw_row33_pairs(const dw_ctx *c, int32_t span, int32_t stride, int8_t *o)
+{
+    const int32_t groups = c->CO / 4, gstride = span * 4, pairs = c->OW / 2;
+    if (pairs > 0) {
+        dw33_pairs_args a = {c->ring + c->row_off[0], c->ring + c->row_off[1], c->ring + c->row_off[2], o, pairs,
+                             pairs, groups, gstride - 8 * stride * pairs, 4 - 2 * c->CO * pairs, c->CO, c->lo4,
+                             c->hi4};
         dw33_pairs(c->wx, &a, stride);
     }
-    if (lone && last) {
+    if (c->OW & 1) {
         const int32_t x = 4 * stride * (c->OW - 1);
-        for (int32_t g = 0; g < groups; g++) {
-            const uint32_t *blk = c->wx + 34 * g;
-            const int32_t off = g * gstride + x;
-            int32_t a0, a1, a2, a3;
-            dw_mac33(c->ring + c->row_off[0] + off, c->ring + c->row_off[1] + off, c->ring + c->row_off[2] + off, 4,
-                     blk, &a0, &a1, &a2, &a3);
-            dw_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), c->lo4, c->hi4,
-                   o + (c->OW - 1) * c->CO + 4 * g);
-        }
+        dw33_lone_args a = {c->ring + c->row_off[0] + x, c->ring + c->row_off[1] + x, c->ring + c->row_off[2] + x,
+                            gstride, o + (c->OW - 1) * c->CO, groups, c->lo4, c->hi4};
+        dw33_lone(c->wx, &a);
     }
 }
 
@@ -600,7 +674,7 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
             loaded = p->dil_h == 1 ? y0 + kh - 1 : -0x7FFFFFFF;
             int8_t *o = out_b + oy * OW * CO;
             if (pairs33) {
-                dw_row33_pairs(&ctx, span, p->stride_w, o, oy == OH - 1);
+                dw_row33_pairs(&ctx, span, p->stride_w, o);
             } else if (row33) {
                 dw_row33(&ctx, o);
             } else {

@@ -129,6 +129,12 @@ INT8_CASES += ADD_SIMD
 # remainder of rows, activation bounds
 DENSE_QUADS = [dict(n=48, units=13, act="relu6"), dict(n=32, units=8, act="relu"), dict(n=20, units=12, act="none")]
 INT8_CASES += [("dense", p) for p in DENSE_QUADS]
+# the SIMD AVERAGE_POOL_2D: a KWS-like whole-input window (125 elements, groups of 4 channels), clipped border
+# windows with a channel tail, and a window past its int16 limit (256 elements: the reference)
+AVGPOOL_SIMD = [dict(shape=(25, 5, 12), type="avg", pool=(25, 5), s=1, pad="valid"),
+                dict(shape=(6, 6, 9), type="avg", pool=3, s=1, pad="same"),
+                dict(shape=(17, 16, 8), type="avg", pool=16, s=1, pad="valid")]
+INT8_CASES += [("pool", p) for p in AVGPOOL_SIMD]
 # ops real models use beyond the core set: SUB (also broadcast, and a constant-free first operand that is
 # not the activation), TANH (the reference's lookup table), PADV2, MEAN over other axes, SOFTMAX deeper than
 # 256

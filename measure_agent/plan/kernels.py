@@ -55,6 +55,11 @@ def depthwise_conv2d_s8(kh: int, kw: int, stride_w: int, dil_w: int, out_w: int,
                        16 * out_c + 4 * kh + 2 * kh * kw * ((out_c + 3) // 4 * 4) + (ring + 3) // 4 * 4)
 
 
+def avgpool_s8() -> KernelChoice:
+    """avgpool_s8_wrapper: the SIMD kernel sums four channels at a time in int16 lanes; no scratch."""
+    return _by_variant("avgpool_s8", 0)
+
+
 def fully_connected_s8(in_len: int) -> KernelChoice:
     """fully_connected_s8_wrapper: the SIMD kernel's int16 copy of one input row (rounded up to 4 entries)."""
     return _by_variant("fully_connected_s8", 2 * ((in_len + 3) // 4 * 4))

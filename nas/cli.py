@@ -134,6 +134,8 @@ def search_command(
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of the candidates' weights.")] = 0,
     cost_model: Annotated[bool, typer.Option("--cost-model/--no-cost-model",
                                              help="Prune and repair by the learned cost model.")] = True,
+    reuse: Annotated[bool, typer.Option("--reuse/--no-reuse",
+                                        help="Reuse the measurement of an architecture measured before.")] = True,
     inferior: Annotated[str, typer.Option(help="Known-inferior candidates: repair, prune or off.")] = "repair",
     confidence: Annotated[float, typer.Option(min=0.0, help="Standard deviations a prediction must clear to prune.")
                           ] = 2.0,
@@ -185,7 +187,7 @@ def search_command(
                               space_module=space_module, dataset=dataset,
                               dataset_spec=None if data == "digits" else str(Path(data).resolve()), objectives=objs,
                               budgets=budgets, sampler=sampler, seed=seed, cost_model_rules=cost_model,
-                              inferior=inferior, confidence=confidence, capacity=capacity, epochs=epochs, jobs=jobs)
+                              reuse=reuse, inferior=inferior, confidence=confidence, capacity=capacity, epochs=epochs, jobs=jobs)
         rdb = storage_mod.open_storage(storage)
         stored = storage_mod.study_meta(rdb, study)
         if stored:

@@ -12,6 +12,7 @@ agent, a storage that cannot be opened) is one line on stderr and exit code 2, b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -44,6 +45,18 @@ def _input_errors():
     from nas.storage import StorageError
 
     return (CatalogueError, DatasetError, ObjectiveError, SamplerError, SpaceError, StorageError, LabError)
+
+
+@contextlib.contextmanager
+def _remove_on_error(created: list[Path]):
+    """Remove the SQLite files in ``created`` (new ones) when the block fails: bad input leaves nothing behind."""
+    from nas import storage as storage_mod
+
+    try:
+        yield
+    except BaseException:
+        storage_mod.remove_files(created)
+        raise
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:
@@ -168,7 +181,8 @@ def search_command(
     from nas.spaces import get_space
 
     storage = storage or storage_mod.DEFAULT_STORAGE
-    with user_errors(*_input_errors()):
+    created = storage_mod.new_sqlite_files(storage, store or default_store_url())
+    with user_errors(*_input_errors()), _remove_on_error(created):
         objs = parse_objectives(objectives)
         budgets = Budgets.parse(max_latency, max_energy, max_flash, max_ram)
         check_sampler(sampler, len(objs))

@@ -131,6 +131,12 @@ class Prediction:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def model_measurements(self) -> int:
+        """How many measurements the model that made this prediction had learned (0: not known)."""
+        head = self.model_version.split(" ", 1)[0]
+        return int(head) if head.isdigit() else 0
+
 
 @dataclass(frozen=True)
 class Repair:

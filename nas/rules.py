@@ -134,7 +134,7 @@ class BudgetRule:
             budget = getattr(self.budgets, name)
             if budget is None or value is None or sd is None:
                 continue
-            low, how = self.calibration[name].lower(value, sd, self.confidence)
+            low, how = self.calibration[name].lower(value, sd, self.confidence, p.model_measurements)
             if low > budget:
                 return Decision("prune", f"budget:{name}",
                                 f"predicted {value * scale:.3g} ± {sd * scale:.2g} {unit}, at least {low * scale:.3g} "

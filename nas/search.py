@@ -537,8 +537,8 @@ class Search:
                 self.summary.from_store += 1
         p = c.prediction
         if p is not None and not m.cached:
-            self.calibration["latency"].add(p.latency_s, p.latency_sd_s, m.latency_s)
-            self.calibration["energy"].add(p.energy_j, p.energy_sd_j, m.energy_j)
+            self.calibration["latency"].add(p.latency_s, p.latency_sd_s, m.latency_s, p.model_measurements)
+            self.calibration["energy"].add(p.energy_j, p.energy_sd_j, m.energy_j, p.model_measurements)
         attrs["measurement"] = _measurement_attrs(m)
         attrs["layers"] = _layer_attrs(m, c.prediction)
         values = {"latency": m.latency_s, "energy": m.energy_j, "ram": float(m.arena_bytes or c.verdict.arena_bytes),

@@ -1,28 +1,39 @@
 """The same search budget with and without the cost model's pruning and repair.
 
 For each sampler and seed, searches of the ``cnn`` space on digits for a virtual NUCLEO-L496ZG, each with a
-fresh study, measurement store and candidate cache: ``without`` (no cost-model rules: every candidate that
-fits is measured), ``with`` (the learned cost model, starting from an empty store, prunes over-budget and
-known-inferior candidates and repairs them where the space can express the faster parametrization) and
-``warm`` (the same on a copy of the store of one earlier search, as a lab's shared store would be).
+fresh study, measurement store and candidate cache: ``with`` (the learned cost model, starting from an empty
+store, prunes over-budget and known-inferior candidates and repairs them where the space can express the
+faster parametrization; the ``known`` rule reuses the measurement of an architecture measured before),
+``without`` (no rules but the exact fit check: every candidate that fits is measured, except a model whose
+very bytes were measured before) and ``warm`` (``with`` on a copy of the store of one earlier search, as a
+lab's shared store would be).
+
+The quality comparison is paired by default (``--pairing replay``): the ``without`` search replays the
+parameters the ``with`` search's sampler drew, in order, so both evaluate the same candidates and a lower
+``with`` hypervolume can only come from what the rules pruned or repaired. (``--pairing independent``: the
+``without`` search samples for itself with the same seed; with two trials in flight the samplers' draws
+interleave differently, so the two see mostly different candidates and the hypervolumes differ by chance.)
 Reported:
 
 - candidates evaluated per minute (after the TensorFlow workers started), of a search of untrained
   candidates (objectives latency and energy: no training) and of the accuracy search;
-- measurements made and saved by each rule (a pruned candidate is neither measured nor trained);
+- measurements made on the board and saved by each rule (a pruned candidate is neither measured nor trained;
+  ``known``: the measurement of the same model or architecture was reused), and why each candidate the
+  ``with`` search measured was not pruned (no prediction yet, predicted within the budget, or predicted over
+  it without the confidence to prune);
 - the hypervolume of the final Pareto front (accuracy up, latency down; reference: accuracy 0 and the
   latency budget), which pruning must not lower;
 - the mean time per trial of each stage (build, convert, analyse, predict, measure, learn, train);
 - the audit of the budget rule (``with`` and ``warm``): every candidate it pruned is measured after the
-  search; one measured within the budget is a false prune, the only way pruning can lose a front point. (The
-  hypervolumes of two searches of one seed are not a paired comparison: with two trials in flight the
-  samplers' draws interleave differently, so the searches see mostly different candidates.)
+  search; one measured within the budget is a false prune, the only way pruning can lose a front point; and
+  of the ``known`` rule: every reused measurement of another model of the same architecture is measured
+  again, and the largest latency difference reported.
 
 Usage::
 
     .venv/bin/python benchmarks/nas_pruning.py [--trials 60] [--seeds 0 1] [--samplers tpe random]
-        [--max-latency 0.6ms] [--epochs 1] [--throughput-trials 100] [--no-warm] [--no-audit]
-        [--json out/nas_pruning.json]
+        [--max-latency 0.6ms] [--epochs 1] [--throughput-trials 100] [--pairing replay|independent]
+        [--no-warm] [--no-audit] [--json out/nas_pruning.json]
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -71,11 +83,43 @@ def audit(search: Search, lab: Lab, study, budgets: Budgets) -> dict:
     return {"checked": len(pruned), "within_budget": len(within), "false_prunes": within}
 
 
+def audit_known(search: Search, lab: Lab, study) -> dict:
+    """Measure again every candidate whose measurement was reused from another model of the same architecture:
+    the reuse is exact when the latency is the same."""
+    reused = [t for t in study.get_trials(deepcopy=False) if (t.user_attrs.get("measurement") or {}).get("from_store")
+              and t.user_attrs.get("reason", "").startswith("the same architecture")]
+    worst = 0.0
+    for t in reused:
+        with search.workers.worker() as w:
+            built = w.replay(effective_params(t))
+        m, failure, _ = lab.measure(built.tflite, name=f"audit-known#{t.number}")
+        if m is not None:
+            worst = max(worst, abs(m.latency_s / t.user_attrs["measurement"]["latency_s"] - 1))
+    return {"checked": len(reused), "max_latency_difference_pct": worst * 100}
+
+
+def why_measured(trials, budgets: Budgets) -> dict:
+    """Why each candidate measured on the board was not pruned by the budget rule."""
+    why: Counter = Counter()
+    for t in trials:
+        m, p = t.user_attrs.get("measurement"), t.user_attrs.get("prediction")
+        if not m or m.get("from_store"):
+            continue
+        if not p:
+            why["no prediction yet"] += 1
+        elif budgets.latency is not None and p["latency_s"] > budgets.latency:
+            why["predicted over budget, not confidently"] += 1
+        else:
+            why["predicted within budget"] += 1
+    return dict(why)
+
+
 def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, epochs: int, jobs: int,
         sampler: str = "tpe", warm_store: Path | None = None, keep_store: Path | None = None,
-        audit_prunes: bool = True) -> dict:
-    """One search in a fresh folder: ``mode`` "without" (no cost-model rules), "with" (an empty store: the cost
-    model starts from nothing) or "warm" (with, on a copy of ``warm_store``: what an earlier search measured)."""
+        audit_prunes: bool = True, replay: list[dict] | None = None) -> dict:
+    """One search in a fresh folder: ``mode`` "without" (no cost-model rules, no reuse by architecture), "with"
+    (an empty store: the cost model starts from nothing) or "warm" (with, on a copy of ``warm_store``: what an
+    earlier search measured). ``replay``: the parameters of the trials, in order (instead of the sampler's)."""
     work = Path(tempfile.mkdtemp(prefix=f"nas-bench-{mode}-"))
     try:
         storage = f"sqlite:///{work}/studies.db"
@@ -85,14 +129,17 @@ def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, ep
         config = SearchConfig(study=f"{mode}-{seed}", storage=storage, trials=trials, target=TARGET,
                               space=get_space("cnn"), space_module=None, dataset=digits(), dataset_spec=None,
                               objectives=parse_objectives(objectives), budgets=budgets, sampler=sampler, seed=seed,
-                              cost_model_rules=(mode != "without"), epochs=epochs, jobs=jobs,
+                              cost_model_rules=(mode != "without"), reuse=(mode != "without"), epochs=epochs, jobs=jobs,
                               candidate_cache=str(work / "candidates"))
         search = Search(config, lab)
         try:
             study = search.open_study(open_storage(storage))
+            for params in replay or []:
+                study.enqueue_trial(params)
             summary = search.run()
             audit_s = time.monotonic()
             false_prunes = audit(search, lab, study, budgets) if audit_prunes and mode != "without" else None
+            known = audit_known(search, lab, study) if audit_prunes and mode != "without" else None
             audit_s = time.monotonic() - audit_s
         finally:
             search.close()
@@ -109,13 +156,20 @@ def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, ep
                "trained": d["trained"],
                "stage_seconds_per_trial": {s: d["stage_seconds"][s] / max(1, d["trials_this_worker"])
                                            for s in STAGES}}
+        trials_ = sorted(trials_, key=lambda t: t.number)
         pruned_by_rule = {}
         for t in trials_:
             rule = t.user_attrs.get("rule")
-            if t.user_attrs.get("outcome") == "pruned" and rule and not rule.startswith("measured:"):
-                pruned_by_rule[rule] = pruned_by_rule.get(rule, 0) + 1
+            if (t.user_attrs.get("measurement") or {}).get("from_store"):
+                rule = "known"
+            elif t.user_attrs.get("outcome") != "pruned" or not rule or rule.startswith("measured:"):
+                continue
+            pruned_by_rule[rule] = pruned_by_rule.get(rule, 0) + 1
         out["measurements_saved"] = pruned_by_rule
+        out["why_measured"] = why_measured(trials_, budgets)
+        out["params_sequence"] = [t.params for t in trials_ if t.user_attrs.get("outcome") != "interrupted"]
         out["budget_rule_audit"] = false_prunes
+        out["known_rule_audit"] = known
         out["audit_seconds"] = round(audit_s, 1)
         errors = [abs(t.user_attrs["prediction"]["latency_s"] / t.user_attrs["measurement"]["latency_s"] - 1) * 100
                   for t in trials_ if t.user_attrs.get("prediction") and t.user_attrs.get("measurement")
@@ -150,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-latency", default="0.6ms")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--pairing", choices=["replay", "independent"], default="replay",
+                    help="replay: the without search evaluates the with search's candidates (paired); "
+                         "independent: it samples for itself.")
     ap.add_argument("--no-warm", action="store_true", help="Skip the searches on a store of an earlier search.")
     ap.add_argument("--no-audit", action="store_true",
                     help="Do not measure the budget rule's pruned candidates.")
@@ -161,8 +218,12 @@ def main(argv: list[str] | None = None) -> int:
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average_at_start": os.getloadavg()}
 
     def show(r: dict) -> str:
-        a = r.get("budget_rule_audit")
+        a, k = r.get("budget_rule_audit"), r.get("known_rule_audit")
         audited = f", false prunes {a['within_budget']} of {a['checked']}" if a else ""
+        if k and k["checked"]:
+            audited += f", known re-measured {k['checked']}: max difference {k['max_latency_difference_pct']:.2f} %"
+        if r["mode"] != "without":
+            audited += f", measured because {r['why_measured']}"
         return (f"{r['candidates_per_minute']} candidates/min, {r['measurements']} measured, saved "
                 f"{r['measurements_saved']} ({saved_share(r):.0%}){audited}, from store "
                 f"{r['measurements_from_store']}, failed {r['outcomes'].get('failed', 0)}, "
@@ -181,20 +242,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warm-up search (random, seed 1000) for the warm store: {show(r)}", flush=True)
     for sampler in args.samplers:
         for seed in args.seeds:
-            modes = ["without", "with"] + (["warm"] if warm is not None else [])
+            modes = ["with", "without"] + (["warm"] if warm is not None else [])
+            sequence = None
             for mode in modes:
+                replay = sequence if mode == "without" and args.pairing == "replay" else None
                 r = run(mode, seed, args.trials, "accuracy,latency", budgets, args.epochs, args.jobs, sampler=sampler,
-                        warm_store=warm if mode == "warm" else None, audit_prunes=not args.no_audit)
+                        warm_store=warm if mode == "warm" else None, audit_prunes=not args.no_audit, replay=replay)
+                r["paired"] = replay is not None
+                sequence = sequence or r["params_sequence"]
                 results["quality"].append(r)
-                print(f"{sampler} seed {seed} {mode:7s}: HV {r['hypervolume']:.6f}, {show(r)}", flush=True)
+                print(f"{sampler} seed {seed} {mode:7s}{' (replay)' if replay else ''}: HV {r['hypervolume']:.6f}, "
+                      f"{show(r)}", flush=True)
     summary = {}
     for sampler in args.samplers:
         for mode in ("without", "with", "warm"):
             rs = [r for r in results["quality"] if r["mode"] == mode and r["sampler"] == sampler]
             if not rs:
                 continue
+            saved = Counter()
+            for r in rs:
+                saved.update(r["measurements_saved"])
             summary[f"{sampler}/{mode}"] = {
                 "mean_hypervolume": statistics.mean(r["hypervolume"] for r in rs),
+                "hypervolumes": [round(r["hypervolume"], 6) for r in rs],
+                "saved_by_rule": dict(saved),
                 "mean_measurements": statistics.mean(r["measurements"] for r in rs),
                 "mean_saved_share": statistics.mean(saved_share(r) for r in rs),
                 "mean_candidates_per_minute": statistics.mean(r["candidates_per_minute"] or 0 for r in rs),
@@ -209,8 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, v in summary.items():
         audited = (f", false prunes {v['false_prunes']} of {v['budget_prunes_audited']}"
                    if v["budget_prunes_audited"] else "")
-        print(f"{key:14s}: mean HV {v['mean_hypervolume']:.6f}, measurements {v['mean_measurements']:.1f}, "
-              f"saved {v['mean_saved_share']:.0%}{audited}, {v['mean_candidates_per_minute']:.1f} "
+        print(f"{key:14s}: mean HV {v['mean_hypervolume']:.6f} {v['hypervolumes']}, measurements "
+              f"{v['mean_measurements']:.1f}, saved {v['mean_saved_share']:.0%} {v['saved_by_rule']}{audited}, "
+              f"{v['mean_candidates_per_minute']:.1f} "
               "candidates/min; s/trial "
               + ", ".join(f"{s} {x:.3f}" for s, x in v["stage_seconds_per_trial"].items()))
     if args.json:

@@ -131,6 +131,12 @@ class Prediction:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def model_measurements(self) -> int:
+        """How many measurements the model that made this prediction had learned (0: not known)."""
+        head = self.model_version.split(" ", 1)[0]
+        return int(head) if head.isdigit() else 0
+
 
 @dataclass(frozen=True)
 class Repair:
@@ -428,9 +434,32 @@ class Lab:
 
         return request_id_for(model, self.target, self.runtime_variant, "", "", self.placement, 0)
 
+    def architecture_id(self, digest: str) -> str:
+        """The name of an architecture (``nas.architecture.architecture_digest``) measured with this lab's
+        settings: as a request id names a model, settings included."""
+        from measure_agent.results import request_id_for
+
+        return "a-" + request_id_for(digest.encode(), self.target, self.runtime_variant, "", "", self.placement, 0)[2:]
+
+    def known_architectures(self) -> dict[str, str]:
+        """Architecture id -> measurement id of the store's measurements that recorded their architecture (the
+        search's own, in their ``spec``); the id holds the target and settings."""
+        out: dict[str, str] = {}
+        for row in self.store.models(sweep="nas").to_dict("records"):
+            try:
+                arch = json.loads(row.get("spec") or "{}").get("architecture")
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if isinstance(arch, str):
+                out.setdefault(arch, row["measurement_id"])
+        return out
+
     def stored(self, model: bytes) -> Measurement | None:
         """The store's measurement of exactly this model and settings, if any (measured before)."""
-        rid = self.request_id(model)
+        return self.recall(self.request_id(model))
+
+    def recall(self, rid: str) -> Measurement | None:
+        """The store's measurement ``rid``, if it is there."""
         if not self.store.has(rid):
             return None
         models = self.store.models(measurement_id=rid).to_dict("records")

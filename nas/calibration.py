@@ -11,6 +11,10 @@ recalibrated by what happened (normalised split-conformal): each measured candid
 score of the last ``window`` (k from the one-sided level of ``confidence``: the lowest one for a few dozen
 scores). A candidate's own uncertainty still scales its bound; the search's experience sets how far to trust
 it, whether the stated uncertainty is too wide (common early: the regressor's held-out error) or too narrow.
+
+The model learns during the search, and the errors of a model of ten measurements say little of the model of
+forty: once ``min_residuals`` scores come from models of at least half the measurements of the one that made
+the prediction, only those count.
 """
 
 from __future__ import annotations
@@ -23,23 +27,32 @@ from collections import deque
 class Calibration:
     def __init__(self, window: int = 30, min_residuals: int = 8, floor: float = 0.10):
         self.window, self.min_residuals, self.floor = window, min_residuals, floor
-        self._scores: deque[float] = deque(maxlen=window)
+        self._scores: deque[tuple[float, int]] = deque(maxlen=window)
         self._lock = threading.Lock()
 
-    def add(self, predicted: float | None, sd: float | None, measured: float | None) -> None:
-        """A prediction (with its standard deviation) and what was measured."""
+    def add(self, predicted: float | None, sd: float | None, measured: float | None, model_measurements: int = 0
+            ) -> None:
+        """A prediction (with its standard deviation, by a model of ``model_measurements``) and what was measured."""
         if predicted and sd and measured and sd > 0 and math.isfinite((measured - predicted) / sd):
             with self._lock:
-                self._scores.append((measured - predicted) / sd)
+                self._scores.append(((measured - predicted) / sd, model_measurements))
 
     @property
     def residuals(self) -> int:
         return len(self._scores)
 
-    def lower(self, predicted: float, sd: float, confidence: float) -> tuple[float, str]:
-        """An optimistic (low) reading of a prediction, and how it was found (for the trial's reason)."""
+    def lower(self, predicted: float, sd: float, confidence: float, model_measurements: int = 0
+              ) -> tuple[float, str]:
+        """An optimistic (low) reading of a prediction by a model of ``model_measurements`` (0: not known), and how
+        it was found (for the trial's reason)."""
         with self._lock:
-            scores = sorted(self._scores)
+            window = list(self._scores)
+        scores = sorted(score for score, _ in window)
+        of = ""
+        if model_measurements:
+            recent = sorted(score for score, n in window if 2 * n >= model_measurements)
+            if len(recent) >= self.min_residuals and len(recent) < len(scores):
+                scores, of = recent, f" by models of >= {(model_measurements + 1) // 2} measurements"
         if len(scores) < self.min_residuals:
             if sd < self.floor * abs(predicted):
                 return predicted * (1 - confidence * self.floor), \
@@ -48,4 +61,4 @@ class Calibration:
         alpha = 0.5 * math.erfc(confidence / math.sqrt(2.0))       # one-sided level of `confidence` sd
         k = max(0, int(math.floor(alpha * (len(scores) + 1))) - 1)
         low = min(scores[k], 0.0)
-        return predicted + low * sd, f"{low:+.2f} sd, the lowest of the last {len(scores)} measured"
+        return predicted + low * sd, f"{low:+.2f} sd, the lowest of the last {len(scores)} measured{of}"

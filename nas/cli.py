@@ -12,6 +12,7 @@ agent, a storage that cannot be opened) is one line on stderr and exit code 2, b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -44,6 +45,18 @@ def _input_errors():
     from nas.storage import StorageError
 
     return (CatalogueError, DatasetError, ObjectiveError, SamplerError, SpaceError, StorageError, LabError)
+
+
+@contextlib.contextmanager
+def _remove_on_error(created: list[Path]):
+    """Remove the SQLite files in ``created`` (new ones) when the block fails: bad input leaves nothing behind."""
+    from nas import storage as storage_mod
+
+    try:
+        yield
+    except BaseException:
+        storage_mod.remove_files(created)
+        raise
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:
@@ -134,6 +147,8 @@ def search_command(
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of the candidates' weights.")] = 0,
     cost_model: Annotated[bool, typer.Option("--cost-model/--no-cost-model",
                                              help="Prune and repair by the learned cost model.")] = True,
+    reuse: Annotated[bool, typer.Option("--reuse/--no-reuse",
+                                        help="Reuse the measurement of an architecture measured before.")] = True,
     inferior: Annotated[str, typer.Option(help="Known-inferior candidates: repair, prune or off.")] = "repair",
     confidence: Annotated[float, typer.Option(min=0.0, help="Standard deviations a prediction must clear to prune.")
                           ] = 2.0,
@@ -166,7 +181,8 @@ def search_command(
     from nas.spaces import get_space
 
     storage = storage or storage_mod.DEFAULT_STORAGE
-    with user_errors(*_input_errors()):
+    created = storage_mod.new_sqlite_files(storage, store or default_store_url())
+    with user_errors(*_input_errors()), _remove_on_error(created):
         objs = parse_objectives(objectives)
         budgets = Budgets.parse(max_latency, max_energy, max_flash, max_ram)
         check_sampler(sampler, len(objs))
@@ -185,7 +201,7 @@ def search_command(
                               space_module=space_module, dataset=dataset,
                               dataset_spec=None if data == "digits" else str(Path(data).resolve()), objectives=objs,
                               budgets=budgets, sampler=sampler, seed=seed, cost_model_rules=cost_model,
-                              inferior=inferior, confidence=confidence, capacity=capacity, epochs=epochs, jobs=jobs)
+                              reuse=reuse, inferior=inferior, confidence=confidence, capacity=capacity, epochs=epochs, jobs=jobs)
         rdb = storage_mod.open_storage(storage)
         stored = storage_mod.study_meta(rdb, study)
         if stored:

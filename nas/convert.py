@@ -8,8 +8,14 @@ times faster. Of what is left, tracing the model through Keras' layer machinery 
 reshape, activations) are traced as the TensorFlow ops they stand for, in the layer's name scope (so the
 TFLite op names still name the Keras layer), and any other layer through Keras: the same TFLite ops.
 
-An untrained candidate is calibrated on a few random inputs: its latency and energy do not depend on the
-weight values. A trained model is calibrated on samples of its training data (and converted through Keras).
+An untrained candidate (:func:`untrained_tflite`) is calibrated on a few random inputs: its latency and energy
+do not depend on the weight values. Its biases are drawn at random first: Keras starts them at zero, and then
+one ReLU layer that is dead on the calibration inputs (a single unit, two filters) makes every later tensor
+exactly zero; the converter gives such a tensor the range of its zero-range fallback (scale 7.8e-9), and the
+softmax of logits of that scale has an input multiplier below one, which neither TFLite nor our runtime can
+run. With positive biases a dead unit outputs zero and the next layer its biases, so every tensor after a
+biased layer has a real range. A trained model is calibrated on samples of its training data (and converted
+through Keras).
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from costmodel.convert import QUANTIZATIONS, configure_quantization, quiet
 
 #: random calibration inputs of an untrained candidate (its ranges do not matter for latency)
 UNTRAINED_SAMPLES = 2
+#: an untrained candidate's biases are uniform in [0, UNTRAINED_BIAS): the calibration inputs' scale (they are
+#: uniform in [-1, 1]), so a layer's biases count as much as its inputs
+UNTRAINED_BIAS = 1.0
 
 
 def keras_module():
@@ -152,6 +161,29 @@ def to_tflite(model, quantization: str = "int8",
         converter.experimental_lower_to_saved_model = False
         configure_quantization(converter, quantization, representative or random_representative(shapes))
         return converter.convert()
+
+
+def randomise_biases(model, seed: int = 0, high: float = UNTRAINED_BIAS) -> int:
+    """Set every bias of an untrained ``model`` to uniform random values in [0, ``high``) (see the module
+    docstring); returns how many bias vectors were set."""
+    rng = np.random.default_rng(seed)
+    count = 0
+    layers = list(model.layers)
+    while layers:
+        layer = layers.pop(0)
+        layers.extend(getattr(layer, "layers", []))  # a nested model's own layers
+        bias = getattr(layer, "bias", None)
+        if bias is not None and getattr(layer, "use_bias", True):
+            bias.assign(rng.uniform(0.0, high, size=tuple(bias.shape)).astype(np.float32))
+            count += 1
+    return count
+
+
+def untrained_tflite(model, seed: int = 0) -> bytes:
+    """The full-int8 ``.tflite`` of an untrained candidate, as the search measures it: random biases, random
+    calibration inputs, the known layers lowered."""
+    randomise_biases(model, seed)
+    return to_tflite(model, "int8", lowered=True)
 
 
 def clear() -> None:

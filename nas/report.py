@@ -53,7 +53,7 @@ def report_data(study: optuna.Study, summary_only: bool = False) -> dict:
         if rule:
             r = rules.setdefault(rule, {"fired": 0, "measurements_saved": 0, "trainings_saved": 0})
             r["fired"] += 1
-            if outcome == "pruned" and not rule.startswith("measured:"):
+            if (outcome == "pruned" and not rule.startswith("measured:")) or rule == "known":
                 r["measurements_saved"] += 1
             if outcome == "pruned":
                 r["trainings_saved"] += 1
@@ -326,7 +326,8 @@ def render(data: dict) -> str:
                 "(± 2 standard deviations). The model is refitted as measurements arrive."),
                ("rules", "What the rules saved", _fig_rules(data),
                 "A pruned candidate is neither measured nor trained; a repaired one was replaced by the faster "
-                "parametrization at the same or higher capacity. measured:* rules fired after a measurement."),
+                "parametrization at the same or higher capacity; a known one reused the measurement of the same "
+                "architecture. measured:* rules fired after a measurement."),
                ("layers", "Per-layer latency of the chosen models", _fig_layers(data),
                 "Measured latency per op type of each model on the front; per-layer tables below."),
                ("stages", "Where the time goes", _fig_stages(data), "Mean seconds per trial of each stage.")]

@@ -8,6 +8,9 @@ to save). Rules and what they say (the ``rule`` attribute of a pruned or repaire
 ``fit:flash`` ``fit:ram`` ``fit:layers``  :class:`FitRule`: the agent's fit verdict says it does not fit the
     target, with the weights where the runtime puts them (exact, not a prediction).
 ``budget:flash`` ``budget:ram``  :class:`FitRule`: the plan or arena is over the user's budget (exact).
+``known``  :class:`KnownRule`: the same architecture (``nas.architecture``: ops, shapes, quantization layout,
+    whatever the weight values) was measured already, by this search or in the store: its measurement is
+    reused (the trial is complete, with the measured values; no board is asked).
 ``budget:latency`` ``budget:energy``  :class:`BudgetRule`: the cost model predicts it over budget with
     confidence (an optimistic reading of the prediction, recalibrated by the search's measurements, still over).
 ``inferior``  :class:`InferiorRule`: a faster parametrization at the same or higher capacity exists in the
@@ -40,16 +43,18 @@ class Candidate:
     verdict: Verdict
     prediction: Prediction | None = None
     tflite: bytes = b""
+    architecture: str = ""            # Lab.architecture_id of the model (nas.architecture)
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str                       # "reject" (does not fit), "prune" or "repair"
+    action: str                       # "reject" (does not fit), "prune", "repair" or "reuse" (a measurement)
     rule: str
     reason: str
     constraints: dict[str, float] = field(default_factory=dict)
     params: dict | None = None        # the repaired parameters
     repair: dict | None = None        # {"parameter", "from", "to", "layer", "gain", "description"}
+    measurement_id: str = ""          # the measurement to reuse
 
 
 class Rule(Protocol):
@@ -87,6 +92,26 @@ class FitRule:
         return None
 
 
+class KnownRule:
+    """Reuse the measurement of an architecture measured already (exact: latency and energy do not depend on the
+    values of an untrained candidate's weights)."""
+
+    name = "known"
+    uses_cost_model = False
+
+    def __init__(self, known: Callable[[str], tuple[str, int | None] | None]):
+        self.known = known            # architecture id -> (measurement id, trial that measured it or None)
+
+    def decide(self, c: Candidate) -> Decision | None:
+        found = self.known(c.architecture) if c.architecture and c.verdict.fits is not False else None
+        if found is None:
+            return None
+        rid, trial = found
+        where = f"trial {trial}" if trial is not None else "the measurement store"
+        return Decision("reuse", "known", f"the same architecture was measured by {where} ({rid})",
+                        measurement_id=rid)
+
+
 class BudgetRule:
     """Prune when the predicted latency / energy is over budget with confidence: its optimistic reading
     (:class:`nas.calibration.Calibration`: less ``confidence`` standard deviations, recalibrated by the search's
@@ -109,7 +134,7 @@ class BudgetRule:
             budget = getattr(self.budgets, name)
             if budget is None or value is None or sd is None:
                 continue
-            low, how = self.calibration[name].lower(value, sd, self.confidence)
+            low, how = self.calibration[name].lower(value, sd, self.confidence, p.model_measurements)
             if low > budget:
                 return Decision("prune", f"budget:{name}",
                                 f"predicted {value * scale:.3g} ± {sd * scale:.2g} {unit}, at least {low * scale:.3g} "

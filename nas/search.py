@@ -6,7 +6,8 @@ A trial, stage by stage (seconds of each kept on the trial as ``stage_s``)::
     convert   untrained, to full int8 (random calibration; latency does not depend on the weights)
     analyse   read and analyse the .tflite; the agent's fit verdict (flash, RAM, layers, runtime support)
     predict   the learned cost model's latency / energy, then the rules (nas.rules): prune or repair
-    measure   on an agent (or found in the measurement store by its request id)
+    measure   on an agent, or reused: the same model (its request id) or the same architecture (nas.architecture,
+              the ``known`` rule) measured before by the search or in the store
     learn     handing the measurement to the cost model's learner thread (it updates a copy of the model and
               swaps it in; refitted on the whole store now and then)
     train     survivors within every budget: trained, converted with calibration data, int8 accuracy on
@@ -38,7 +39,8 @@ from nas.adapter import CostModel, FitCheck, Lab, Measurement
 from nas.calibration import Calibration
 from nas.datasets import Dataset
 from nas.objectives import Budgets, Objective
-from nas.rules import BudgetRule, Candidate, Decision, FitRule, InferiorRule, params_key
+from nas.architecture import architecture_digest
+from nas.rules import BudgetRule, Candidate, Decision, FitRule, InferiorRule, KnownRule, params_key
 from nas.samplers import make_sampler
 from nas.spaces import SearchSpace
 from nas.workers import Built, TFWorkers, WorkerError, candidate_cache
@@ -74,6 +76,7 @@ class SearchConfig:
     sampler: str = "tpe"
     seed: int = 0
     cost_model_rules: bool = True
+    reuse: bool = True                # the known rule: reuse the measurement of an architecture measured before
     inferior: str = "repair"          # "repair", "prune" or "off"
     confidence: float = 2.0
     capacity: str = "macs"
@@ -145,6 +148,8 @@ class Search:
         self.cost_model = CostModel(lab.store, lab.target)
         self.calibration = {"latency": Calibration(), "energy": Calibration()}
         self.rules = [FitRule(config.budgets)]
+        if config.reuse:
+            self.rules.append(KnownRule(self._known_architecture))
         if config.cost_model_rules:
             self.rules.append(BudgetRule(config.budgets, config.confidence, self.calibration))
             if config.inferior != "off":
@@ -156,6 +161,7 @@ class Search:
         self._lock = threading.Lock()
         self._in_flight: dict[int, optuna.Trial] = {}
         self._evaluated: dict[str, int] = {}
+        self._known: dict[str, tuple[str, int | None]] = {}   # architecture id -> (measurement id, trial)
         self._accuracy: dict[str, dict] = {}
         self.trained_models: dict[int, bytes] = {}
         self.study: optuna.Study | None = None
@@ -201,7 +207,10 @@ class Search:
                 done += 1
             elif t.state == TrialState.RUNNING:
                 running += 1
-            if t.state == TrialState.COMPLETE or t.user_attrs.get("measurement"):
+            measured = t.user_attrs.get("measurement")
+            if measured and t.user_attrs.get("architecture") and not measured.get("from_store"):
+                self._known.setdefault(t.user_attrs["architecture"], (measured["request_id"], t.number))
+            if t.state == TrialState.COMPLETE or measured:
                 key = params_key(effective_params(t))
                 self._evaluated.setdefault(key, t.number)
                 if "accuracy" in t.user_attrs:
@@ -210,6 +219,10 @@ class Search:
 
     def _evaluated_trial(self, params: dict) -> int | None:
         return self._evaluated.get(params_key(params))
+
+    def _known_architecture(self, architecture: str) -> tuple[str, int | None] | None:
+        with self._lock:
+            return self._known.get(architecture)
 
     # --- running ----------------------------------------------------------------------------------------------
 
@@ -234,6 +247,9 @@ class Search:
             warm.join()
         except WorkerError as exc:
             raise SearchError(str(exc)) from None
+        if self.config.reuse:
+            for arch, rid in self.lab.known_architectures().items():
+                self._known.setdefault(arch, (rid, None))
         self.summary.startup_s = time.monotonic() - start
         for t in threads:
             t.start()
@@ -307,8 +323,25 @@ class Search:
             trial = self.study.ask()
             self.study._storage.record_heartbeat(trial._trial_id)  # at once: a worker dying now is noticed
             trial.set_user_attr("worker", self.worker_name)
+            if self._surplus(trial):
+                return None
             self._in_flight[trial.number] = trial
             return trial
+
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Another worker asked between our count and our ask, and ``trial`` would be one too many: the trials of
+        the lowest numbers stay, so of two workers racing for the last trial exactly one keeps it. A surplus
+        trial is failed as interrupted (not counted); the queued parameters it took, if any, are queued again."""
+        trials = self.study.get_trials(deepcopy=False)
+        taken = sorted(t.number for t in trials if counted(t) or t.state == TrialState.RUNNING)
+        if trial.number not in taken or taken.index(trial.number) < self.config.trials:
+            return False
+        fixed = self.study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
+        trial.set_user_attr("outcome", "interrupted")
+        self.study.tell(trial, state=TrialState.FAIL)
+        if fixed:
+            self.study.enqueue_trial(fixed)
+        return True
 
     def _run_trial(self, trial: optuna.Trial) -> dict | None:
         try:
@@ -351,6 +384,8 @@ class Search:
                 return self._fail(trial, stage, attrs, error, "runtime")
             attrs.update(self._analysis_attrs(candidate))
             decision = self._decide(candidate, stage)
+            if decision is not None and decision.action == "reuse":
+                return self._measure_and_train(trial, candidate, stage, attrs, decision)
             if decision is not None and decision.action == "repair":
                 repaired = self._repair(candidate, decision, stage)
                 if isinstance(repaired, Candidate):
@@ -366,6 +401,8 @@ class Search:
                     decision = None
             if candidate.prediction is not None:
                 attrs["prediction"] = _prediction_attrs(candidate)
+            if decision is not None and decision.action == "reuse":
+                return self._measure_and_train(trial, candidate, stage, attrs, decision)
             if decision is not None:
                 return self._prune(trial, stage, attrs, decision)
             return self._measure_and_train(trial, candidate, stage, attrs)
@@ -384,6 +421,7 @@ class Search:
             if verdict.unsupported:
                 return None, f"the runtime cannot run {verdict.unsupported}"
             analysis = analyze(graph)
+            architecture = self.lab.architecture_id(architecture_digest(graph))
         except ModelError as exc:
             return None, f"the cost model cannot analyse it: {exc}"
         finally:
@@ -392,7 +430,7 @@ class Search:
         prediction = self.cost_model.predict(analysis) if verdict.fits is not False else None
         stage["predict"] += time.perf_counter() - t1
         return Candidate(dict(params), dict(distributions), built.tunables, analysis, verdict, prediction,
-                         built.tflite), ""
+                         built.tflite, architecture), ""
 
     def _decide(self, candidate: Candidate, stage: dict, repairs: bool = True) -> Decision | None:
         t0 = time.perf_counter()
@@ -428,7 +466,7 @@ class Search:
         return {"analysis": {"macs": c.analysis.total_macs, "params": c.analysis.total_params,
                              "layers": len(c.analysis.layers), "plan_bytes": v.plan_bytes,
                              "arena_bytes": v.arena_bytes, "flash_needed": v.flash_needed, "ram_needed": v.ram_needed,
-                             "placement": v.placement, "fit": v.reason}}
+                             "placement": v.placement, "fit": v.reason}, "architecture": c.architecture}
 
     # --- outcomes ---------------------------------------------------------------------------------------------
 
@@ -465,14 +503,21 @@ class Search:
         return {"outcome": "pruned", "rule": decision.rule, "reason": decision.reason,
                 "repaired": "repair" in attrs}
 
-    def _measure_and_train(self, trial, c: Candidate, stage: dict, attrs: dict) -> dict:
+    def _measure_and_train(self, trial, c: Candidate, stage: dict, attrs: dict, reuse: Decision | None = None
+                           ) -> dict:
         t0 = time.perf_counter()
         model = c.tflite
         m = self.lab.stored(model)
+        if m is None and reuse is not None:
+            m = self.lab.recall(reuse.measurement_id)
+        if m is not None and not attrs.get("rule"):
+            attrs.update({"rule": "known", "reason": reuse.reason if reuse is not None else
+                          f"this model was measured before ({m.request_id})"})
         if m is None:
             m, failure, rows = self.lab.measure(model, name=f"{self.config.study}#{trial.number}",
                                                 spec={"study": self.config.study, "trial": trial.number,
-                                                      "space": self.config.space.name, "params": c.params})
+                                                      "space": self.config.space.name, "params": c.params,
+                                                      "architecture": c.architecture})
             if m is None:
                 stage["measure"] += time.perf_counter() - t0
                 if not failure.model_error and self.lab.live_agents() == 0:
@@ -485,14 +530,15 @@ class Search:
             stage["learn"] += time.perf_counter() - t1
             with self._lock:
                 self.summary.measured += 1
+                self._known.setdefault(c.architecture, (m.request_id, trial.number))
         else:
             stage["measure"] += time.perf_counter() - t0
             with self._lock:
                 self.summary.from_store += 1
         p = c.prediction
         if p is not None and not m.cached:
-            self.calibration["latency"].add(p.latency_s, p.latency_sd_s, m.latency_s)
-            self.calibration["energy"].add(p.energy_j, p.energy_sd_j, m.energy_j)
+            self.calibration["latency"].add(p.latency_s, p.latency_sd_s, m.latency_s, p.model_measurements)
+            self.calibration["energy"].add(p.energy_j, p.energy_sd_j, m.energy_j, p.model_measurements)
         attrs["measurement"] = _measurement_attrs(m)
         attrs["layers"] = _layer_attrs(m, c.prediction)
         values = {"latency": m.latency_s, "energy": m.energy_j, "ram": float(m.arena_bytes or c.verdict.arena_bytes),
@@ -504,8 +550,11 @@ class Search:
         if over:
             name = over[0]
             show = Objective(name).show
-            attrs.update({"rule": f"measured:{name}",
-                          "reason": f"measured {name} {show(values[name])} over the budget {show(getattr(budgets, name))}"})
+            over_budget = f"measured {name} {show(values[name])} over the budget {show(getattr(budgets, name))}"
+            if attrs.get("rule") == "known":  # no board was asked: the saving stays the known rule's
+                attrs["reason"] = f"{attrs['reason']}: {over_budget}"
+            else:
+                attrs.update({"rule": f"measured:{name}", "reason": over_budget})
             self._finish(trial, stage, attrs, "pruned")
             self.study.tell(trial, state=TrialState.PRUNED)
             return {"outcome": "pruned", "rule": attrs["rule"], "reason": attrs["reason"], "latency_s": m.latency_s}

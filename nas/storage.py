@@ -38,6 +38,25 @@ def normalise(url: str) -> str:
     return text
 
 
+def new_sqlite_files(*urls: str) -> list[Path]:
+    """The SQLite files of ``urls`` that do not exist yet (so a command that fails can remove what it created)."""
+    out = []
+    for url in urls:
+        norm = normalise(url)
+        if norm.startswith("sqlite:///"):
+            path = Path(norm[len("sqlite:///"):]).expanduser()
+            if not path.exists():
+                out.append(path)
+    return out
+
+
+def remove_files(paths: list[Path]) -> None:
+    """Remove SQLite files (and their journals) that a failed command created."""
+    for path in paths:
+        for p in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+            p.unlink(missing_ok=True)
+
+
 def display(url: str) -> str:
     """The URL without its password."""
     try:

@@ -34,7 +34,7 @@ JOB_TIMEOUT_S = 600.0
 START_TIMEOUT_S = 300.0
 #: free TensorFlow's graphs after this many jobs
 CLEAR_EVERY = 40
-CACHE_FORMAT = 2  # 2: known layers lowered to TensorFlow ops before conversion
+CACHE_FORMAT = 3  # 2: known layers lowered to TensorFlow ops before conversion; 3: random biases
 
 
 class WorkerError(RuntimeError):
@@ -182,7 +182,7 @@ class _Session:
             data = path.read_bytes()
         else:
             try:
-                data = self.convert.to_tflite(model, "int8", lowered=True)
+                data = self.convert.untrained_tflite(model, self.seed)
             except Exception as exc:  # noqa: BLE001 (ConverterError, RuntimeError, ValueError, ...)
                 raise WorkerError(f"TensorFlow cannot convert it to int8 .tflite: {converter_message(exc)}",
                                   "convert") from None

@@ -72,6 +72,14 @@ def test_bad_input_is_one_line_exit_2_and_the_study_untouched(existing, args, me
     assert message in lines[0]
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert _snapshot(url) == before
+    assert not (base / "store.sqlite").exists()  # nor a measurement store
+
+
+def test_an_unreachable_agent_leaves_no_files(tmp_path):
+    done = nas("search", "--study", "s", "--storage", f"sqlite:///{tmp_path}/studies.db", "--store",
+               str(tmp_path / "store.sqlite"), "--agent", "127.0.0.1:1", "--token", "0123456789abcdef0123")
+    assert done.returncode == 2 and "127.0.0.1:1" in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_joining_a_study_of_another_search_is_refused(tmp_path):

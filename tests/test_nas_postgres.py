@@ -36,7 +36,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path):
     for w, (out, err) in zip(workers, outputs):
         assert w.returncode == 0, err
     summaries = [json.loads(out) for out, _ in outputs]
-    assert sum(s["trials_this_worker"] for s in summaries) in (6, 7)  # both check the count before they ask
+    assert sum(s["trials_this_worker"] for s in summaries) == 6  # of two asking for the last trial, one keeps it
     assert all(s["trials_this_worker"] >= 1 for s in summaries), "the second worker did not join"
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -44,7 +44,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path):
 
     study = optuna.load_study(study_name="shared", storage=open_storage(postgres, heartbeat=False))
     trials = study.get_trials(deepcopy=False)
-    assert sum(counted(t) for t in trials) >= 6
+    assert sum(counted(t) for t in trials) == 6
     assert len({t.user_attrs["worker"] for t in trials if counted(t)}) == 2
     assert study.user_attrs["nas"]["space"] == "cnn"
     # both workers' measurements are in the one store on the same server

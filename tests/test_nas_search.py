@@ -148,13 +148,18 @@ def test_budget_rule_and_measured_budgets(searched):
     assert over, "nothing was over the 1.3 ms budget"
     for t in over:
         rule = t.user_attrs["rule"]
-        assert rule in ("budget:latency", "measured:latency", "inferior", "fit:ram", "fit:flash"), rule
+        assert rule in ("budget:latency", "measured:latency", "inferior", "known", "fit:ram", "fit:flash"), rule
         assert t.user_attrs["reason"]
+        if rule == "known":  # the twin: its twin's measurement reused, over the budget all the same
+            assert re.fullmatch(r"the same architecture was measured by trial \d+ \(m-[0-9a-f]+\): measured latency "
+                                r"[0-9.]+ ms over the budget 1\.3 ms", t.user_attrs["reason"]), t.user_attrs["reason"]
+            assert t.user_attrs["measurement"]["from_store"] and t.constraints["latency"] > 0
         if rule.endswith("latency"):
             assert t.constraints["latency"] > 0  # infeasible for the sampler, pruned or not
         if rule == "measured:latency":  # in the units people read, e.g. "measured latency 1.82 ms over the budget 1.3 ms"
             assert re.fullmatch(r"measured latency [0-9.]+ ms over the budget 1\.3 ms", t.user_attrs["reason"]), \
                 t.user_attrs["reason"]
+    assert any(t.user_attrs["rule"] == "known" for t in over), "the over-budget twin was not found known"
     assert all(t.user_attrs.get("stage_s") for t in trials)
 
 
@@ -309,3 +314,28 @@ def test_agent_killed_mid_search(workers, tmp_path):
         lab.close()
         _kill(a)
         _kill(b)
+
+
+def test_of_two_workers_asking_for_the_last_trial_one_keeps_it(workers, tmp_path):
+    """Another worker's ask lands between this worker's count and its own: the trial of the higher number is the
+    surplus, failed as interrupted (not counted), so the study has exactly ``--trials``."""
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    lab = Lab(TARGET, str(tmp_path / "store.sqlite"))
+    search = Search(_config("race", storage, 1, "latency,energy", sampler="random"), lab, workers=workers)
+    try:
+        study = search.open_study(open_storage(storage))
+        other = optuna.load_study(study_name="race", storage=storage)
+        ask = study.ask
+
+        def ask_after_the_other_worker():
+            other.ask()
+            return ask()
+
+        study.ask = ask_after_the_other_worker
+        assert search._next() is None
+        first, second = study.get_trials(deepcopy=False)
+        assert first.state == TrialState.RUNNING and counted(second) is False
+        assert second.state == TrialState.FAIL and second.user_attrs["outcome"] == "interrupted"
+    finally:
+        search.close()
+        lab.close()

@@ -226,6 +226,23 @@ def test_calibration_recalibrates_the_models_uncertainty():
     assert rule.decide(_candidate(_prediction(1.6e-3, 1e-4))).rule == "budget:latency"  # 1.6 - 0 x sd > 1.5
 
 
+def test_calibration_trusts_the_errors_of_models_like_the_one_predicting():
+    """A model of 5 measurements over-predicted by 4 sd; eight predictions of models of 20 were within 0.5 sd: a
+    model of 30 is judged by the models of >= 15 only, a model of 50 (none of >= 25 yet) by all nine."""
+    from nas.calibration import Calibration
+
+    cal = Calibration(window=30, min_residuals=8)
+    cal.add(1.0, 0.1, 0.6, model_measurements=5)                       # score -4
+    for _ in range(8):
+        cal.add(1.0, 0.1, 0.95, model_measurements=20)                 # score -0.5
+    low, how = cal.lower(2.0, 0.5, 2.0, model_measurements=30)
+    assert low == pytest.approx(1.75) and "of the last 8 measured by models of >= 15 measurements" in how
+    assert cal.lower(2.0, 0.5, 2.0, model_measurements=50)[0] == pytest.approx(0.0)
+    assert cal.lower(2.0, 0.5, 2.0)[0] == pytest.approx(0.0)
+    assert _prediction(1e-3, 1e-4).model_measurements == 8 and \
+        _prediction(1e-3, 1e-4).__class__(1, 1, None, None, "", {}, [], "none").model_measurements == 0
+
+
 # --- the cost model learning during the search --------------------------------------------------------------------
 
 

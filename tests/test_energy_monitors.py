@@ -119,7 +119,9 @@ def test_monitor_measures_each_layer_within_one_percent_of_the_power_model(kind)
     model = np.array(power.window_energies() + [0.0]).reshape(RUNS, n + 1)[:, :n].mean(axis=0)
     measured = [(layer.energy_source, layer.energy_j) for layer in result.layers]
     resolved = [k for k, (source, _) in enumerate(measured) if source == "monitor"]
-    assert len(resolved) >= 4  # the two convolutions, the first pooling and a dense layer at least
+    # the two convolutions and the first pooling at least: at 50 kHz (1,600 cycles a sample) the dense layers'
+    # edges lie within two samples of the RESHAPE's or of the last dense layer's (about 3,200 cycles)
+    assert {0, 1, 2} <= set(resolved)
     for k in resolved:
         assert measured[k][1] == pytest.approx(model[k], rel=0.01), (k, result.layers[k].op)
     # the RESHAPE (47 cycles) is shorter than any of these instruments' sample periods: not resolvable

@@ -18,6 +18,8 @@ from .base import MonitorError, Trace
 RATE_HZ = 100_000
 #: the port is drained until it has been quiet this long after the recording stopped
 QUIET_S = 1.0
+#: at most this long after the stop for a stream that has not begun (seconds)
+FIRST_DATA_S = 5.0
 
 
 @dataclass
@@ -53,16 +55,22 @@ class Ppk2Monitor:
         return api
 
     def _drain(self) -> None:
+        """Read the stream until it has been quiet for QUIET_S after the stop; a stream that has not begun by
+        then (an instrument that sends its samples only when stopped) is waited for up to FIRST_DATA_S."""
         api = self._api
         quiet_since = None
+        stopped_at = None
         while True:
             data = api.get_data()
             if data:
                 self._chunks.append(data)
                 quiet_since = None
             elif not self._recording.is_set():
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= QUIET_S:
+                now = time.monotonic()
+                stopped_at = stopped_at or now
+                quiet_since = quiet_since or now
+                waited = now - quiet_since
+                if (self._chunks and waited >= QUIET_S) or now - stopped_at >= FIRST_DATA_S:
                     return
             time.sleep(0.005)
 

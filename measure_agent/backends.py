@@ -184,7 +184,7 @@ class Backend(ABC):
                 measured = monitor.stop()
                 if isinstance(measured, Trace):
                     traced = layer_energy(measured, cycles.layer_cycles, cycles.total, repetitions,
-                                          self.board.default_clock_hz)
+                                          link.info.default_clock_hz)  # the clock the firmware set up
                     energy = traced.run_j
                 else:
                     energy = measured / repetitions

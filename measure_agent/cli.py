@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import json as jsonlib
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -377,6 +378,17 @@ class Placement(str, enum.Enum):
     sram = "sram"
 
 
+def parse_hz(text: str) -> int:
+    """A frequency: ``80MHz``, ``32.768kHz``, ``4000000`` (Hz); CliError otherwise."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(hz|khz|mhz)?\s*", text.lower())
+    if not match:
+        raise CliError(f"--clock must be a frequency such as 80MHz or 4000000, not {text!r}")
+    hz = float(match.group(1)) * {"hz": 1, "khz": 1e3, "mhz": 1e6, None: 1}[match.group(2)]
+    if hz < 1 or hz != int(hz):
+        raise CliError(f"--clock must be a whole number of hertz, not {text!r}")
+    return int(hz)
+
+
 @app.command("measure")
 def measure_command(
     model: Annotated[Path, typer.Argument(help="A .tflite model, or a Keras model (.keras/.h5) to convert first.")],
@@ -400,6 +412,8 @@ def measure_command(
     placement: Annotated[Placement, typer.Option(
         help="Where the model's constants (weights, biases) live: flash, as deployed (the firmware programs the "
              "plan into a flash slot), or sram.")] = Placement.flash,
+    clock: Annotated[Optional[str], typer.Option(help="Core clock the firmware sets up, e.g. 80MHz (default: the "
+                                                      "catalogue's), within the board's range.")] = None,
     save: Annotated[Optional[Path], typer.Option(help="Also save the JSON result to this file.")] = None,
     json: JsonOption = False,
 ) -> None:
@@ -415,6 +429,7 @@ def measure_command(
         if request_id is not None and not (0 < len(request_id) <= MAX_REQUEST_ID and request_id.isprintable()):
             raise CliError(f"--request-id must be 1 to {MAX_REQUEST_ID} printable characters")
         board = get_board(target)
+        clock_hz = parse_hz(clock) if clock is not None else 0
         rid = request_id or uuid.uuid4().hex
         quant = quantization.value if quantization else None
         connection = _agent_client(agent, token, tls_root, board.name)
@@ -437,7 +452,7 @@ def measure_command(
                 result = client.measure(data, board.name, runtime_variant=variant, float_abi=float_abi,
                                         opt_level=opt, repetitions=repetitions, inputs=tensors,
                                         input_seed=seed or 0, request_id=rid, placement=placement.value,
-                                        on_event=on_event)
+                                        clock_hz=clock_hz, on_event=on_event)
         _output(result, str(model), model.name, save, json)
 
 

@@ -6,6 +6,8 @@ per layer). A command monitor (two commands, a total in joules) gives the run's 
 layers by their cycles. A tracing monitor (``measure_agent/monitors/``: RocketLogger, PPK2, Joulescope, Otii)
 measures each layer between the energy pin's edges that the firmware makes at every layer boundary, so
 per-layer energy is measured, not spread. What a run spends outside its layers is its own line, the overhead.
+At a clock other than the catalogue's (a request's ``clock_hz``), the power model keeps the catalogue's energy
+per cycle: its power scales with the clock, as dynamic power does (static power is not modelled on its own).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def settings_for(request: pb.MeasureRequest, backend: Backend) -> FirmwareSettin
     """The request's firmware settings with the board's defaults; InvalidModel on a bad choice."""
     try:
         return FirmwareSettings.for_board(backend.board, request.runtime_variant, request.float_abi,
-                                          request.opt_level)
+                                          request.opt_level, request.clock_hz)
     except SettingsError as exc:
         raise InvalidModel(str(exc)) from None
 
@@ -171,15 +171,16 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         energy = RunEnergy(layer_j, max(0.0, run.traced.run_j - sum(layer_j)), run.traced.run_j)
         layer_sources = [MONITORED if layer.resolved else MONITOR_SPREAD for layer in run.traced.layers]
     overhead_cycles = max(0, cycles.total - sum(cycles.layer_cycles))
+    clock = settings.clock(board)  # the clock the firmware set up (the board checked it in its hello)
     result = pb.MeasureResult(
         request_id=request.request_id, board_id=backend.board_id, target=board.name,
         runtime_variant=settings.variant, float_abi=settings.float_abi, opt_level=settings.opt_level,
-        clock_hz=board.default_clock_hz, total_cycles=cycles.total, latency_s=board.cycles_to_seconds(cycles.total),
+        clock_hz=clock, total_cycles=cycles.total, latency_s=cycles.total / clock,
         energy_j=energy.total_j, energy_source=backend.energy_source, plan_bytes=len(plan.blob),
         arena_bytes=plan.arena_bytes, flash_bytes=image.flash_bytes, ram_bytes=image.ram_bytes,
         firmware_build_id=image.build_id, repetitions=repetitions, board_kind=backend.kind,
         placement=run.placement, board_model_version=backend.model_version, runtime=image.runtime,
-        overhead_cycles=overhead_cycles, overhead_latency_s=board.cycles_to_seconds(overhead_cycles),
+        overhead_cycles=overhead_cycles, overhead_latency_s=overhead_cycles / clock,
         overhead_energy_j=energy.overhead_j, inputs_source="given" if request.inputs else "random",
         input_seed=0 if request.inputs else request.input_seed)
     if backend.monitor is not None and run.energy_j is not None:
@@ -200,7 +201,7 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
                                                              cycles.layer_cycles, energy.layers, layer_sources):
         result.layers.add(
             index=layer.index, name=layer.name, op=layer.op, macs=layer.macs, cycles=n,
-            latency_s=board.cycles_to_seconds(n), energy_j=layer_energy, energy_source=layer_source,
+            latency_s=n / clock, energy_j=layer_energy, energy_source=layer_source,
             kernel=planned.kernels[settings.variant] if image.runtime == "nn" else image.runtime,
             dtype=layer.dtype, input_shapes=[pb.Shape(dims=s) for s in layer.input_shapes],
             output_shape=pb.Shape(dims=layer.output_shapes[0] if layer.output_shapes else []),

@@ -1,4 +1,4 @@
-"""Firmware settings: the runtime variant, float ABI and optimisation level a measurement runs with.
+"""Firmware settings: the runtime variant, float ABI, optimisation level and core clock a measurement runs with.
 
 One type and one place for the defaults: the firmware build, the measurement, validation and the
 command-line tools all call :meth:`FirmwareSettings.for_board`.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from costmodel.boards import Board
+from costmodel.boards import Board, CatalogueError
+from costmodel.clocks import clock_plan
 
 VARIANTS = ("reference", "simd")
 FLOAT_ABIS = ("hard", "soft")
@@ -27,11 +28,14 @@ class FirmwareSettings:
     variant: str
     float_abi: str
     opt_level: str
+    clock_hz: int = 0  # the core clock the firmware sets up; 0: the catalogue's (``clock(board)``)
 
     @classmethod
-    def for_board(cls, board: Board, variant: str = "", float_abi: str = "", opt_level: str = "") -> FirmwareSettings:
+    def for_board(cls, board: Board, variant: str = "", float_abi: str = "", opt_level: str = "",
+                  clock_hz: int = 0) -> FirmwareSettings:
         """Defaults: the SIMD variant where the core has the DSP extension, hard float where it has an FPU,
-        ``-O2``. ``opt_level`` may be given with or without its dash (``O3``)."""
+        ``-O2``, the catalogue clock. ``opt_level`` may be given with or without its dash (``O3``); a
+        ``clock_hz`` must be one the board's clock tree reaches within its range (``costmodel.clocks``)."""
         variant = variant or board.runtime_variants()[-1]
         float_abi = float_abi or board.float_abis()[0]
         opt_level = opt_level or DEFAULT_OPT_LEVEL
@@ -52,7 +56,20 @@ class FirmwareSettings:
                                 f"{', '.join(board.float_abis())}")
         if opt_level not in OPT_LEVELS:
             raise SettingsError(f"optimisation level must be one of {', '.join(OPT_LEVELS)}, not {opt_level!r}")
-        return cls(variant, float_abi, opt_level)
+        clock_hz = int(clock_hz or 0)
+        if clock_hz == board.default_clock_hz:
+            clock_hz = 0  # one way to say the catalogue clock
+        if clock_hz:
+            try:
+                clock_plan(board, clock_hz)
+            except CatalogueError as exc:
+                raise SettingsError(f"clock: {exc}") from None
+        return cls(variant, float_abi, opt_level, clock_hz)
+
+    def clock(self, board: Board) -> int:
+        """The core clock in Hz (latencies are cycles / this clock)."""
+        return self.clock_hz or board.default_clock_hz
 
     def label(self) -> str:
-        return f"{self.variant} {self.float_abi}-float {self.opt_level}"
+        clock = f" @ {self.clock_hz / 1e6:g} MHz" if self.clock_hz else ""
+        return f"{self.variant} {self.float_abi}-float {self.opt_level}{clock}"

@@ -127,6 +127,37 @@ def test_firmware_clock_setup_on_virtual_board(name):
         backend.close()
 
 
+@needs_gcc
+def test_a_measurement_can_ask_for_another_clock():
+    """A request's clock_hz: the firmware sets up 80 MHz on the L4R5 (PLL 16 / 1 x 10 / 2, 3 wait states by
+    RM0432 Table 12, range 1 boost: 0 WS to 20 MHz, +1 every 20 MHz), the hello says so, the result's latencies
+    are at 80 MHz, and the same model takes fewer cycles than at 120 MHz (5 wait states on its flash reads)."""
+    from measure_agent.backends import BoardSpec, VirtualBackend
+    from measure_agent.errors import InvalidModel
+    from measure_agent.measurement import measure
+    from protos import agent_pb2 as pb
+
+    model = (Path(__file__).resolve().parents[1] / "examples" / "lenet_int8.tflite").read_bytes()
+    backend = VirtualBackend(BoardSpec(id="clock-request", kind="virtual", target=L4R5.name))
+    try:
+        at = {hz: measure(backend, pb.MeasureRequest(request_id=f"c{hz}", model=model, repetitions=1,
+                                                     clock_hz=hz))
+              for hz in (0, 80_000_000)}
+        assert backend._vb.peripherals.clock.hclk == 80_000_000
+        assert backend._vb.peripherals.flash_ctl.wait_states == 3
+        slow, fast = at[80_000_000], at[0]
+        assert (slow.clock_hz, fast.clock_hz) == (80_000_000, 120_000_000)
+        assert slow.latency_s == pytest.approx(slow.total_cycles / 80e6)
+        assert all(layer.latency_s == pytest.approx(layer.cycles / 80e6) for layer in slow.layers)
+        assert slow.total_cycles < fast.total_cycles
+        assert [o.data for o in slow.outputs] == [o.data for o in fast.outputs]
+        assert slow.firmware_build_id != fast.firmware_build_id  # a firmware of its own per clock
+        with pytest.raises(InvalidModel, match="clock 200 MHz outside the board's range 4-120 MHz"):
+            measure(backend, pb.MeasureRequest(request_id="c-bad", model=model, clock_hz=200_000_000))
+    finally:
+        backend.close()
+
+
 # ------------------------------------------------------------------ broken sequences (bare programs)
 RCC, PWR, ACR = 0x40021000, 0x40007000, 0x40022000  # L4+ (RM0432)
 
@@ -431,3 +462,14 @@ def test_doctor_names_a_failed_clock_setup(monkeypatch):
     assert checks["hello"].verdict == OK
     assert checks["clock"].verdict == FAIL and "core runs at 4 MHz, not the 120 MHz" in checks["clock"].detail
     assert "clocks.toml" in checks["clock"].advice
+
+
+def test_measure_clock_option_parses_frequencies():
+    from costmodel.console import CliError
+    from measure_agent.cli import parse_hz
+
+    assert (parse_hz("80MHz"), parse_hz("32.768kHz"), parse_hz("4000000"), parse_hz(" 110 mhz")) == (
+        80_000_000, 32_768, 4_000_000, 110_000_000)
+    for bad in ("fast", "80 GHz", "0.5Hz", "-80MHz"):
+        with pytest.raises(CliError, match="--clock must be"):
+            parse_hz(bad)

@@ -82,7 +82,8 @@ class FirmwareRecipe:
     @property
     def dirname(self) -> str:
         s = self.settings
-        return f"{self.board.name}-{s.variant}-{s.float_abi}-{s.opt_level.lstrip('-')}-{self.build_id}"
+        clock = f"-{s.clock_hz // 1000}kHz" if s.clock_hz else ""
+        return f"{self.board.name}-{s.variant}-{s.float_abi}-{s.opt_level.lstrip('-')}{clock}-{self.build_id}"
 
 
 def _checked(board: Board, settings: FirmwareSettings | None) -> FirmwareSettings:
@@ -92,7 +93,8 @@ def _checked(board: Board, settings: FirmwareSettings | None) -> FirmwareSetting
         raise TypeError(f"settings must be a FirmwareSettings (FirmwareSettings.for_board(board, variant, "
                         f"float_abi, opt_level)), not {type(settings).__name__}")
     # settings made without for_board are checked against the board too
-    return FirmwareSettings.for_board(board, settings.variant, settings.float_abi, settings.opt_level)
+    return FirmwareSettings.for_board(board, settings.variant, settings.float_abi, settings.opt_level,
+                                      settings.clock_hz)
 
 
 def firmware_recipe(board: Board, settings: FirmwareSettings | None = None, *, runtime: str = "auto",
@@ -102,7 +104,7 @@ def firmware_recipe(board: Board, settings: FirmwareSettings | None = None, *, r
     runtime = resolve_runtime(runtime)
     compiler = compiler_version(flags.FIRMWARE_CC)
     stack = stack_bytes_for(board)
-    header = board_config_header(board)
+    header = board_config_header(board, clock_hz=settings.clock_hz or None)
     ldscript = linker_script(board, stack)
     rt_sources, rt_includes = runtime_sources(runtime)
     sources = sorted(SHELL_DIR.glob("*.c")) + sorted(BOARD_DIR.glob("*.c")) + rt_sources

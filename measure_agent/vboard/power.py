@@ -64,9 +64,11 @@ class PowerTrace:
 
 
 def power_trace(board: Board, start: tuple[int, int], edges: list[tuple[int, int, int]], end: tuple[int, int],
-                level0: int = 0) -> PowerTrace:
+                level0: int = 0, clock_hz: float | None = None) -> PowerTrace:
     """The power model over a recording: ``start`` and ``end`` are (cycle, instructions) of the board when the
-    monitor started and stopped, ``edges`` the energy pin's ``(cycle, instructions, level)`` in between."""
+    monitor started and stopped, ``edges`` the energy pin's ``(cycle, instructions, level)`` in between; the core
+    ran at ``clock_hz`` (default: the catalogue clock; the power scales with it, the energy per cycle stays)."""
+    clock = float(clock_hz or board.default_clock_hz)
     points = [start, *[(c, n) for c, n, _ in edges], end]
     cycles = np.array([c for c, _ in points], dtype=np.int64)
     insns = np.array([n for _, n in points], dtype=np.float64)
@@ -77,8 +79,9 @@ def power_trace(board: Board, start: tuple[int, int], edges: list[tuple[int, int
     else:
         ref = (end[1] - start[1]) / max(1, end[0] - start[0])
     ref = ref or 1.0
-    watts = board.power_mw * 1e-3 * (STATIC_SHARE + (1.0 - STATIC_SHARE) * ipc / ref)
-    return PowerTrace(float(board.default_clock_hz), cycles, watts, cycles[1:-1].copy(), level0)
+    scale = clock / board.default_clock_hz
+    watts = board.power_mw * 1e-3 * scale * (STATIC_SHARE + (1.0 - STATIC_SHARE) * ipc / ref)
+    return PowerTrace(clock, cycles, watts, cycles[1:-1].copy(), level0)
 
 
 def sample(trace: PowerTrace, rate_hz: float, voltage_v: float, *, pre_s: float = 0.0,

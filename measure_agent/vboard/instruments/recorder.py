@@ -43,5 +43,6 @@ class PowerRecorder:
         edges = pin.edges()
         end = (vb.cycles, vb.instructions)
         start, self._start = self._start, None
-        self.last = power_trace(vb.board, start, edges, end, self._level0)
+        clock = vb.peripherals.clock.hclk if vb.peripherals.clock is not None else None
+        self.last = power_trace(vb.board, start, edges, end, self._level0, clock)
         return self.last

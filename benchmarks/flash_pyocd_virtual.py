@@ -16,21 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from costmodel.boards import get_board  # noqa: E402
-from measure_agent.elf import ElfImage  # noqa: E402
 from measure_agent.firmware_build import build_firmware  # noqa: E402
 from measure_agent.flashing import PyOcdFlasher, PyOcdSettings  # noqa: E402
-from measure_agent.serial_link import BoardLink, open_serial  # noqa: E402
-from measure_agent.vboard import PtyBridge, VirtualBoard  # noqa: E402
-from measure_agent.vboard.swd import VirtualDebugProbe  # noqa: E402
-
-
-def hello_from_flash(flash) -> str:
-    with PtyBridge(VirtualBoard(flash.board, ElfImage(entry=0, segments=(), symbols={}), flash=flash)) as bridge:
-        line = open_serial(bridge.path)
-        try:
-            return BoardLink(line, timeout=5.0).hello().build_id
-        finally:
-            line.close()
+from measure_agent.vboard.swd import VirtualDebugProbe, booted_build_id  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +40,7 @@ def main() -> None:
         start = time.perf_counter()
         flasher.flash(image)
         wall = time.perf_counter() - start
-        said = hello_from_flash(probe.flash)
+        said = booted_build_id(probe.flash)
         print(f"{runtime:8} {image.flash_bytes:7d} {wall:7.2f} {probe.flash.erases:6d}  {said == image.build_id}")
 
 

@@ -365,24 +365,12 @@ def virtual_probes(monkeypatch):
     return attached
 
 
-def _hello_of_flash(flash: FlashMemory) -> str:
-    """The build id the chip's firmware says in its hello when the chip boots from its flash alone."""
-    from measure_agent.serial_link import BoardLink, open_serial
-
-    with PtyBridge(VirtualBoard(flash.board, ElfImage(entry=0, segments=(), symbols={}), flash=flash)) as bridge:
-        line = open_serial(bridge.path)
-        try:
-            return BoardLink(line, timeout=5.0).hello().build_id
-        finally:
-            line.close()
-
-
 def test_pyocd_programs_the_virtual_chip_through_its_debug_port(virtual_probes, f767_images):
     """pyOCD's own code end to end: probe discovery, SW-DP and AHB-AP, ROM table, the Cortex-M7 core, connect
     under reset, its built-in STM32F767 flash algorithm running on the Unicorn core against the modelled FLASH
     controller (sector erase, programming), our read-back verify, reset. The chip, booted from its flash alone,
     then says the image's build id in its hello."""
-    from measure_agent.vboard.swd import VirtualDebugProbe
+    from measure_agent.vboard.swd import VirtualDebugProbe, booted_build_id
 
     image = f767_images[0]
     probe = VirtualDebugProbe(F767, serial="VB-F767-0")
@@ -395,7 +383,7 @@ def test_pyocd_programs_the_virtual_chip_through_its_debug_port(virtual_probes, 
     end = max(s.paddr + len(s.data) for s in parse_elf(image.elf).segments if F767.flash.contains(s.paddr))
     assert end <= 0x08008000                                   # the image lies in sector 0 (32 KB, RM0410 3.3.1)
     assert probe.flash.erase_count(0x08000000) == 1 and probe.flash.erase_count(0x08008000) == 0
-    assert _hello_of_flash(probe.flash) == image.build_id
+    assert booted_build_id(probe.flash) == image.build_id
 
 
 def test_pyocd_on_a_probe_of_another_core_is_a_target_mismatch(virtual_probes, f767_images):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -80,3 +81,22 @@ def run_command(argv: tuple[str, ...], timeout_s: float) -> str:
         raise MonitorError(f"energy monitor command {argv[0]!r} exited {done.returncode}: "
                            f"{done.stderr.strip()[:200]}")
     return done.stdout
+
+
+class FileRecording:
+    """An instrument that records to a file (``path``), armed and stopped by ``control``: start() removes an
+    old recording and arms it, stop() stops it and reads the file with ``read`` (each adapter's own format)."""
+
+    control: Control
+    path: Path
+
+    def start(self) -> None:
+        Path(self.path).unlink(missing_ok=True)
+        self.control.start()
+
+    def stop(self) -> Trace:
+        self.control.stop()
+        return self.read(Path(self.path))
+
+    def read(self, path: Path) -> Trace:
+        raise NotImplementedError

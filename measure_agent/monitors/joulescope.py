@@ -10,24 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Control, MonitorError, Trace
+from .base import Control, FileRecording, MonitorError, Trace
 
 
 @dataclass
-class JoulescopeMonitor:
+class JoulescopeMonitor(FileRecording):
     control: Control
     path: Path
     digital: str = "gpi[0]"
     kind: str = "joulescope"
     sample_rate_hz: float = 0.0
-
-    def start(self) -> None:
-        Path(self.path).unlink(missing_ok=True)
-        self.control.start()
-
-    def stop(self) -> Trace:
-        self.control.stop()
-        return self.read(Path(self.path))
 
     def read(self, path: Path) -> Trace:
         try:

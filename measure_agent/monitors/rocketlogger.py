@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from .base import Control, MonitorError, Trace
+from .base import Control, FileRecording, MonitorError, Trace
 
 
 @dataclass
-class RocketLoggerMonitor:
+class RocketLoggerMonitor(FileRecording):
     control: Control
     path: Path
     current: str = "I1"
@@ -25,14 +25,6 @@ class RocketLoggerMonitor:
     digital: str = "DI1"
     kind: str = "rocketlogger"
     sample_rate_hz: float = 0.0   # known once a file was read
-
-    def start(self) -> None:
-        Path(self.path).unlink(missing_ok=True)
-        self.control.start()
-
-    def stop(self) -> Trace:
-        self.control.stop()
-        return self.read(Path(self.path))
 
     def read(self, path: Path) -> Trace:
         try:

@@ -379,3 +379,18 @@ class VirtualDebugProbe(DebugProbe):
                 self._dcrdr = uc.reg_read(_CORE_REGS[regsel]) & 0xFFFFFFFF
         elif not write:
             self._dcrdr = 0  # CONTROL/FAULTMASK/BASEPRI/PRIMASK: thread mode, privileged, nothing masked
+
+
+def booted_build_id(flash: FlashMemory) -> str:
+    """The build id the chip's firmware says in its HELLO when the chip boots from its flash alone (what a
+    debugger programmed into it)."""
+    from measure_agent.serial_link import BoardLink, open_serial
+
+    from .pty import PtyBridge
+
+    with PtyBridge(VirtualBoard(flash.board, ElfImage(entry=0, segments=(), symbols={}), flash=flash)) as bridge:
+        line = open_serial(bridge.path)
+        try:
+            return BoardLink(line, timeout=5.0).hello().build_id
+        finally:
+            line.close()

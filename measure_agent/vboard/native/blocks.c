@@ -360,6 +360,9 @@ static void compile_program(Model *m, Block *b, const uint8_t *p, uint32_t avail
                 continue;
             }
             s.flags = (uint16_t)((s.flags & ~M_ALIGN) | f);
+            s.stale = 0;
+            if (s.op == OP_MULTI && !(s.flags & M_LOAD))
+                for (int k = 0; k < 15; k++) if ((s.regs & R(k)) && st[k] == ST_UNKNOWN) s.stale |= R(k);
             uint16_t known = step_loads(&s) | ((s.flags & M_WB) ? R(s.rn) : 0);
             for (int k = 0; k < 15; k++) if (dst & R(k)) st[k] = (known & R(k)) ? ST_KNOWN : ST_UNKNOWN;
         } else {
@@ -391,11 +394,12 @@ static void compile_program(Model *m, Block *b, const uint8_t *p, uint32_t avail
             if (ld & needed) { kp = 1; t->flags |= M_VALUE; }
             if (wbm & needed) kp = 1;
             int store = !(t->flags & M_LOAD);
-            if (store && value_after && t->op == OP_MEM && !(t->flags & M_FP)) { kp = 1; t->flags |= M_LOG; }
+            if (store && value_after && !(t->flags & M_FP)) { kp = 1; t->flags |= M_LOG; }
             if (kp) {
                 needed &= (uint16_t)~(ld | wbm);
                 needed |= step_addr_regs(t);
-                if ((t->flags & M_LOG) && t->rd != 0xFF) needed |= R(t->rd);
+                if ((t->flags & M_LOG) && t->op == OP_MEM && t->rd != 0xFF) needed |= R(t->rd);
+                if ((t->flags & M_LOG) && t->op == OP_MULTI) needed |= t->regs & (uint16_t)~t->stale & 0x7FFF;
                 if (t->flags & M_VALUE) value_after = 1;
             }
             else if (t->flags & M_WB) { kp = 1; t->flags |= M_OPT; }   /* writeback: for the cache */
@@ -411,6 +415,7 @@ static void compile_program(Model *m, Block *b, const uint8_t *p, uint32_t avail
     for (uint32_t k = 0; k < nt; k++) if (keep[k]) nk++;
     b->steps = nk ? malloc(nk * sizeof(Step)) : NULL;
     uint16_t defined = 0, entry = 0, predicted = 0, written = 0;
+    uint16_t dirty = 0;  /* registers an instruction without a kept step wrote: their cached value is stale */
     uint32_t ks = 0;
     for (uint32_t i = 0; i < n; i++) {
         while (ks < nt && tmp[ks].idx < i) ks++;
@@ -420,11 +425,13 @@ static void compile_program(Model *m, Block *b, const uint8_t *p, uint32_t avail
             uint16_t reads, writes;
             if (t->op == OP_MEM || t->op == OP_MULTI) {
                 reads = step_addr_regs(t);
-                if ((t->flags & M_LOG) && t->rd != 0xFF) reads |= R(t->rd);
+                if ((t->flags & M_LOG) && t->op == OP_MEM && t->rd != 0xFF) reads |= R(t->rd);
+                if ((t->flags & M_LOG) && t->op == OP_MULTI) reads |= t->regs & (uint16_t)~t->stale & 0x7FFF;
                 writes = ((t->flags & M_VALUE) ? step_loads(t) : 0) | ((t->flags & M_WB) ? R(t->rn) : 0);
                 wrote |= step_loads(t) | ((t->flags & M_WB) ? R(t->rn) : 0);
             } else { reads = alu_reads(t); writes = R(t->rd); wrote |= writes; }
             if (!keep[ks]) continue;
+            if ((t->flags & M_OPT) && (reads & dirty)) continue;   /* its inputs are not known: not predicted */
             computed |= writes;
             if (!(t->flags & M_OPT)) { entry |= reads & (uint16_t)~defined; defined |= writes; }
             if (b->steps) {
@@ -449,6 +456,7 @@ static void compile_program(Model *m, Block *b, const uint8_t *p, uint32_t avail
         wrote &= 0x7FFF;
         written |= wrote;
         predicted = (uint16_t)((predicted & ~wrote) | (computed & wrote & 0x7FFF) | (computed & 0x7FFF));
+        dirty = (uint16_t)((dirty & ~computed) | (wrote & ~computed));
     }
     b->entry_regs = entry & 0x7FFF;
     b->clobber = written & (uint16_t)~predicted;
@@ -639,6 +647,9 @@ typedef struct { uint32_t a, v; uint8_t size, ok; } StoreLog;
 
 /* a value the program loads: from the stores of the block replayed so far when they overlap, else from
  * board memory */
+/* the stores of one block a later load of the block may read back (beyond: its loads are not predicted) */
+#define STORE_LOG 64
+
 static int program_load(Model *m, const StoreLog *log, int nlog, uint32_t a, uint32_t size, int sign, uint32_t *v)
 {
     for (int k = nlog - 1; k >= 0; k--) {
@@ -693,8 +704,8 @@ static int run_program(Model *m, void *uc, Block *b)
         m->rc_reads++;
     }
     ok |= b->entry_regs;
-    StoreLog log[16];
-    int nlog = 0;
+    StoreLog log[STORE_LOG];
+    int nlog = 0, lost = 0;  /* lost: a store of the block could not be logged, memory may differ from the host's */
     m->unresolved += b->unresolved;
     const uint32_t fb = m->flash_base, fsz = m->flash_end - m->flash_base;
     for (uint32_t i = 0; i < b->nsteps; i++) {
@@ -748,19 +759,23 @@ static int run_program(Model *m, void *uc, Block *b)
             if (flags & M_VALUE) {
                 uint32_t sz = t->size > 4 ? 4 : t->size;
                 if (t->rd != 0xFF) {
-                    if (program_load(m, log, nlog, ea, sz, (flags & M_SIGNED) != 0, &r[t->rd])) ok |= R(t->rd);
+                    if (!lost && program_load(m, log, nlog, ea, sz, (flags & M_SIGNED) != 0, &r[t->rd])) ok |= R(t->rd);
                     else ok &= (uint16_t)~R(t->rd);
                 }
                 if ((flags & M_DUAL) && t->ra != 0xFF) {
-                    if (program_load(m, log, nlog, ea + 4, 4, 0, &r[t->ra])) ok |= R(t->ra);
+                    if (!lost && program_load(m, log, nlog, ea + 4, 4, 0, &r[t->ra])) ok |= R(t->ra);
                     else ok &= (uint16_t)~R(t->ra);
                 }
             }
-            if ((flags & M_LOG) && nlog < 16) {
-                StoreLog *sl = &log[nlog++];
-                sl->a = ea; sl->size = (uint8_t)(t->size > 4 ? 8 : t->size);
-                sl->ok = t->rd != 0xFF && (ok & R(t->rd)) && t->size <= 4;
-                sl->v = sl->ok ? r[t->rd] : 0;
+            if (flags & M_LOG) {
+                if (nlog < STORE_LOG) {
+                    StoreLog *sl = &log[nlog++];
+                    sl->a = ea; sl->size = (uint8_t)(t->size > 4 ? 8 : t->size);
+                    sl->ok = t->rd != 0xFF && (ok & R(t->rd)) && t->size <= 4;
+                    sl->v = sl->ok ? r[t->rd] : 0;
+                } else {
+                    lost = 1;
+                }
             }
             if (flags & M_WB) { r[t->rn] = moved; ok |= (uint16_t)(1u << t->rn); }
             continue;
@@ -786,7 +801,24 @@ static int run_program(Model *m, void *uc, Block *b)
                     for (int k = 0; k < 16; k++) {
                         if (!(t->regs & R(k))) continue;
                         if (k < 15) {
-                            if (program_load(m, log, nlog, a, 4, 0, &r[k])) ok |= R(k); else ok &= (uint16_t)~R(k);
+                            if (!lost && program_load(m, log, nlog, a, 4, 0, &r[k])) ok |= R(k);
+                            else ok &= (uint16_t)~R(k);
+                        }
+                        a += 4;
+                    }
+                } else if (t->flags & M_LOG) {
+                    /* an STM's words, for the loads after it in the block that read them back (a copy to the
+                     * stack, then a reload of a slot); a word whose value is unknown is not predicted */
+                    uint32_t a = start;
+                    for (int k = 0; k < 16; k++) {
+                        if (!(t->regs & R(k))) continue;
+                        if (nlog < STORE_LOG) {
+                            StoreLog *sl = &log[nlog++];
+                            sl->a = a; sl->size = 4;
+                            sl->ok = k < 15 && (ok & R(k)) && !(t->stale & R(k));
+                            sl->v = sl->ok ? r[k] : 0;
+                        } else {
+                            lost = 1;
                         }
                         a += 4;
                     }

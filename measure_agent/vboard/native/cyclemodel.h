@@ -21,7 +21,7 @@
 
 /* The timing model's version: every result measured on the virtual board carries it, and the cost
  * model keys its tables on it. Change it whenever a rule that can change a cycle count changes. */
-#define VB_MODEL_VERSION "2026.12-2"
+#define VB_MODEL_VERSION "2026.12-3"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -96,6 +96,7 @@ typedef struct {
     uint16_t regs;      /* OP_MULTI: core registers loaded / stored */
     uint16_t need;      /* registers the step reads (set when the program is compiled) */
     uint8_t amask;      /* memory: address bits that make it slow (unaligned: split or fault) */
+    uint16_t stale;     /* OP_MULTI store: registers it stores that an unmodelled instruction wrote before */
     uint32_t imm;       /* memory: the offset, negated for a subtracting one (M_ADD then set) */
 } Step;
 enum {

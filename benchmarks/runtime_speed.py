@@ -15,6 +15,7 @@ VWW 600.5 ms, IC 704.3 ms, AD 10.05 ms.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import defaultdict
@@ -30,7 +31,7 @@ from measure_agent.measurement import measure  # noqa: E402
 from measure_agent.plan.reference import Reference  # noqa: E402
 from protos import agent_pb2 as pb  # noqa: E402
 
-MODELS = REPO.parent / "shared" / "models"
+MODELS = Path(os.environ.get("MCU_NAS_SHARED_MODELS", REPO.parent / "shared" / "models"))
 # name -> (file, best published ms, TFLite Micro reference kernels ms)
 PUBLISHED = {
     "kws": ("kws_ref_model.tflite", 43.19, 181.9),

@@ -83,7 +83,10 @@ def test_a_plan_in_a_slot_is_not_programmed_again():
         third = backend.run_plan(image, plan.blob, x, measure_energy=False)
         fc = backend._vb.peripherals.flash_ctl
         assert not third.programmed and (fc.programs, fc.erases) == (0, 0)
-        assert third.cycles.layer_cycles == second.cycles.layer_cycles == first.cycles.layer_cycles
+        # the first inference after a start runs with cold ART caches (first and third: the same cycles); the
+        # second may find code lines of the previous inference still cached, never more cycles
+        assert third.cycles.layer_cycles == first.cycles.layer_cycles
+        assert all(s <= f for s, f in zip(second.cycles.layer_cycles, first.cycles.layer_cycles))
         sram = backend.run_plan(image, plan.blob, x, placement="sram", measure_energy=False)
         assert sram.placement == "sram" and sram.outputs == third.outputs
     finally:

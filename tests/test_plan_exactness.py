@@ -108,6 +108,33 @@ DWCONV_MULT = [
     dict(shape=(5, 5, 1), k=3, s=1, pad="same", dm=6, act="relu"),
 ]
 INT8_CASES += [("dwconv", p) for p in DWCONV_MULT]
+# the two-pixel 3x3 depthwise path (stride 1 and 2, channels a multiple of 4): odd output widths (a lone last
+# pixel spilling into the next row, and the last row's taking the one-pixel kernel), width 1, a single
+# channel group, depth multipliers, padding and activation bounds
+DWCONV_PAIRS = [
+    dict(shape=(5, 7, 8), k=3, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(6, 9, 4), k=3, s=2, pad="same", dm=1, act="none"),
+    dict(shape=(7, 11, 8), k=3, s=2, pad="valid", dm=1, act="relu"),
+    dict(shape=(5, 5, 2), k=3, s=2, pad="same", dm=2, act="relu6"),
+    dict(shape=(4, 1, 12), k=3, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(3, 3, 16), k=3, s=2, pad="valid", dm=1, act="relu"),
+]
+INT8_CASES += [("dwconv", p) for p in DWCONV_PAIRS]
+# the SIMD ADD's table path (512 elements and more): an odd count (the pair loop's last element), ReLU (the
+# loop's minimum), ReLU6 (a maximum below 127: the C loop), SUB
+ADD_SIMD = [("add", dict(shape=(12, 12, 4), filters=5, act="none")), ("add", dict(shape=(9, 9, 7), filters=7, act="relu")),
+            ("add", dict(shape=(8, 8, 4), filters=9, act="relu6")), ("sub", dict(shape=(9, 9, 7), filters=7, act="relu"))]
+INT8_CASES += ADD_SIMD
+# the SIMD FULLY_CONNECTED's quad loop with the requantization in it (inputs a multiple of 4): quads and a
+# remainder of rows, activation bounds
+DENSE_QUADS = [dict(n=48, units=13, act="relu6"), dict(n=32, units=8, act="relu"), dict(n=20, units=12, act="none")]
+INT8_CASES += [("dense", p) for p in DENSE_QUADS]
+# the SIMD AVERAGE_POOL_2D: a KWS-like whole-input window (125 elements, groups of 4 channels), clipped border
+# windows with a channel tail, and a window past its int16 limit (256 elements: the reference)
+AVGPOOL_SIMD = [dict(shape=(25, 5, 12), type="avg", pool=(25, 5), s=1, pad="valid"),
+                dict(shape=(6, 6, 9), type="avg", pool=3, s=1, pad="same"),
+                dict(shape=(17, 16, 8), type="avg", pool=16, s=1, pad="valid")]
+INT8_CASES += [("pool", p) for p in AVGPOOL_SIMD]
 # ops real models use beyond the core set: SUB (also broadcast, and a constant-free first operand that is
 # not the activation), TANH (the reference's lookup table), PADV2, MEAN over other axes, SOFTMAX deeper than
 # 256

@@ -16,7 +16,7 @@ from measure_agent.plan import compile_plan
 from measure_agent.plan.reference import Reference
 from measure_agent.settings import FirmwareSettings
 from tests.conftest import shared_model
-from tests.test_plan_exactness import (BIAS_CASES, FLOAT_ATOL, FLOAT_CASES, FLOAT_RTOL, HYBRID_ATOL, HYBRID_CASES,
+from tests.test_plan_exactness import (BIAS_CASES, CONV, DWCONV_SIMD, FLOAT_ATOL, FLOAT_CASES, FLOAT_RTOL, HYBRID_ATOL, HYBRID_CASES,
                                        HYBRID_RTOL, INT8_CASES, INT16_CASES, SCALE_CASES, SCALE_FACTORS, SHIPPED_INT8,
                                        _id)
 from tests.testmodels import model_path, random_inputs, twin_model, with_biases, with_filter_scales
@@ -110,6 +110,21 @@ def test_extreme_biases_on_board(kind, quant, p):
 def test_unusual_multipliers_on_board(case, variant):
     kind, p = case
     check(with_filter_scales(model_path(kind, "int8", **p), SCALE_FACTORS), variant, "hard", seed=5)
+
+
+# real scales from trained-model size down to below 2^-32 (a zero multiplier), none at 1/4 or above, so every
+# channel of the layer takes the SIMD kernels' fused requantization: right shifts past 22 up to 31 (the
+# pointwise layers of the shipped VWW model have them) and the zero multiplier
+TINY_SCALE_FACTORS = [1.0, 2.0**-14, 2.0**-18, 2.0**-21, 2.0**-23, 2.0**-40]
+TINY_SCALE_CASES = [("conv", CONV[2]), ("conv", CONV[4]), ("conv", CONV[5]),
+                    ("conv", dict(shape=(5, 5, 16), filters=12, k=1, s=1, pad="valid", act="none")),
+                    ("dwconv", DWCONV_SIMD[4])]
+
+
+@pytest.mark.parametrize("case", TINY_SCALE_CASES, ids=_id)
+def test_tiny_multipliers_on_board(case):
+    kind, p = case
+    check(with_filter_scales(model_path(kind, "int8", **p), TINY_SCALE_FACTORS), "simd", "hard", seed=6)
 
 
 @pytest.mark.parametrize("placement", ["flash", "sram"])

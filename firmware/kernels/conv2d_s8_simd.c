@@ -157,7 +157,8 @@ static inline uint32_t tail_word(const int8_t *w, int32_t k, int32_t K)
  * over the n4 >= 1 full groups of 4 taps. On Armv7E-M one assembly block does all pairs: the inner loop
  * holds 4 accumulators, the two filter pointers, the column pointer, the count, 4 column words and 2 weight
  * words (14 registers) and costs 20 cycles per 16 MACs on the M4 (5 pipelined loads, 4 SXTB16, 8 SMLAD,
- * 1 load), unrolled to 4 groups; the pair loop around it keeps its counters on the stack.
+ * 1 load), unrolled to 8 groups (then 4, then one at a time); the pair loop around it keeps its counters on
+ * the stack.
  * Elsewhere the same arithmetic in C.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -194,8 +195,8 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
     struct {
         const uint32_t *pair;
         int32_t *acc;
-        int32_t pairs, n16, rest, step, k;
-    } m = {pair, acc, pairs, n4 >> 2, n4 & 3, 2 * K - 4 * n4, K};
+        int32_t pairs, n32, four, rest, step, k;
+    } m = {pair, acc, pairs, n4 >> 3, (n4 >> 2) & 1, n4 & 3, 2 * K - 4 * n4, K};
     __asm__ volatile(
         "2:\n"
         "mov %[a00], #0\n"
@@ -203,16 +204,25 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         "mov %[a10], #0\n"
         "mov %[a11], #0\n"
         "ldr %[cp], %[mpair]\n"
-        "ldr %[n], %[mn16]\n"
+        "ldr %[n], %[mn32]\n"
         "cmp %[n], #0\n"
-        "beq 3f\n"
-        "1:\n" /* four groups (16 taps) per iteration */
+        "beq 6f\n"
+        "1:\n" /* eight groups (32 taps) per iteration */
+        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
+        MAC2X2_GROUP(64, 16) MAC2X2_GROUP(80, 20) MAC2X2_GROUP(96, 24) MAC2X2_GROUP(112, 28)
+        "add %[cp], %[cp], #128\n"
+        "add %[wp], %[wp], #32\n"
+        "add %[wq], %[wq], #32\n"
+        "subs %[n], %[n], #1\n"
+        "bne 1b\n"
+        "6:\n"
+        "ldr %[n], %[mfour]\n"
+        "cmp %[n], #0\n"
+        "beq 3f\n" /* four more groups */
         MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
         "add %[cp], %[cp], #64\n"
         "add %[wp], %[wp], #16\n"
         "add %[wq], %[wq], #16\n"
-        "subs %[n], %[n], #1\n"
-        "bne 1b\n"
         "3:\n"
         "ldr %[n], %[mrest]\n"
         "cmp %[n], #0\n"
@@ -243,7 +253,8 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [wp] "+r"(wp), [wq] "+r"(wq),
           [cp] "+r"(cp), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
           [wa] "=&r"(wa), [wb] "=&r"(wb), [macc] "+m"(m.acc), [mpairs] "+m"(m.pairs)
-        : [mpair] "m"(m.pair), [mn16] "m"(m.n16), [mrest] "m"(m.rest), [mstep] "m"(m.step), [mk] "m"(m.k)
+        : [mpair] "m"(m.pair), [mn32] "m"(m.n32), [mfour] "m"(m.four), [mrest] "m"(m.rest), [mstep] "m"(m.step),
+          [mk] "m"(m.k)
         : "cc", "memory");
 }
 #else
@@ -299,30 +310,38 @@ static inline void dot_1x2(const int8_t *w0, const uint32_t *cp, int32_t K, int3
 }
 
 /*
- * One output channel's constants for the fused requantization (nn_rq_apply) of channels with right >= 2 and
- * a multiplier >= 0 (every convolution whose real scale is below 1/4): the 64-bit rounding constant
- * 2^30 + 2^(30+right), less 2^31 for a negative accumulator, has the low word 0x40000000 ^ (sign << 31) and
- * the high word 2^(right-2) + sign; the output zero point is folded into the high word as
- * zp * 2^(right-1) (an exact multiple of the final divisor 2^(31+right)), so
- * out = (hi:lo + x * m) >> (31 + right) = high word >> (right - 1).
+ * One output channel's constants for the fused requantization (nn_rq_apply) of channels with right in [2, 31]
+ * and a multiplier >= 0 (every convolution whose real scale is below 1/4, however small): the 64-bit rounding
+ * constant 2^30 + 2^(30+right), less 2^31 for a negative accumulator, has the low word 0x40000000 ^ (sign << 31)
+ * and the high word 2^(right-2) + sign, so out = (hi:lo + x * m) >> (31 + right) = high word >> (right - 1);
+ * the high word stays within int32 (|x * m| < 2^62) for every right up to 31. The output zero point is folded
+ * into the high word when every channel allows it (conv_rq_init), else added after the shift. A zero multiplier (a real scale below 2^-32: the plan's shift 0) gives 0 for every x, as
+ * right = 2 does with m = 0.
  */
 typedef struct {
     int32_t bias, m, khi, rsh;
 } conv_rq;
 
-/* The channel's constants, or 0 when it needs the two-rounding form. */
-static int conv_rq_init(conv_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+/* A channel's right shift in the fused form (a zero multiplier takes 2), or -1 when it needs the two-rounding
+ * form. */
+static inline int32_t conv_rq_right(int32_t m, int32_t shift)
 {
-    const int32_t right = -shift;
+    const int32_t right = m == 0 ? 2 : -shift;
+    return right >= 2 && right <= 31 && m >= 0 ? right : -1;
+}
+
+/* The channel's constants (right from conv_rq_right, >= 2); with `fold` (every channel of the layer has
+ * right <= 22: the folded high word stays within int32 for |zp| <= 255) the output zero point zp * 2^(right-1)
+ * is folded into the high word, an exact multiple of the final divisor 2^(31+right). */
+static void conv_rq_init(conv_rq *q, int32_t bias, int32_t m, int32_t right, int fold, int32_t out_off)
+{
     q->bias = bias;
     q->m = m;
     q->rsh = right - 1;
-    q->khi = right >= 2 && right <= 31 ? (int32_t)((1u << (right - 2)) + ((uint32_t)out_off << (right - 1))) : 0;
-    /* |out_off| <= 255 and right <= 22 keep the folded high word clear of int32 overflow */
-    return right >= 2 && right <= 22 && m >= 0;
+    q->khi = (int32_t)((1u << (right - 2)) + (fold ? (uint32_t)out_off << (right - 1) : 0u));
 }
 
-/* Requantized value plus the output zero point. */
+/* Requantized value (plus the output zero point where it is folded). */
 static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
 {
     const int32_t x = (int32_t)((uint32_t)acc + (uint32_t)q->bias);
@@ -334,61 +353,78 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
 }
 
 /* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
- * o1 may alias a dummy buffer (a lone last pixel). */
+ * o1 may alias a dummy buffer (a lone last pixel); zp: the output zero point where it is not folded (else 0). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
-                                                        int8_t *o0, int8_t *o1)
+#define RQ_PIXEL(OFF, O, ZP)                                                                                      \
+    "ldr %[x], [%[acc], #" #OFF "]\n"                                                                           \
+    "add %[x], %[x], %[b]\n"                                                                                  \
+    "asr %[s], %[x], #31\n"                                                                                   \
+    "eor %[lo], %[k40], %[s], lsl #31\n"                                                                      \
+    "add %[s], %[khi], %[s]\n"                                                                                \
+    "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
+    "asr %[s], %[s], %[rsh]\n"                                                                                \
+    ZP                                                                                                        \
+    "ssat %[s], #8, %[s]\n"                                                                                   \
+    "strb %[s], [%[" #O "]], #1\n"
+#define RQ_CHANNEL(Q, A, ZP)                                                                                      \
+    "ldr %[b], [%[q], #" #Q "]\n"                                                                               \
+    "ldr %[m], [%[q], #" #Q "+4]\n"                                                                             \
+    "ldr %[khi], [%[q], #" #Q "+8]\n"                                                                           \
+    "ldr %[rsh], [%[q], #" #Q "+12]\n"                                                                          \
+    RQ_PIXEL(A, o0, ZP) RQ_PIXEL(A + 4, o1, ZP)
+/* Two channels per pass, then a last odd one. */
+#define RQ_OPERANDS                                                                                               \
+    : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n2), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),   \
+      [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x] "=&r"(x), [s] "=&r"(s), [lo] "=&r"(lo)                             \
+    : [k40] "r"(k40), [zp] "r"(zp)                                                                            \
+    : "cc", "memory"
+#define RQ_PAIR_BODY(ZP)                                                                                          \
+    {                                                                                                         \
+        uint32_t b, m, khi, rsh, x, s, lo, k40 = 0x40000000u;                                                 \
+        int32_t n2 = oc_n >> 1;                                                                               \
+        if (n2 > 0) {                                                                                         \
+            __asm__ volatile("1:\n" RQ_CHANNEL(0, 0, ZP) RQ_CHANNEL(16, 8, ZP)                                \
+                             "add %[q], %[q], #32\n"                                                          \
+                             "add %[acc], %[acc], #16\n"                                                      \
+                             "subs %[n], %[n], #1\n"                                                          \
+                             "bne 1b\n" RQ_OPERANDS);                                                         \
+        }                                                                                                     \
+        if (oc_n & 1) {                                                                                       \
+            __asm__ volatile(RQ_CHANNEL(0, 0, ZP) RQ_OPERANDS);                                                \
+        }                                                                                                     \
+    }
+
+static void __attribute__((noinline)) requant_pair_zp(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp,
+                                                      int8_t *o0, int8_t *o1)
+    RQ_PAIR_BODY("add %[s], %[s], %[zp]\n")
+static void __attribute__((noinline)) requant_pair_folded(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
+                                                          int32_t zp, int8_t *o0, int8_t *o1)
+    RQ_PAIR_BODY("")
+
+static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
 {
-    uint32_t b, m, khi, rsh, x0, x1, s, lo, k40 = 0x40000000u;
-    __asm__ volatile(
-        "1:\n"
-        "ldr %[b], [%[q]]\n"
-        "ldr %[m], [%[q], #4]\n"
-        "ldr %[khi], [%[q], #8]\n"
-        "ldr %[rsh], [%[q], #12]\n"
-        "ldr %[x0], [%[acc]]\n"
-        "ldr %[x1], [%[acc], #4]\n"
-        "add %[x0], %[x0], %[b]\n"
-        "asr %[s], %[x0], #31\n"
-        "eor %[lo], %[k40], %[s], lsl #31\n"
-        "add %[s], %[khi], %[s]\n"
-        "smlal %[lo], %[s], %[x0], %[m]\n"
-        "asr %[s], %[s], %[rsh]\n"
-        "ssat %[s], #8, %[s]\n"
-        "strb %[s], [%[o0]], #1\n"
-        "add %[x1], %[x1], %[b]\n"
-        "asr %[s], %[x1], #31\n"
-        "eor %[lo], %[k40], %[s], lsl #31\n"
-        "add %[s], %[khi], %[s]\n"
-        "smlal %[lo], %[s], %[x1], %[m]\n"
-        "asr %[s], %[s], %[rsh]\n"
-        "ssat %[s], #8, %[s]\n"
-        "strb %[s], [%[o1]], #1\n"
-        "add %[q], %[q], #16\n"
-        "add %[acc], %[acc], #8\n"
-        "subs %[n], %[n], #1\n"
-        "bne 1b\n"
-        : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(oc_n), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),
-          [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x0] "=&r"(x0), [x1] "=&r"(x1), [s] "=&r"(s), [lo] "=&r"(lo)
-        : [k40] "r"(k40)
-        : "cc", "memory");
+    if (zp) {
+        requant_pair_zp(acc, rq, oc_n, zp, o0, o1);
+    } else {
+        requant_pair_folded(acc, rq, oc_n, zp, o0, o1);
+    }
 }
 #else
-static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int8_t *o0, int8_t *o1)
+static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
 {
     for (int32_t c = 0; c < oc_n; c++, acc += 2) {
-        o0[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[0], &rq[c]));
-        o1[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[1], &rq[c]));
+        o0[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[0], &rq[c]) + zp);
+        o1[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[1], &rq[c]) + zp);
     }
 }
 #endif
 
-static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t lo, int32_t hi, int8_t *o0,
-                         int8_t *o1)
+static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int32_t lo, int32_t hi,
+                         int8_t *o0, int8_t *o1)
 {
     for (int32_t c = 0; c < oc_n; c++, acc += 2) {
-        o0[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[0], &rq[c]), lo, hi);
-        o1[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[1], &rq[c]), lo, hi);
+        o0[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[0], &rq[c]) + zp, lo, hi);
+        o1[c] = (int8_t)nn_clamp_i32(conv_rq_apply(acc[1], &rq[c]) + zp, lo, hi);
     }
 }
 
@@ -433,9 +469,17 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     int32_t *acc = (int32_t *)(void *)((uint8_t *)scratch + scratch_rq_bytes(oc_n));
     int8_t *dummy = (int8_t *)acc + scratch_acc_bytes(oc_n);
     uint32_t *pair = (uint32_t *)(void *)(dummy + scratch_dummy_bytes(oc_n));
-    int fast = 1;
+    int fast = 1, fold = 1;
     for (int32_t c = 0; c < oc_n; c++) {
-        fast &= conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], shift[c], p->output_offset);
+        const int32_t right = conv_rq_right(mult[c], shift[c]);
+        fast &= right >= 2;
+        fold &= right <= 22;
+    }
+    if (fast) {
+        for (int32_t c = 0; c < oc_n; c++) {
+            conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], conv_rq_right(mult[c], shift[c]), fold,
+                         p->output_offset);
+        }
     }
     const int full = p->act_min == -128 && p->act_max == 127;
     int32_t K = f_d->h * f_d->w * f_d->c; /* the dot products' taps (row mode: padded rows) */
@@ -459,6 +503,7 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     const int32_t pairs = oc_n >> 1;
     const int32_t pixels = out_d->h * out_d->w;
     const int32_t out_off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t zp_add = fold ? 0 : out_off; /* the zero point the fused requantization adds after the shift */
     /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
     int32_t oy_lo, oy_hi, ox_lo, ox_hi;
     full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &oy_lo, &oy_hi);
@@ -526,9 +571,9 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
             continue;
 #endif
             if (fast && full) {
-                requant_pair_full(acc, rq, oc_n, o0, o1);
+                requant_pair_full(acc, rq, oc_n, zp_add, o0, o1);
             } else if (fast) {
-                requant_pair(acc, rq, oc_n, lo, hi, o0, o1);
+                requant_pair(acc, rq, oc_n, zp_add, lo, hi, o0, o1);
             } else {
                 requant_pair_exact(acc, bias, mult, shift, oc_n, out_off, lo, hi, o0, o1);
             }

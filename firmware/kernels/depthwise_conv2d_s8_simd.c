@@ -31,7 +31,7 @@ size_t depthwise_conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_
 {
     const size_t c = (size_t)out_d->c;
     const size_t ring = (size_t)f_d->h * (size_t)span_w(p, f_d, out_d) * c;
-    /* requantization constants (16 bytes per channel), the kh ring row offsets, expanded weights (2 bytes
+    /* the kh ring row offsets, requantization constants (16 bytes per channel), expanded weights (2 bytes
      * per tap and channel, channels rounded up to 4), the ring */
     return 16u * c + 4u * (size_t)f_d->h + 2u * (size_t)f_d->h * (size_t)f_d->w * ((c + 3u) & ~(size_t)3u) +
            ((ring + 3u) & ~(size_t)3u);
@@ -44,15 +44,17 @@ typedef struct {
     int32_t bias, m, khi, rsh;
 } dw_rq;
 
-static int dw_rq_init(dw_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+/* Whether a channel's requantization takes the fused form (a multiplier below 1/4, at least 2^-22). */
+static inline int dw_rq_fusable(int32_t m, int32_t shift) { return -shift >= 2 && -shift <= 22 && m >= 0; }
+
+static void dw_rq_init(dw_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
 {
     const int32_t right = -shift;
-    const int fast = right >= 2 && right <= 22 && m >= 0;
+    const int fast = dw_rq_fusable(m, shift);
     q->bias = bias;
     q->m = m;
     q->rsh = fast ? right - 1 : -1;
     q->khi = fast ? (int32_t)((1u << (right - 2)) + ((uint32_t)out_off << (right - 1))) : shift;
-    return fast;
 }
 
 /* The requantized value (output zero point added, not clamped) of one channel: fused or the reference's. */
@@ -95,6 +97,36 @@ static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t 
             for (int32_t c = 0; c < C; c++) {
                 for (int32_t m = 0; m < dm; m++) {
                     dst[c * dm + m] = src[c];
+                }
+            }
+        }
+    }
+}
+
+/* The same row in the channel-group-major layout of the two-pixel 3x3 path: the 4 channels of group g at
+ * pixel i are the word at dst + (g * span + i) * 4, so a window's taps are 4 bytes apart. */
+static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
+                            int32_t span, int8_t zp, int8_t *dst)
+{
+    const int32_t groups = C * dm / 4, gstride = span * 4;
+    const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
+    for (int32_t i = 0; i < span; i++, dst += 4) {
+        const int32_t x = i - pad_w;
+        if (!y_inside || x < 0 || x >= W) {
+            for (int32_t g = 0; g < groups; g++) {
+                nn_write32(dst + g * gstride, zp4);
+            }
+        } else if (dm == 1) {
+            const int8_t *src = in_row + x * C;
+            for (int32_t g = 0; g < groups; g++) {
+                nn_write32(dst + g * gstride, nn_read32(src + 4 * g));
+            }
+        } else {
+            const int8_t *src = in_row + x * C;
+            int32_t co = 0;
+            for (int32_t c = 0; c < C; c++) {
+                for (int32_t m = 0; m < dm; m++, co++) {
+                    dst[(co >> 2) * gstride + (co & 3)] = src[c];
                 }
             }
         }
@@ -173,8 +205,8 @@ static inline __attribute__((always_inline)) void dw_rq4(int32_t a0, int32_t a1,
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #define DW33_TAP(ROW, COL, T)                                                                                     \
     "ldr %[iv], [%[" #ROW "]" COL "]\n"                                                                         \
-    "ldr %[we], [%[w], #" #T "*8]\n"                                                                           \
-    "ldr %[wo], [%[w], #" #T "*8+4]\n"                                                                         \
+    "ldr %[we], [%[w], #8*(" #T ")]\n"                                                                        \
+    "ldr %[wo], [%[w], #8*(" #T ")+4]\n"                                                                         \
     "sxtb16 %[ie], %[iv]\n"                                                                                    \
     "sxtb16 %[iv], %[iv], ror #8\n"                                                                            \
     "smlabb %[a0], %[ie], %[we], %[a0]\n"                                                                      \
@@ -263,6 +295,285 @@ static void dw_row(const dw_ctx *c, int8_t *o, int fast)
     }
 }
 
+/*
+ * Stride 1 or 2, no dilation, 3x3, channels a multiple of 4, every channel fused: one output row, channel group by
+ * channel group, the output pixels two at a time (the ring in the group-major layout, see load_row_groups).
+ * Group g's block at blk + 34 g is its 9 taps' expanded weights (18 words) followed by its 4 channels' dw_rq
+ * (16 words). The two pixels' windows share input columns (stride 1: 2 of their 4 per kernel row, stride 2:
+ * 1 of 5), each column loaded and expanded once for both, and each tap's weights serve both pixels; the
+ * requantization constants are loaded once per channel for both pixels, the accumulators start at the bias.
+ * An odd width's last pixel: dw33_lone.
+ */
+typedef struct {
+    const int8_t *r0, *r1, *r2; /* the window rows of pixel A (advance 8 x stride bytes per pair) */
+    int8_t *o;                  /* pixel A's outputs (advance 2 x co per pair) */
+    int32_t n, per_group, groups; /* pairs left in the group, pairs per group, groups left (all >= 1) */
+    int32_t r_skip, o_skip;     /* from past a group's last pair to the next group's first */
+    int32_t co;                 /* output channels (bytes per output pixel) */
+    uint32_t lo4, hi4;          /* the activation bounds in every byte */
+} dw33_pairs_args;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* Tap T of pixel A (accumulators a*) or B (b*) from the expanded column (ie, io) and weights (we, wo). */
+#define DW2_MAC(X)                                                                                                \
+    "smlabb %[" #X "0], %[ie], %[we], %[" #X "0]\n"                                                            \
+    "smlatt %[" #X "2], %[ie], %[we], %[" #X "2]\n"                                                            \
+    "smlabb %[" #X "1], %[io], %[wo], %[" #X "1]\n"                                                            \
+    "smlatt %[" #X "3], %[io], %[wo], %[" #X "3]\n"
+#define DW2_COL(OFF)                                                                                              \
+    "ldr %[ie], [%[r], #" #OFF "]\n"                                                                           \
+    "sxtb16 %[io], %[ie], ror #8\n"                                                                            \
+    "sxtb16 %[ie], %[ie]\n"
+#define DW2_W(T)                                                                                                  \
+    "ldr %[we], [%[w], #8*(" #T ")]\n"                                                                        \
+    "ldr %[wo], [%[w], #8*(" #T ")+4]\n"
+/* Kernel row of taps T, T+1, T+2: columns 0..3 at r; pixel A takes columns 0..2, pixel B 1..3. */
+#define DW2_ROW(T, ROW, NEXT)                                                                                     \
+    "ldr %[ie], [%[r]]\n"                                                                                      \
+    DW2_W(T) "sxtb16 %[io], %[ie], ror #8\n"                                                                   \
+    "sxtb16 %[ie], %[ie]\n" DW2_MAC(a)                                                                         \
+    DW2_COL(4) DW2_MAC(b) DW2_W(T+1) DW2_MAC(a)                                                                \
+    DW2_COL(8) DW2_MAC(b) DW2_W(T+2) DW2_MAC(a)                                                                \
+    DW2_COL(12) DW2_MAC(b)                                                                                     \
+    "add %[r], %[r], #8\n"                                                                                     \
+    "str %[r], %[" #ROW "]\n"                                                                                  \
+    "ldr %[r], %[" #NEXT "]\n"
+/* The same with stride 2: columns 0..4 at r, pixel A takes 0..2, pixel B 2..4 (each tap's weights loaded once:
+ * columns 0, 2, 4, then 1, 3). */
+#define DW2_ROW_S2(T, ROW, NEXT)                                                                                  \
+    "ldr %[ie], [%[r]]\n"                                                                                      \
+    DW2_W(T) "sxtb16 %[io], %[ie], ror #8\n"                                                                   \
+    "sxtb16 %[ie], %[ie]\n" DW2_MAC(a)                                                                         \
+    DW2_COL(8) DW2_MAC(b) DW2_W(T+2) DW2_MAC(a)                                                                \
+    DW2_COL(16) DW2_MAC(b)                                                                                     \
+    DW2_COL(4) DW2_W(T+1) DW2_MAC(a)                                                                           \
+    DW2_COL(12) DW2_MAC(b)                                                                                     \
+    "add %[r], %[r], #16\n"                                                                                    \
+    "str %[r], %[" #ROW "]\n"                                                                                  \
+    "ldr %[r], %[" #NEXT "]\n"
+/* Channel I of both pixels: the fused rounding (see conv2d_s8_simd.c), the accumulators already hold the
+ * bias; the saturated results stay in the accumulators. */
+#define DW2_RQ1(A)                                                                                                \
+    "asr %[wo], %[" #A "], #31\n"                                                                              \
+    "lsl %[we], %[wo], #31\n"                                                                                  \
+    "eor %[we], %[we], #0x40000000\n"                                                                          \
+    "add %[wo], %[wo], %[io]\n"                                                                                \
+    "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
+    "asr %[wo], %[wo], %[r]\n"                                                                                 \
+    "ssat %[" #A "], #8, %[wo]\n"
+#define DW2_RQ(I)                                                                                                 \
+    "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
+    "ldr %[io], [%[w], #72+16*" #I "+8]\n"                                                                     \
+    "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
+    DW2_RQ1(a##I) DW2_RQ1(b##I)
+/* The four results of a pixel into one word, clamped bytewise to [lo4, hi4] (in ie, io). */
+#define DW2_PACK(X)                                                                                               \
+    "bfi %[" #X "0], %[" #X "1], #8, #8\n"                                                                     \
+    "bfi %[" #X "0], %[" #X "2], #16, #8\n"                                                                    \
+    "bfi %[" #X "0], %[" #X "3], #24, #8\n"                                                                    \
+    "ssub8 %[we], %[" #X "0], %[ie]\n"                                                                         \
+    "sel %[" #X "0], %[" #X "0], %[ie]\n"                                                                      \
+    "ssub8 %[we], %[" #X "0], %[io]\n"                                                                         \
+    "sel %[" #X "0], %[io], %[" #X "0]\n"
+
+/* The asm of the two-pixel loop over an output row's groups and pixel pairs, ROW the kernel row of a stride.
+ * The local copy's fields are memory operands; the asm also writes r0..r2, o, n and groups ("memory"). */
+#define DW33_PAIRS_BODY(ROW)                                                                                      \
+{                                                                                                                     \
+    dw33_pairs_args m = *args;                                                                                        \
+    const uint32_t *w = blk;                                                                                          \
+    uint32_t a0, a1, a2, a3, b0, b1, b2, b3, ie, io, we, wo, r;                                                       \
+    __asm__ volatile(                                                                                                 \
+        "1:\n"                                                                                                        \
+        "ldr %[a0], [%[w], #72]\n"                                                                                    \
+        "ldr %[a1], [%[w], #88]\n"                                                                                    \
+        "ldr %[a2], [%[w], #104]\n"                                                                                   \
+        "ldr %[a3], [%[w], #120]\n"                                                                                   \
+        "ldr %[r], %[r0]\n"                                                                                           \
+        "mov %[b0], %[a0]\n"                                                                                          \
+        "mov %[b1], %[a1]\n"                                                                                          \
+        "mov %[b2], %[a2]\n"                                                                                          \
+        "mov %[b3], %[a3]\n"                                                                                          \
+        ROW(0, r0, r1) ROW(3, r1, r2) ROW(6, r2, r0)                                                                  \
+        DW2_RQ(0) DW2_RQ(1) DW2_RQ(2) DW2_RQ(3)                                                                       \
+        "ldr %[ie], %[lo4]\n"                                                                                         \
+        "ldr %[io], %[hi4]\n"                                                                                         \
+        DW2_PACK(a) DW2_PACK(b)                                                                                       \
+        "ldr %[r], %[o]\n"                                                                                            \
+        "ldr %[wo], %[co]\n"                                                                                          \
+        "str %[a0], [%[r]]\n"                                                                                         \
+        "str %[b0], [%[r], %[wo]]\n"                                                                                  \
+        "add %[r], %[r], %[wo], lsl #1\n"                                                                             \
+        "str %[r], %[o]\n"                                                                                            \
+        "ldr %[r], %[n]\n"                                                                                            \
+        "subs %[r], %[r], #1\n"                                                                                       \
+        "str %[r], %[n]\n"                                                                                            \
+        "bne 1b\n"                                                                                                    \
+        "ldr %[r], %[per]\n"                                                                                          \
+        "ldr %[ie], %[rskip]\n"                                                                                       \
+        "ldr %[io], %[oskip]\n"                                                                                       \
+        "str %[r], %[n]\n"                                                                                            \
+        "ldr %[r], %[r0]\n"                                                                                           \
+        "add %[r], %[r], %[ie]\n"                                                                                     \
+        "str %[r], %[r0]\n"                                                                                           \
+        "ldr %[r], %[r1]\n"                                                                                           \
+        "add %[r], %[r], %[ie]\n"                                                                                     \
+        "str %[r], %[r1]\n"                                                                                           \
+        "ldr %[r], %[r2]\n"                                                                                           \
+        "add %[r], %[r], %[ie]\n"                                                                                     \
+        "str %[r], %[r2]\n"                                                                                           \
+        "ldr %[r], %[o]\n"                                                                                            \
+        "add %[r], %[r], %[io]\n"                                                                                     \
+        "str %[r], %[o]\n"                                                                                            \
+        "add %[w], %[w], #136\n"                                                                                      \
+        "ldr %[r], %[ng]\n"                                                                                           \
+        "subs %[r], %[r], #1\n"                                                                                       \
+        "str %[r], %[ng]\n"                                                                                           \
+        "bne 1b\n"                                                                                                    \
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1),             \
+          [b2] "=&r"(b2), [b3] "=&r"(b3), [ie] "=&r"(ie), [io] "=&r"(io), [we] "=&r"(we), [wo] "=&r"(wo),             \
+          [r] "=&r"(r), [w] "+r"(w)                                                                                   \
+        : [r0] "m"(m.r0), [r1] "m"(m.r1), [r2] "m"(m.r2), [o] "m"(m.o), [n] "m"(m.n), [ng] "m"(m.groups), [co] "m"(m.co), [lo4] "m"(m.lo4), [hi4] "m"(m.hi4), [per] "m"(m.per_group), [rskip] "m"(m.r_skip),\
+          [oskip] "m"(m.o_skip)                                                                                       \
+        : "cc", "memory");                                                                                            \
+}
+
+static void __attribute__((noinline)) dw33_pairs_s1(const uint32_t *blk, dw33_pairs_args *args) DW33_PAIRS_BODY(DW2_ROW)
+static void __attribute__((noinline)) dw33_pairs_s2(const uint32_t *blk, dw33_pairs_args *args) DW33_PAIRS_BODY(DW2_ROW_S2)
+
+static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
+{
+    if (stride == 2) {
+        dw33_pairs_s2(blk, args);
+    } else {
+        dw33_pairs_s1(blk, args);
+    }
+}
+#else
+static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
+{
+    dw33_pairs_args m = *args;
+    for (; m.groups > 0; m.groups--, blk += 34) {
+        const dw_rq *q = (const dw_rq *)(const void *)(blk + 18);
+        for (int32_t i = 0; i < 2 * m.per_group; i++) {
+            int32_t a0, a1, a2, a3;
+            const int32_t x = 4 * stride * i;
+            dw_mac33(m.r0 + x, m.r1 + x, m.r2 + x, 4, blk, &a0, &a1, &a2, &a3);
+            dw_rq4(a0, a1, a2, a3, q, m.lo4, m.hi4, m.o + i * m.co);
+        }
+        const int32_t adv = 8 * stride * m.per_group + m.r_skip;
+        m.r0 += adv;
+        m.r1 += adv;
+        m.r2 += adv;
+        m.o += 2 * m.co * m.per_group + m.o_skip;
+    }
+}
+#endif
+
+/* The lone last pixel of an odd-width row, every group in one pass (the same blocks, the fused rounding with
+ * the accumulators starting at the bias, the clamp and word store of the two-pixel loop). */
+typedef struct {
+    const int8_t *r0, *r1, *r2; /* group 0's window rows (advance gstride per group) */
+    int32_t gstride;
+    int8_t *o;                  /* group 0's outputs (advance 4) */
+    int32_t groups;             /* >= 1 */
+    uint32_t lo4, hi4;
+} dw33_lone_args;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define DW1_TAP(OFF, T)                                                                                           \
+    "ldr %[iv], [%[r], #" #OFF "]\n"                                                                           \
+    "ldr %[we], [%[w], #8*(" #T ")]\n"                                                                         \
+    "ldr %[wo], [%[w], #8*(" #T ")+4]\n"                                                                       \
+    "sxtb16 %[ie], %[iv]\n"                                                                                    \
+    "sxtb16 %[iv], %[iv], ror #8\n"                                                                            \
+    "smlabb %[a0], %[ie], %[we], %[a0]\n"                                                                      \
+    "smlatt %[a2], %[ie], %[we], %[a2]\n"                                                                      \
+    "smlabb %[a1], %[iv], %[wo], %[a1]\n"                                                                      \
+    "smlatt %[a3], %[iv], %[wo], %[a3]\n"
+#define DW1_ROW(T, ROW)                                                                                           \
+    "ldr %[r], %[" #ROW "]\n" DW1_TAP(0, T) DW1_TAP(4, T + 1) DW1_TAP(8, T + 2)                                 \
+    "add %[r], %[r], %[gs]\n"                                                                                  \
+    "str %[r], %[" #ROW "]\n"
+#define DW1_RQ(A, I)                                                                                              \
+    "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
+    "ldr %[iv], [%[w], #72+16*" #I "+8]\n"                                                                     \
+    "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
+    "asr %[wo], %[" #A "], #31\n"                                                                              \
+    "lsl %[we], %[wo], #31\n"                                                                                  \
+    "eor %[we], %[we], #0x40000000\n"                                                                          \
+    "add %[wo], %[wo], %[iv]\n"                                                                                \
+    "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
+    "asr %[wo], %[wo], %[r]\n"                                                                                 \
+    "ssat %[" #A "], #8, %[wo]\n"
+
+static void __attribute__((noinline)) dw33_lone(const uint32_t *blk, dw33_lone_args *args)
+{
+    dw33_lone_args m = *args;
+    const uint32_t *w = blk;
+    uint32_t a0, a1, a2, a3, iv, ie, we, wo, r, gs = (uint32_t)m.gstride;
+    __asm__ volatile(
+        "1:\n"
+        "ldr %[a0], [%[w], #72]\n"
+        "ldr %[a1], [%[w], #88]\n"
+        "ldr %[a2], [%[w], #104]\n"
+        "ldr %[a3], [%[w], #120]\n"
+        DW1_ROW(0, r0) DW1_ROW(3, r1) DW1_ROW(6, r2)
+        DW1_RQ(a0, 0) DW1_RQ(a1, 1) DW1_RQ(a2, 2) DW1_RQ(a3, 3)
+        "bfi %[a0], %[a1], #8, #8\n"
+        "bfi %[a0], %[a2], #16, #8\n"
+        "bfi %[a0], %[a3], #24, #8\n"
+        "ldr %[ie], %[lo4]\n"
+        "ldr %[iv], %[hi4]\n"
+        "ssub8 %[we], %[a0], %[ie]\n"
+        "sel %[a0], %[a0], %[ie]\n"
+        "ssub8 %[we], %[a0], %[iv]\n"
+        "sel %[a0], %[iv], %[a0]\n"
+        "ldr %[r], %[o]\n"
+        "str %[a0], [%[r]], #4\n"
+        "str %[r], %[o]\n"
+        "add %[w], %[w], #136\n"
+        "ldr %[r], %[ng]\n"
+        "subs %[r], %[r], #1\n"
+        "str %[r], %[ng]\n"
+        "bne 1b\n"
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [iv] "=&r"(iv), [ie] "=&r"(ie),
+          [we] "=&r"(we), [wo] "=&r"(wo), [r] "=&r"(r), [w] "+r"(w)
+        /* the local copy's fields as memory operands; the asm also writes r0..r2, o and groups ("memory") */
+        : [r0] "m"(m.r0), [r1] "m"(m.r1), [r2] "m"(m.r2), [o] "m"(m.o), [ng] "m"(m.groups), [lo4] "m"(m.lo4),
+          [hi4] "m"(m.hi4), [gs] "r"(gs)
+        : "cc", "memory");
+}
+#else
+static void dw33_lone(const uint32_t *blk, dw33_lone_args *args)
+{
+    dw33_lone_args m = *args;
+    for (; m.groups > 0; m.groups--, blk += 34, m.r0 += m.gstride, m.r1 += m.gstride, m.r2 += m.gstride, m.o += 4) {
+        int32_t a0, a1, a2, a3;
+        dw_mac33(m.r0, m.r1, m.r2, 4, blk, &a0, &a1, &a2, &a3);
+        dw_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), m.lo4, m.hi4, m.o);
+    }
+}
+#endif
+
+/* One output row of the two-pixel 3x3 path (stride 1 or 2): the pairs, then a lone last pixel (odd width). */
+static void dw_row33_pairs(const dw_ctx *c, int32_t span, int32_t stride, int8_t *o)
+{
+    const int32_t groups = c->CO / 4, gstride = span * 4, pairs = c->OW / 2;
+    if (pairs > 0) {
+        dw33_pairs_args a = {c->ring + c->row_off[0], c->ring + c->row_off[1], c->ring + c->row_off[2], o, pairs,
+                             pairs, groups, gstride - 8 * stride * pairs, 4 - 2 * c->CO * pairs, c->CO, c->lo4,
+                             c->hi4};
+        dw33_pairs(c->wx, &a, stride);
+    }
+    if (c->OW & 1) {
+        const int32_t x = 4 * stride * (c->OW - 1);
+        dw33_lone_args a = {c->ring + c->row_off[0] + x, c->ring + c->row_off[1] + x, c->ring + c->row_off[2] + x,
+                            gstride, o + (c->OW - 1) * c->CO, groups, c->lo4, c->hi4};
+        dw33_lone(c->wx, &a);
+    }
+}
+
 /* One output row of a 3x3 kernel whose channels all take the fused requantization. */
 static void dw_row33(const dw_ctx *c, int8_t *o)
 {
@@ -291,37 +602,56 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
     const int32_t H = in_d->h, W = in_d->w, OH = out_d->h, OW = out_d->w;
     const int32_t CO4 = (CO + 3) & ~3;
     const int32_t span = span_w(p, f_d, out_d);
-    dw_rq *rq = (dw_rq *)(void *)scratch;
     /* int32 offsets rather than pointers: the scratch size is the same on the host and on the target */
-    int32_t *row_off = (int32_t *)(void *)(scratch + 16 * CO);
-    uint32_t *wx = (uint32_t *)(void *)(scratch + 16 * CO + 4 * kh); /* [group][tap][2] */
+    int32_t *row_off = (int32_t *)(void *)scratch;
+    dw_rq *rq = (dw_rq *)(void *)(scratch + 4 * kh);
+    uint32_t *wx = (uint32_t *)(void *)(scratch + 4 * kh + 16 * CO); /* [group][tap][2] */
     int8_t *ring = scratch + 16 * CO + 4 * kh + 2 * taps * CO4;
     const int32_t row_bytes = span * CO;
     int fast = 1;
     for (int32_t c = 0; c < CO; c++) {
-        int32_t sw = 0;
-        for (int32_t t = 0; t < taps; t++) {
-            sw += filter[t * CO + c];
-        }
-        /* the input offset of every tap (padding included, see above) folded into the bias */
-        const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw * (uint32_t)p->input_offset);
-        fast &= dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
+        fast &= dw_rq_fusable(mult[c], shift[c]);
     }
-    for (int32_t g = 0; g < CO4; g += 4) { /* [group][tap][2]: a group's taps are contiguous */
+    /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
+     * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
+    const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
+                        (CO & 3) == 0;
+    /* one pass over the filter, a word (4 channels of a tap) at a time: the expanded weights, [group][tap][2]
+     * (a group's taps contiguous), and each channel's weight sum, for the bias with the input offset of every
+     * tap (padding included, see above) folded in */
+    for (int32_t g = 0; g < CO4; g += 4) {
+        uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+        int32_t sw[4] = {0, 0, 0, 0};
         for (int32_t t = 0; t < taps; t++) {
             uint32_t v = 0;
-            for (int32_t i = 0; i < 4 && g + i < CO; i++) {
-                v |= (uint32_t)(uint8_t)filter[t * CO + g + i] << (8 * i);
+            if (g + 4 <= CO) {
+                v = nn_read32(filter + t * CO + g);
+            } else {
+                for (int32_t i = 0; g + i < CO; i++) {
+                    v |= (uint32_t)(uint8_t)filter[t * CO + g + i] << (8 * i);
+                }
             }
-            wx[(g / 4 * taps + t) * 2] = nn_sxtb16(v);
-            wx[(g / 4 * taps + t) * 2 + 1] = nn_sxtb16_ror8(v);
+            wg[2 * t] = nn_sxtb16(v);
+            wg[2 * t + 1] = nn_sxtb16_ror8(v);
+            for (int32_t i = 0; i < 4; i++) {
+                sw[i] += (int8_t)(v >> (8 * i));
+            }
         }
+        for (int32_t i = 0; i < 4 && g + i < CO; i++) {
+            const int32_t c = g + i;
+            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw[i] * (uint32_t)p->input_offset);
+            dw_rq_init(pairs33 ? (dw_rq *)(void *)(wg + 18) + i : &rq[c], b, mult[c], shift[c], p->output_offset);
+        }
+    }
+    if (pairs33) {
+        wx = (uint32_t *)(void *)rq;
+        rq = NULL;
     }
     dw_ctx ctx = {ring, row_off, wx, rq, filter, OW, CO, kh, kw, taps, p->stride_w * CO, p->dil_w * CO,
                   p->output_offset, p->act_min, p->act_max, (uint8_t)p->act_min * 0x01010101u,
                   (uint8_t)p->act_max * 0x01010101u};
     const int8_t zp = (int8_t)(-p->input_offset);
-    const int row33 = fast && kh == 3 && kw == 3;
+    const int row33 = fast && kh == 3 && kw == 3 && !pairs33;
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * H * W * C;
         int8_t *out_b = out + b * OH * OW * CO;
@@ -338,12 +668,14 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
                 if (p->dil_h == 1 && y <= loaded && y > loaded - kh) {
                     continue;
                 }
-                load_row(in_b + (y >= 0 && y < H ? y : 0) * W * C, y >= 0 && y < H, W, C, dm, p->pad_w, span, zp,
-                         ring + row_off[ky]);
+                (pairs33 ? load_row_groups : load_row)(in_b + (y >= 0 && y < H ? y : 0) * W * C, y >= 0 && y < H, W,
+                                                       C, dm, p->pad_w, span, zp, ring + row_off[ky]);
             }
             loaded = p->dil_h == 1 ? y0 + kh - 1 : -0x7FFFFFFF;
             int8_t *o = out_b + oy * OW * CO;
-            if (row33) {
+            if (pairs33) {
+                dw_row33_pairs(&ctx, span, p->stride_w, o);
+            } else if (row33) {
                 dw_row33(&ctx, o);
             } else {
                 dw_row(&ctx, o, fast);

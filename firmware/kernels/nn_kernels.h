@@ -90,6 +90,7 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
                               const nn_dims *out_d, int8_t *out, int8_t *scratch);
 size_t add_s8_simd_scratch_bytes(void);
 void add_s8_simd(const nn_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t *scratch);
+void avgpool_s8_simd(const nn_pool_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *out_d, int8_t *out);
 size_t fully_connected_s8_simd_scratch_bytes(int32_t in_len);
 void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_len, const int8_t *in,
                              int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,

@@ -105,6 +105,19 @@ static inline void add_s8_wrapper(const nn_binary_params *p, const int8_t *in1, 
 #endif
 }
 
+/* ---- AVERAGE_POOL_2D int8 (no scratch) ---- */
+static inline const char *avgpool_s8_wrapper_kernel(void) { return NN_SIMD ? "avgpool_s8_simd" : "avgpool_s8_ref"; }
+
+static inline void avgpool_s8_wrapper(const nn_pool_params *p, const nn_dims *in_d, const int8_t *in,
+                                      const nn_dims *out_d, int8_t *out)
+{
+#if NN_SIMD
+    avgpool_s8_simd(p, in_d, in, out_d, out);
+#else
+    avgpool_s8_ref(p, in_d, in, out_d, out);
+#endif
+}
+
 /* ---- FULLY_CONNECTED int8 ---- */
 static inline const char *fully_connected_s8_wrapper_kernel(int32_t in_len)
 {

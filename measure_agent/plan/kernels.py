@@ -45,14 +45,19 @@ def conv2d_s8(kh: int, kw: int, ic: int, oc: int, dil_w: int = 1) -> KernelChoic
 
 
 def depthwise_conv2d_s8(kh: int, kw: int, stride_w: int, dil_w: int, out_w: int, out_c: int) -> KernelChoice:
-    """depthwise_conv2d_s8_wrapper: the SIMD kernel's requantization constants (16 bytes per channel), the KH
-    ring row pointers (4 bytes each), weights expanded to halfword pairs (2 bytes per tap and channel, channels
+    """depthwise_conv2d_s8_wrapper: the SIMD kernel's KH ring row offsets (4 bytes each), requantization
+    constants (16 bytes per channel), weights expanded to halfword pairs (2 bytes per tap and channel, channels
     rounded up to 4) and a ring of KH padded input rows (the span of an output row's windows x the output
     channels, rounded up to 4 bytes)."""
     span = (out_w - 1) * stride_w + (kw - 1) * dil_w + 1
     ring = kh * span * out_c
     return _by_variant("depthwise_conv2d_s8",
                        16 * out_c + 4 * kh + 2 * kh * kw * ((out_c + 3) // 4 * 4) + (ring + 3) // 4 * 4)
+
+
+def avgpool_s8() -> KernelChoice:
+    """avgpool_s8_wrapper: the SIMD kernel sums four channels at a time in int16 lanes; no scratch."""
+    return _by_variant("avgpool_s8", 0)
 
 
 def fully_connected_s8(in_len: int) -> KernelChoice:

@@ -1,5 +1,6 @@
 /* AVERAGE_POOL_2D / MAX_POOL_2D, int8, int16 and float32 (one parameter layout: NN_POOL_P_*). */
 #include "ops.h"
+#include "../../kernels/nn_wrappers.h"
 
 typedef struct {
     nn_pool_params p;
@@ -47,14 +48,14 @@ static int prepare_pool(const nn_op *op, uint8_t dt, pool_state *s)
 
 int nn_avgpool_s8_prepare(const nn_op *op, void *state, const char **kernel)
 {
-    *kernel = "avgpool_s8_ref";
+    *kernel = avgpool_s8_wrapper_kernel();
     return prepare_pool(op, NN_DT_INT8, state);
 }
 
 void nn_avgpool_s8_eval(const void *state)
 {
     const pool_state *s = state;
-    avgpool_s8_ref(&s->p, &s->in_d, (const int8_t *)s->in, &s->out_d, (int8_t *)s->out);
+    avgpool_s8_wrapper(&s->p, &s->in_d, (const int8_t *)s->in, &s->out_d, (int8_t *)s->out);
 }
 
 int nn_maxpool_s8_prepare(const nn_op *op, void *state, const char **kernel)

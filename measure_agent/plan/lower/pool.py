@@ -36,8 +36,9 @@ def lower_pool(b: Builder, g: Graph, op: Op) -> None:
         else:
             lo, hi = Q.activation_range_int8(act, s_out, zp_out)
             suffix = "s8"
-        b.emit(op, f"{pool.upper()}_{suffix.upper()}", [b.tensor(x.index)], b.tensor(out.index),
-               kernel=K.reference_only(f"{pool}_{suffix}_ref"), **geometry, act_min=lo, act_max=hi)
+        kernel = K.avgpool_s8() if (pool, suffix) == ("avgpool", "s8") else K.reference_only(f"{pool}_{suffix}_ref")
+        b.emit(op, f"{pool.upper()}_{suffix.upper()}", [b.tensor(x.index)], b.tensor(out.index), kernel=kernel,
+               **geometry, act_min=lo, act_max=hi)
         return
     if x.dtype == "float32" and out.dtype == "float32":
         lo, hi = Q.activation_range_float(act)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,12 +21,11 @@ LENET = REPO / "examples" / "lenet_int8.tflite"
 
 
 def analyze(*args, env=None, memory_limit: int | None = None, timeout=600):
-    def limit():
-        if memory_limit:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-
-    return subprocess.run([sys.executable, "-m", "costmodel.cli", "analyze", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, preexec_fn=limit)
+    # the address-space limit through util-linux's prlimit, not a preexec_fn: running Python between fork and
+    # exec in a test process that has gRPC's event engine running can abort the child (gRPC's fork handlers)
+    limit = ["prlimit", f"--as={memory_limit}"] if memory_limit else []
+    return subprocess.run([*limit, sys.executable, "-m", "costmodel.cli", "analyze", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def _clean_error(result, needle: str) -> None:

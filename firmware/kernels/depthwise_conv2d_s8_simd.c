@@ -481,16 +481,8 @@ typedef struct {
 } dw33_lone_args;
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define DW1_TAP(OFF, T)                                                                                           \
-    "ldr %[iv], [%[r], #" #OFF "]\n"                                                                           \
-    "ldr %[we], [%[w], #8*(" #T ")]\n"                                                                         \
-    "ldr %[wo], [%[w], #8*(" #T ")+4]\n"                                                                       \
-    "sxtb16 %[ie], %[iv]\n"                                                                                    \
-    "sxtb16 %[iv], %[iv], ror #8\n"                                                                            \
-    "smlabb %[a0], %[ie], %[we], %[a0]\n"                                                                      \
-    "smlatt %[a2], %[ie], %[we], %[a2]\n"                                                                      \
-    "smlabb %[a1], %[iv], %[wo], %[a1]\n"                                                                      \
-    "smlatt %[a3], %[iv], %[wo], %[a3]\n"
+/* one tap at byte OFF of the row pointer r: DW33_TAP's instructions */
+#define DW1_TAP(OFF, T) DW33_TAP(r, ", #" #OFF, T)
 #define DW1_ROW(T, ROW)                                                                                           \
     "ldr %[r], %[" #ROW "]\n" DW1_TAP(0, T) DW1_TAP(4, T + 1) DW1_TAP(8, T + 2)                                 \
     "add %[r], %[r], %[gs]\n"                                                                                  \

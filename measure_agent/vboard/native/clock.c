@@ -123,17 +123,9 @@ uint32_t clock_level(ClockTree *c) { return level_index(c, clock_now_ns(c)); }
 /* ------------------------------------------------------------ faults */
 static void clock_fault(ClockTree *c, void *uc, const char *msg)
 {
-    Model *m = c->m;
     snprintf(c->fault, sizeof c->fault, "clock: %s", msg);
     c->n_faults++;
-    if (m->stop) return;
-    uint32_t pc = 0;
-    if (m->reg_read) m->reg_read(uc, m->pc_regid, &pc);
-    m->stop = STOP_FAULT;
-    m->fault_kind = FAULT_CLOCK;
-    m->fault_pc = pc & ~1u;
-    m->fault_addr = 0;
-    if (m->emu_stop) m->emu_stop(uc);
+    periph_stop_board(c->m, uc, FAULT_CLOCK, 0);
 }
 
 /* HCLK against the flash latency and the voltage level */

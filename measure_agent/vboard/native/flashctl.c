@@ -120,15 +120,7 @@ static void note_fault(FlashCtl *fc, uint32_t addr, uint32_t flag, const char *f
 /* a fault found by a register access: stop the board (the write hook refuses the store instead) */
 static void stop_board(FlashCtl *fc, void *uc)
 {
-    Model *m = fc->m;
-    if (m->stop) return;
-    uint32_t pc = 0;
-    if (m->reg_read) m->reg_read(uc, m->pc_regid, &pc);
-    m->stop = STOP_FAULT;
-    m->fault_kind = FAULT_FLASH;
-    m->fault_pc = pc & ~1u;
-    m->fault_addr = fc->fault_addr;
-    if (m->emu_stop) m->emu_stop(uc);
+    periph_stop_board(fc->m, uc, FAULT_FLASH, fc->fault_addr);
 }
 
 /* ------------------------------------------------------------ erase */

@@ -53,3 +53,15 @@ void periph_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value,
     uint32_t *r = &p->regs[off >> 2];
     *r = (*r & ~mask) | (((uint32_t)value << shift) & mask);
 }
+
+void periph_stop_board(Model *m, void *uc, int kind, uint32_t addr)
+{
+    if (m->stop) return;
+    uint32_t pc = 0;
+    if (m->reg_read) m->reg_read(uc, m->pc_regid, &pc);
+    m->stop = STOP_FAULT;
+    m->fault_kind = kind;
+    m->fault_pc = pc & ~1u;
+    m->fault_addr = addr;
+    if (m->emu_stop) m->emu_stop(uc);
+}

@@ -56,6 +56,8 @@ typedef struct {
 void page_init(PeriphPage *p, uint32_t base);
 int page_attach(PeriphPage *p, uint32_t off, uint32_t size, dev_read_fn rd, dev_write_fn wr, void *dev);
 uint64_t periph_mmio_read(void *uc, uint64_t offset, unsigned size, void *user_data);
+/* a peripheral model found a fault: stop the board (FAULT_* kind, at the running instruction) unless stopped */
+void periph_stop_board(Model *m, void *uc, int kind, uint32_t addr);
 void periph_mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *user_data);
 
 /* ------------------------------------------------------------ the energy pin (gpio.c) */

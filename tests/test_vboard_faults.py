@@ -117,6 +117,36 @@ def test_infinite_loop_times_out():
     assert exc.value.reason == "timeout" and "infinite loop" in str(exc.value)
 
 
+def test_a_run_starts_no_timer_thread():
+    """The wall-clock limit is the block hook's (Model.deadline_ns): a run adds no OS thread to the process
+    (Unicorn's own timeout thread wakes every few microseconds: a fifth of a core per running board)."""
+    import os
+    import threading
+
+    def tasks() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    vb = board_for("1:  b 1b\n")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            vb.run(timeout_s=1.0)
+        except VirtualBoardFault as e:
+            errors.append(e)
+
+    runner = threading.Thread(target=run)
+    before = tasks()
+    runner.start()
+    counts = []
+    while runner.is_alive():
+        counts.append(tasks())
+        time.sleep(0.05)
+    runner.join()
+    assert errors and errors[0].reason == "timeout"
+    assert len(counts) >= 5 and max(counts) == before + 1, (before, counts)
+
+
 def test_cycle_and_instruction_budget():
     vb = board_for("1:  adds r0, #1\n    b 1b\n")
     assert vb.run(max_cycles=100_000, timeout_s=5) is StopReason.BUDGET

@@ -404,12 +404,16 @@ class VirtualBoard:
         self._stop_reason = None
         self._uart.begin_run()
         self._invalid_addr = None
-        t0 = time.monotonic()
+        t0 = time.monotonic_ns()
+        # the wall-clock limit is checked by the native block hook, not by Unicorn's timeout thread
+        m.deadline_ns = t0 + max(1, int(timeout_s * 1e9))
         err: UcError | None = None
         try:
-            self.uc.emu_start(self._pc | 1, _UNTIL, timeout=max(1, int(timeout_s * 1e6)))
+            self.uc.emu_start(self._pc | 1, _UNTIL)
         except UcError as e:
             err = e
+        finally:
+            m.deadline_ns = 0
         pc = self.uc.reg_read(A.UC_ARM_REG_PC) & ~1
         if err is not None:
             m.truncate_at(pc, False)
@@ -457,7 +461,7 @@ class VirtualBoard:
         if self._stop_requested:
             self._stop_requested = False
             return StopReason.STOPPED
-        elapsed = time.monotonic() - t0
+        elapsed = (time.monotonic_ns() - t0) / 1e9
         self._fault = VirtualBoardFault(
             "timeout", pc, detail=f"no idle/BKPT after {elapsed:.2f} s wall clock "
             f"({m.instructions} instructions, {m.cycles} cycles): infinite loop?")

@@ -45,8 +45,10 @@
  * - cycles_before() / model_truncate_at(): counters at an instruction inside the current block (DWT
  *   CYCCNT sampling, BKPT and faults that cut a block short).
  */
+#define _POSIX_C_SOURCE 199309L  /* clock_gettime under -std=c11 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cyclemodel.h"
 
@@ -895,11 +897,29 @@ static void restart_block(Model *m, void *uc, uint32_t addr)
     m->reg_write(uc, m->pc_regid, &pc);
 }
 
+/* The wall-clock limit of a run is read here, every DEADLINE_CHECK_BLOCKS blocks (a vDSO clock read, tens
+ * of ns), rather than by Unicorn's timeout thread: that thread wakes every few microseconds for the whole
+ * run and costs a fifth of a core per running board. */
+#define DEADLINE_CHECK_BLOCKS 4096u
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void block_hook(void *uc, uint64_t address, uint32_t size, void *user_data)
 {
     Model *m = (Model *)user_data;
     uint32_t addr = (uint32_t)address;
     m->uc = uc;
+    if (m->deadline_ns && ++m->deadline_tick >= DEADLINE_CHECK_BLOCKS) {
+        m->deadline_tick = 0;
+        if (!m->stop && monotonic_ns() >= m->deadline_ns) {
+            m->stop = STOP_DEADLINE;
+            m->emu_stop(uc);
+        }
+    }
     Block *b = lookup_block(m, addr, size);
     if (!b) m->rc_ok = 0;
     if (b && b->hooks_pending && register_hooks(m, uc, b)) {

@@ -38,7 +38,7 @@ enum { ACC_NONE = 0, ACC_PREFETCH = 1, ACC_ART = 2, ACC_CACHE = 3 };
 /* FPU (Model.fpu): none, single precision (FPv4-SP / FPv5-SP), double precision (FPv5-DP) */
 enum { FPU_NONE = 0, FPU_SP = 1, FPU_DP = 2 };
 /* Why the model stopped the emulation (Model.stop) */
-enum { STOP_NONE = 0, STOP_BUDGET = 1, STOP_FAULT = 2 };
+enum { STOP_NONE = 0, STOP_BUDGET = 1, STOP_FAULT = 2, STOP_DEADLINE = 3 };
 /* Which fault (Model.fault_kind when stop == STOP_FAULT) */
 enum {
     FAULT_NONE = 0,
@@ -231,6 +231,8 @@ typedef struct {
     /* running state */
     uint64_t cycles, insns;
     uint64_t max_cycles, max_insns;      /* 0 = unlimited */
+    uint64_t deadline_ns;                /* CLOCK_MONOTONIC wall-clock limit of the run (0 = none) */
+    uint32_t deadline_tick;              /* blocks since the clock was last read */
     Block *cur;
     uint64_t cur_base;                   /* cycles before the current block's first instruction */
     uint64_t cur_extra;                  /* dynamic stalls inside the current block so far */

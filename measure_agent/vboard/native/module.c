@@ -210,6 +210,8 @@ static PyObject *Model_get_maxc(ModelObject *o, void *c) { (void)c; return PyLon
 static int Model_set_maxc(ModelObject *o, PyObject *v, void *c) { (void)c; o->m.max_cycles = PyLong_AsUnsignedLongLong(v); return PyErr_Occurred() ? -1 : 0; }
 static PyObject *Model_get_maxi(ModelObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->m.max_insns); }
 static int Model_set_maxi(ModelObject *o, PyObject *v, void *c) { (void)c; o->m.max_insns = PyLong_AsUnsignedLongLong(v); return PyErr_Occurred() ? -1 : 0; }
+static PyObject *Model_get_deadline(ModelObject *o, void *c) { (void)c; return PyLong_FromUnsignedLongLong(o->m.deadline_ns); }
+static int Model_set_deadline(ModelObject *o, PyObject *v, void *c) { (void)c; o->m.deadline_ns = PyLong_AsUnsignedLongLong(v); o->m.deadline_tick = 0; return PyErr_Occurred() ? -1 : 0; }
 static PyObject *Model_get_stop(ModelObject *o, void *c) { (void)c; return PyLong_FromLong(o->m.stop); }
 static int Model_set_stop(ModelObject *o, PyObject *v, void *c)
 {
@@ -273,7 +275,8 @@ static PyGetSetDef Model_getset[] = {
     {"instructions", (getter)Model_get_insns, NULL, "executed instructions", NULL},
     {"max_cycles", (getter)Model_get_maxc, (setter)Model_set_maxc, "stop when cycles >= this (0 off)", NULL},
     {"max_instructions", (getter)Model_get_maxi, (setter)Model_set_maxi, "stop when instructions >= this (0 off)", NULL},
-    {"stop", (getter)Model_get_stop, (setter)Model_set_stop, "STOP_NONE, STOP_BUDGET or STOP_FAULT", NULL},
+    {"deadline_ns", (getter)Model_get_deadline, (setter)Model_set_deadline, "stop (STOP_DEADLINE) once time.monotonic_ns() passes this (0 off)", NULL},
+    {"stop", (getter)Model_get_stop, (setter)Model_set_stop, "STOP_NONE, STOP_BUDGET, STOP_FAULT or STOP_DEADLINE", NULL},
     {"fault", (getter)Model_get_fault, NULL, "(kind FAULT_*, pc, address)", NULL},
     {"icache_enabled", (getter)Model_get_ic, (setter)Model_set_ic, "", NULL},
     {"dcache_enabled", (getter)Model_get_dc, (setter)Model_set_dc, "", NULL},
@@ -471,7 +474,7 @@ PyMODINIT_FUNC PyInit__cyclemodel(void)
     CONST(CORE_M0P); CONST(CORE_M3); CONST(CORE_M4); CONST(CORE_M7); CONST(CORE_M33);
     CONST(ACC_NONE); CONST(ACC_PREFETCH); CONST(ACC_ART); CONST(ACC_CACHE);
     CONST(FPU_NONE); CONST(FPU_SP); CONST(FPU_DP);
-    CONST(STOP_NONE); CONST(STOP_BUDGET); CONST(STOP_FAULT);
+    CONST(STOP_NONE); CONST(STOP_BUDGET); CONST(STOP_FAULT); CONST(STOP_DEADLINE);
     CONST(FAULT_NONE); CONST(FAULT_INVALID_INSN); CONST(FAULT_UNALIGNED); CONST(FAULT_NOCP);
 #undef CONST
     if (periph_register(mod) < 0) { Py_DECREF(mod); return NULL; }

@@ -10,7 +10,8 @@ process of their own), the clients in this one, as on a bench.
                                     [--model examples/lenet_int8.tflite] [--workers process|thread] [--json F]
 
 Also printed: the CPU time per request of the board workers, the agent process and the clients: on C cores,
-K boards cannot go faster than C / (their sum), whatever the agent does.
+K boards cannot go faster than C / (their sum), whatever the agent does (the "ceiling of this CPU split";
+`core_ceiling.py` gives the machine's own ceiling for plain compute).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import threading
@@ -161,9 +163,21 @@ def main() -> None:
     if args.rounds > 1:
         for boards in counts:
             _print_run(medians[boards], medians[counts[0]]["rps"])
+    # What the CPU split allows: with every core busy, C cores serve C / (CPU per request) requests a second
+    # (the clients run on this machine too; on a bench they would not)
+    base = medians[counts[0]]["rps"]
+    ceilings = {}
+    for boards in counts[1:]:
+        per_round = [run["rps"] / first["rps"] for run, first in zip(rounds[boards], rounds[counts[0]])]
+        cpu_ms = sum(medians[boards]["cpu_ms_per_request"].values())
+        ceilings[boards] = min(boards, os.cpu_count() or 1) * 1e3 / cpu_ms / base if base else 0.0
+        print(f"  {boards} boards: speed-up per round " + " ".join(f"{u:.2f}x" for u in per_round)
+              + f" (median {statistics.median(per_round):.2f}x); the ceiling of this CPU split {ceilings[boards]:.2f}x "
+              f"({min(boards, os.cpu_count() or 1)} cores / {cpu_ms:.1f} ms per request)")
     if args.json:
         args.json.write_text(json.dumps({"rounds": {str(n): runs for n, runs in rounds.items()},
-                                         "median": {str(n): run for n, run in medians.items()}}, indent=1))
+                                         "median": {str(n): run for n, run in medians.items()},
+                                         "ceiling": {str(n): c for n, c in ceilings.items()}}, indent=1))
     every = [run for runs in rounds.values() for run in runs]
     sys.exit(0 if all(run["exactly_once"] and not run["failed"] for run in every) else 1)
 

@@ -216,8 +216,10 @@ def test_calibration_recalibrates_the_models_uncertainty():
     for _ in range(10):                                                # the model's sd is 5x too wide
         cal.add(1.0, 0.5, 1.0 + 0.1 * 0.5 * 2)                         # score +0.2
         cal.add(1.0, 0.5, 1.0 - 0.1 * 0.5 * 2)                         # score -0.2
-    low, how = cal.lower(2.0, 0.5, 2.0)
-    assert low == pytest.approx(1.9) and "-0.20 sd" in how
+    # 20 scores +-0.2 (stdev 0.205): the normal prediction bound at 2 sd (2.3 %), t(19) = 2.14, is -0.45 sd
+    low, how = cal.lower(2.0, 1.0, 2.0)
+    assert low == pytest.approx(2.0 - 2.1405 * 0.20520 * (1 + 1 / 20) ** 0.5, abs=2e-4)
+    assert "-0.45 sd, the normal prediction bound of the last 20 measured" in how
     cal.add(1.0, 0.1, 0.5)                                             # one 5-sd over-prediction
     assert cal.lower(2.0, 0.5, 2.0)[0] == pytest.approx(-0.5)          # now it trusts the model less
     rule = BudgetRule(Budgets.parse(latency="1.5ms"), 2.0, {"latency": Calibration(), "energy": Calibration()})
@@ -339,3 +341,46 @@ def test_a_report_of_a_missing_sqlite_file_creates_nothing(tmp_path):
     with pytest.raises(StorageError, match="no study 'x' in .*none.db: no such file"):
         load_study(f"sqlite:///{missing}", "x")
     assert not missing.exists()
+
+
+# --- calibration of the budget rule's optimistic reading -----------------------------------------------------------
+
+
+def _calibrated(errors_sd: list[float], predicted: float = 1.0, sd: float = 0.1, window: int = 30):
+    from nas.calibration import Calibration
+
+    cal = Calibration(window=window)
+    for z in errors_sd:
+        cal.add(predicted, sd, predicted + z * sd)
+    return cal
+
+
+def test_calibration_bound_covers_the_next_error_at_the_stated_level():
+    """With 8 scores (fewer than an empirical bound at 2 sd needs), the optimistic reading is under the next
+    measured value in at least ~97.7 % of draws: the lowest of 8 would cover only 8/9 (89 %)."""
+    rng = np.random.default_rng(0)
+    draws, covered = 3000, 0
+    for _ in range(draws):
+        z = rng.standard_normal(9)
+        low, how = _calibrated(list(z[:8])).lower(1.0, 0.1, 2.0)
+        covered += 1.0 + 0.1 * z[8] >= low
+    assert "normal prediction bound" in how
+    assert covered / draws >= 0.965, covered / draws
+
+
+def test_calibration_uses_the_kth_lowest_score_once_there_are_enough():
+    scores = [float(v) for v in np.linspace(-3.0, 3.0, 99)]
+    low, how = _calibrated(scores, window=200).lower(1.0, 0.1, 2.0)
+    assert "the 2nd lowest" in how                          # floor(0.0228 x 100) = 2
+    assert low == pytest.approx(1.0 + 0.1 * scores[1])
+
+
+def test_calibration_takes_the_relative_errors_when_a_stated_sd_is_too_narrow():
+    """Scores of candidates stated at 10 % sd, off by up to 10 %: a new candidate stated at 0.5 % sd is read as
+    at least ~15 % lower (the relative errors), not 1 % (its own sd)."""
+    rng = np.random.default_rng(1)
+    cal = _calibrated(list(rng.standard_normal(20)))
+    low, how = cal.lower(1.0, 0.005, 2.0)
+    assert low < 0.9 and "relative errors" in how
+    wide, how_wide = cal.lower(1.0, 0.1, 2.0)               # a candidate as uncertain as the others
+    assert wide == pytest.approx(low) and "sd" in how_wide

@@ -36,6 +36,7 @@ CONV = [
     dict(shape=(5, 6, 6), filters=9, k=5, s=1, pad="same", act="none"),
     dict(shape=(6, 6, 2), filters=2, k=1, s=2, pad="valid", act="relu", bias=False),
     dict(shape=(12, 4, 12), filters=10, k=3, s=1, pad="same", act="relu", dil=2),
+    dict(shape=(6, 6, 3), filters=6, k=3, s=1, pad="same", act="relu", bias=False),
 ]
 DWCONV = [
     dict(shape=(8, 8, 3), k=3, s=1, pad="same", dm=1, act="relu"),

@@ -170,10 +170,11 @@ def main() -> None:
     for boards in counts[1:]:
         per_round = [run["rps"] / first["rps"] for run, first in zip(rounds[boards], rounds[counts[0]])]
         cpu_ms = sum(medians[boards]["cpu_ms_per_request"].values())
-        ceilings[boards] = min(boards, os.cpu_count() or 1) * 1e3 / cpu_ms / base if base else 0.0
+        cores = min(boards, os.cpu_count() or 1)
+        ceilings[boards] = cores * 1e3 / cpu_ms / base if base else 0.0
         print(f"  {boards} boards: speed-up per round " + " ".join(f"{u:.2f}x" for u in per_round)
               + f" (median {statistics.median(per_round):.2f}x); the ceiling of this CPU split {ceilings[boards]:.2f}x "
-              f"({min(boards, os.cpu_count() or 1)} cores / {cpu_ms:.1f} ms per request)")
+              f"({cores} cores / {cpu_ms:.1f} ms per request)")
     if args.json:
         args.json.write_text(json.dumps({"rounds": {str(n): runs for n, runs in rounds.items()},
                                          "median": {str(n): run for n, run in medians.items()},

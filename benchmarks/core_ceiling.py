@@ -42,12 +42,17 @@ def work_rate(processes: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", default="1,2", help="process counts, e.g. 1,2,4")
+    parser.add_argument("--processes", default="1,2", help="process counts, e.g. 1,2,4; speed-ups are over the first")
     parser.add_argument("--seconds", type=float, default=2.0, help="wall clock per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    counts = [int(c) for c in args.processes.split(",")]
+    try:
+        counts = [int(c) for c in args.processes.split(",")]
+    except ValueError:
+        parser.error(f"--processes: comma-separated counts, e.g. 1,2 (got {args.processes!r})")
+    if min(counts) < 1 or args.rounds < 1 or args.seconds <= 0:
+        parser.error("--processes counts and --rounds must be at least 1, --seconds above 0")
     rates: dict[int, list[float]] = {c: [] for c in counts}
     for _ in range(args.rounds):
         for c in counts:

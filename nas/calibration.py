@@ -30,15 +30,21 @@ import math
 import statistics
 import threading
 from collections import deque
+from typing import NamedTuple
 
 from scipy.stats import t as student_t
+
+
+class _Score(NamedTuple):
+    sd: float                  # (measured - predicted) / sd
+    relative: float            # (measured - predicted) / predicted
+    model_measurements: int    # of the model that predicted
 
 
 class Calibration:
     def __init__(self, window: int = 30, min_residuals: int = 8, floor: float = 0.10):
         self.window, self.min_residuals, self.floor = window, min_residuals, floor
-        # (sd-normalised score, relative error, measurements of the model that predicted)
-        self._scores: deque[tuple[float, float, int]] = deque(maxlen=window)
+        self._scores: deque[_Score] = deque(maxlen=window)
         self._lock = threading.Lock()
 
     def add(self, predicted: float | None, sd: float | None, measured: float | None, model_measurements: int = 0
@@ -46,8 +52,8 @@ class Calibration:
         """A prediction (with its standard deviation, by a model of ``model_measurements``) and what was measured."""
         if predicted and sd and measured and sd > 0 and math.isfinite((measured - predicted) / sd):
             with self._lock:
-                self._scores.append(((measured - predicted) / sd, (measured - predicted) / predicted,
-                                     model_measurements))
+                self._scores.append(_Score((measured - predicted) / sd, (measured - predicted) / predicted,
+                                           model_measurements))
 
     @property
     def residuals(self) -> int:
@@ -61,7 +67,7 @@ class Calibration:
             window = list(self._scores)
         of = ""
         if model_measurements:
-            recent = [w for w in window if 2 * w[2] >= model_measurements]
+            recent = [w for w in window if 2 * w.model_measurements >= model_measurements]
             if len(recent) >= self.min_residuals and len(recent) < len(window):
                 window, of = recent, f" by models of >= {(model_measurements + 1) // 2} measurements"
         if len(window) < self.min_residuals:
@@ -70,8 +76,8 @@ class Calibration:
                     f"less {confidence:g} x {self.floor:.0%} (not calibrated yet)"
             return predicted - confidence * sd, f"less {confidence:g} sd"
         alpha = 0.5 * math.erfc(confidence / math.sqrt(2.0))       # one-sided level of `confidence` sd
-        low_sd, method = lower_bound([w[0] for w in window], alpha)
-        low_rel, _ = lower_bound([w[1] for w in window], alpha)
+        low_sd, method = lower_bound([w.sd for w in window], alpha)
+        low_rel, _ = lower_bound([w.relative for w in window], alpha)
         by_sd, by_rel = predicted + low_sd * sd, predicted * (1 + low_rel)
         if by_rel < by_sd:
             return by_rel, f"{low_rel:+.1%}, {method} of the last {len(window)} relative errors{of}"
@@ -85,6 +91,8 @@ def lower_bound(scores: list[float], alpha: float) -> tuple[float, str]:
     ordered = sorted(scores)
     n = len(ordered)
     k = int(math.floor(alpha * (n + 1)))
+    if n < 2:                  # no spread to estimate (Calibration(min_residuals=1))
+        return min(ordered[0], 0.0), "the lowest"
     if k >= 1:
         nth = {1: "", 2: "2nd ", 3: "3rd "}.get(k, f"{k}th ")
         return min(ordered[k - 1], 0.0), f"the {nth}lowest"

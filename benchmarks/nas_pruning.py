@@ -27,7 +27,9 @@ Reported:
 - the audit of the budget rule (``with`` and ``warm``): every candidate it pruned is measured after the
   search; one measured within the budget is a false prune, the only way pruning can lose a front point; and
   of the ``known`` rule: every reused measurement of another model of the same architecture is measured
-  again, and the largest latency difference reported.
+  again, and the largest latency difference reported; and of the ``dominated`` rule: every candidate it pruned
+  is measured after the search, and one that no measured trial within the budgets dominates after all is a
+  false prune.
 
 Usage::
 
@@ -98,6 +100,35 @@ def audit_known(search: Search, lab: Lab, study) -> dict:
     return {"checked": len(reused), "max_latency_difference_pct": worst * 100}
 
 
+def audit_dominated(search: Search, lab: Lab, study) -> dict:
+    """Measure every candidate the dominated rule pruned (after the search): one that no measured trial within the
+    budgets dominates, with its measured values, was a false prune."""
+    objectives = search.config.objectives
+    trials = study.get_trials(deepcopy=False)
+    points = [dict(zip([o.name for o in objectives], t.values)) for t in trials
+              if t.values and all(v <= 0 for v in t.constraints.values())]
+    pruned = [t for t in trials if t.user_attrs.get("outcome") == "pruned" and t.user_attrs.get("rule") == "dominated"]
+    false = []
+    for t in pruned:
+        with search.workers.worker() as w:
+            built = w.replay(effective_params(t))
+        m = lab.stored(built.tflite)
+        if m is None:
+            m, failure, _ = lab.measure(built.tflite, name=f"audit-dominated#{t.number}")
+            if m is None:
+                continue
+        values = {"latency": m.latency_s, "energy": m.energy_j, "ram": float(m.arena_bytes), "flash": float(m.plan_bytes),
+                  "accuracy": (t.user_attrs.get("accuracy") or {}).get("int8")}
+        if search.config.budgets.over(values):
+            continue
+        if not any(all(p[o.name] >= values[o.name] if o.direction == "maximize" else p[o.name] <= values[o.name]
+                       for o in objectives) for p in points):
+            false.append({"trial": t.number, "dominated_by": t.user_attrs.get("dominated_by"),
+                          "measured_ms": m.latency_s * 1e3,
+                          "predicted_ms": t.user_attrs["prediction"]["latency_s"] * 1e3})
+    return {"checked": len(pruned), "not_dominated": len(false), "false_prunes": false}
+
+
 def why_measured(trials, budgets: Budgets) -> dict:
     """Why each candidate measured on the board was not pruned by the budget rule."""
     why: Counter = Counter()
@@ -140,6 +171,7 @@ def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, ep
             audit_s = time.monotonic()
             false_prunes = audit(search, lab, study, budgets) if audit_prunes and mode != "without" else None
             known = audit_known(search, lab, study) if audit_prunes and mode != "without" else None
+            dominated = audit_dominated(search, lab, study) if audit_prunes and mode != "without" else None
             audit_s = time.monotonic() - audit_s
         finally:
             search.close()
@@ -170,6 +202,7 @@ def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, ep
         out["params_sequence"] = [t.params for t in trials_ if t.user_attrs.get("outcome") != "interrupted"]
         out["budget_rule_audit"] = false_prunes
         out["known_rule_audit"] = known
+        out["dominated_rule_audit"] = dominated
         out["audit_seconds"] = round(audit_s, 1)
         errors = [abs(t.user_attrs["prediction"]["latency_s"] / t.user_attrs["measurement"]["latency_s"] - 1) * 100
                   for t in trials_ if t.user_attrs.get("prediction") and t.user_attrs.get("measurement")
@@ -220,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     def show(r: dict) -> str:
         a, k = r.get("budget_rule_audit"), r.get("known_rule_audit")
         audited = f", false prunes {a['within_budget']} of {a['checked']}" if a else ""
+        dom = r.get("dominated_rule_audit")
+        if dom and dom["checked"]:
+            audited += f", dominated re-measured {dom['checked']}: not dominated {dom['not_dominated']}"
         if k and k["checked"]:
             audited += f", known re-measured {k['checked']}: max difference {k['max_latency_difference_pct']:.2f} %"
         if r["mode"] != "without":
@@ -273,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
                                     for r in rs),
                 "budget_prunes_audited": sum((r.get("budget_rule_audit") or {}).get("checked", 0)
                                              for r in rs),
+                "dominated_false_prunes": sum((r.get("dominated_rule_audit") or {}).get("not_dominated", 0)
+                                              for r in rs),
+                "dominated_prunes_audited": sum((r.get("dominated_rule_audit") or {}).get("checked", 0)
+                                                for r in rs),
+                "mean_trained": statistics.mean(r["trained"] for r in rs),
                 "stage_seconds_per_trial": {s: statistics.mean(r["stage_seconds_per_trial"][s] for r in rs)
                                             for s in STAGES}}
     results["summary"] = summary
@@ -280,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, v in summary.items():
         audited = (f", false prunes {v['false_prunes']} of {v['budget_prunes_audited']}"
                    if v["budget_prunes_audited"] else "")
+        if v["dominated_prunes_audited"]:
+            audited += f", dominated not dominated {v['dominated_false_prunes']} of {v['dominated_prunes_audited']}"
+        audited += f", trained {v['mean_trained']:.1f}"
         print(f"{key:14s}: mean HV {v['mean_hypervolume']:.6f} {v['hypervolumes']}, measurements "
               f"{v['mean_measurements']:.1f}, saved {v['mean_saved_share']:.0%} {v['saved_by_rule']}{audited}, "
               f"{v['mean_candidates_per_minute']:.1f} "

@@ -55,7 +55,7 @@ def report_data(study: optuna.Study, summary_only: bool = False) -> dict:
             r["fired"] += 1
             if (outcome == "pruned" and not rule.startswith("measured:")) or rule == "known":
                 r["measurements_saved"] += 1
-            if outcome == "pruned":
+            if outcome == "pruned" and "accuracy" not in t.user_attrs:
                 r["trainings_saved"] += 1
     errors = []
     for t in sorted(trials, key=lambda t: t.number):

@@ -17,6 +17,9 @@ to save). Rules and what they say (the ``rule`` attribute of a pruned or repaire
     space and was evaluated already (or the policy is to prune).
 ``repair``  :class:`InferiorRule`: the faster parametrization was not evaluated yet: the candidate is
     replaced by it (both recorded on the trial).
+``dominated``  :class:`DominatedRule`: a measured trial within every budget is at least as good in every
+    objective as the candidate at its best (accuracy once trained, latency / energy at the budget rule's
+    optimistic reading, RAM / flash exact): measuring it cannot move the Pareto front.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from nas.adapter import CostModel, Prediction, Verdict
 from nas.calibration import Calibration
-from nas.objectives import Budgets
+from nas.objectives import Budgets, Objective
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Candidate:
     prediction: Prediction | None = None
     tflite: bytes = b""
     architecture: str = ""            # Lab.architecture_id of the model (nas.architecture)
+    accuracy: float | None = None     # int8 accuracy once trained (before the measurement, see DominatedRule)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Decision:
     params: dict | None = None        # the repaired parameters
     repair: dict | None = None        # {"parameter", "from", "to", "layer", "gain", "description"}
     measurement_id: str = ""          # the measurement to reuse
+    dominated_by: int | None = None   # the trial that dominates the candidate
 
 
 class Rule(Protocol):
@@ -206,4 +211,55 @@ class InferiorRule:
                                 f"{alt.gain * 100:.1f} % faster at >= {self.keep}", repair=repair)
             return Decision("repair", "repair", f"{param} {alt.old} -> {alt.new}: predicted {alt.gain * 100:.1f} % "
                             f"(± {alt.gain_sd * 100:.1f} %) faster at >= {self.keep}", params=params, repair=repair)
+        return None
+
+
+class DominatedRule:
+    """Prune a candidate that a measured trial within every budget dominates even at its best: that trial is
+    at least as good in every objective as the candidate's optimistic values (accuracy exact once trained;
+    latency and energy the budget rule's optimistic reading of the prediction; RAM and flash exact). Such a
+    candidate cannot add a point to the Pareto front, so its measurement is saved. With accuracy among the
+    objectives the rule needs the candidate trained first (``Candidate.accuracy``); until then it has no
+    objection."""
+
+    name = "dominated"
+    uses_cost_model = True
+
+    def __init__(self, objectives: list[Objective], measured: Callable[[], list[tuple[int, dict[str, float]]]],
+                 confidence: float = 2.0, calibration: dict[str, Calibration] | None = None):
+        self.objectives, self.measured, self.confidence = objectives, measured, confidence
+        self.calibration = calibration or {"latency": Calibration(), "energy": Calibration()}
+
+    def best_case(self, c: Candidate) -> dict[str, float] | None:
+        """The candidate's optimistic value of every objective, or None when one is not known yet."""
+        p, best = c.prediction, {}
+        for o in self.objectives:
+            if o.name == "accuracy":
+                value = c.accuracy
+            elif o.name in ("latency", "energy"):
+                if p is None:
+                    return None
+                predicted, sd = (p.latency_s, p.latency_sd_s) if o.name == "latency" else (p.energy_j, p.energy_sd_j)
+                if predicted is None or sd is None:
+                    return None
+                value = max(0.0, self.calibration[o.name].lower(predicted, sd, self.confidence,
+                                                                 p.model_measurements)[0])
+            else:
+                value = float((c.verdict.arena_bytes if o.name == "ram" else c.verdict.plan_bytes) or 0) or None
+            if value is None:
+                return None
+            best[o.name] = value
+        return best
+
+    def decide(self, c: Candidate) -> Decision | None:
+        best = self.best_case(c)
+        if best is None:
+            return None
+        for number, values in self.measured():
+            if all(values[o.name] >= best[o.name] if o.direction == "maximize" else values[o.name] <= best[o.name]
+                   for o in self.objectives):
+                theirs = ", ".join(f"{o.name} {o.show(values[o.name])}" for o in self.objectives)
+                ours = ", ".join(f"{o.name} {o.show(best[o.name])}" for o in self.objectives)
+                return Decision("prune", "dominated", f"trial {number} ({theirs}) dominates it at its best ({ours})",
+                                dominated_by=number)
         return None

@@ -6,12 +6,14 @@ A trial, stage by stage (seconds of each kept on the trial as ``stage_s``)::
     convert   untrained, to full int8 (random calibration; latency does not depend on the weights)
     analyse   read and analyse the .tflite; the agent's fit verdict (flash, RAM, layers, runtime support)
     predict   the learned cost model's latency / energy, then the rules (nas.rules): prune or repair
+    train     (first, when accuracy is an objective and the candidate is predicted within every budget) so
+              that the ``dominated`` rule can compare it with the measured trials before it is measured
     measure   on an agent, or reused: the same model (its request id) or the same architecture (nas.architecture,
               the ``known`` rule) measured before by the search or in the store
     learn     handing the measurement to the cost model's learner thread (it updates a copy of the model and
               swaps it in; refitted on the whole store now and then)
-    train     survivors within every budget: trained, converted with calibration data, int8 accuracy on
-              the host interpreter
+    train     survivors within every budget (not trained yet): trained, converted with calibration data, int8
+              accuracy on the host interpreter
 
 Outcomes: COMPLETE (measured, trained when accuracy is an objective), PRUNED (rejected or pruned, with the
 ``rule`` that fired and the constraint values that make it infeasible where it is over a budget), FAIL
@@ -40,7 +42,7 @@ from nas.calibration import Calibration
 from nas.datasets import Dataset
 from nas.objectives import Budgets, Objective
 from nas.architecture import architecture_digest
-from nas.rules import BudgetRule, Candidate, Decision, FitRule, InferiorRule, KnownRule, params_key
+from nas.rules import BudgetRule, Candidate, Decision, DominatedRule, FitRule, InferiorRule, KnownRule, params_key
 from nas.samplers import make_sampler
 from nas.spaces import SearchSpace
 from nas.workers import Built, TFWorkers, WorkerError, candidate_cache
@@ -80,6 +82,7 @@ class SearchConfig:
     inferior: str = "repair"          # "repair", "prune" or "off"
     confidence: float = 2.0
     capacity: str = "macs"
+    dominated: bool = True            # the dominated rule (with cost_model_rules)
     epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -155,6 +158,9 @@ class Search:
             if config.inferior != "off":
                 self.rules.append(InferiorRule(self.cost_model, self._evaluated_trial, policy=config.inferior,
                                                keep=config.capacity, confidence=config.confidence))
+            if config.dominated:
+                self.rules.append(DominatedRule(config.objectives, self._measured_points, config.confidence,
+                                                self.calibration))
         self.summary = Summary(config.study)
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
@@ -163,6 +169,7 @@ class Search:
         self._evaluated: dict[str, int] = {}
         self._known: dict[str, tuple[str, int | None]] = {}   # architecture id -> (measurement id, trial)
         self._accuracy: dict[str, dict] = {}
+        self._points: dict[int, dict[str, float]] = {}        # measured trials within every budget: their values
         self.trained_models: dict[int, bytes] = {}
         self.study: optuna.Study | None = None
         self.fatal: str | None = None
@@ -215,7 +222,23 @@ class Search:
                 self._evaluated.setdefault(key, t.number)
                 if "accuracy" in t.user_attrs:
                     self._accuracy.setdefault(key, {**t.user_attrs["accuracy"], "trial": t.number})
+            if t.state == TrialState.COMPLETE and t.values and all(v <= 0 for v in t.constraints.values()):
+                self._points.setdefault(t.number, dict(zip([o.name for o in self.config.objectives], t.values)))
         return done, running
+
+    def _measured_points(self) -> list[tuple[int, dict[str, float]]]:
+        with self._lock:
+            return list(self._points.items())
+
+    def _dominated_rule(self) -> DominatedRule | None:
+        return next((r for r in self.rules if isinstance(r, DominatedRule)), None)
+
+    def _within_budgets(self, c: Candidate) -> bool:
+        """Predicted (the point estimate) within the latency and energy budgets."""
+        p = c.prediction
+        if p is None:
+            return False
+        return not self.config.budgets.over({"latency": p.latency_s, "energy": p.energy_j})
 
     def _evaluated_trial(self, params: dict) -> int | None:
         return self._evaluated.get(params_key(params))
@@ -401,6 +424,10 @@ class Search:
                     decision = None
             if candidate.prediction is not None:
                 attrs["prediction"] = _prediction_attrs(candidate)
+            dominated = self._dominated_rule()
+            if decision is None and dominated is not None and self.config.trains and self._within_budgets(candidate):
+                candidate.accuracy = self._train(trial, candidate, stage, attrs)
+                decision = dominated.decide(candidate)
             if decision is not None and decision.action == "reuse":
                 return self._measure_and_train(trial, candidate, stage, attrs, decision)
             if decision is not None:
@@ -497,6 +524,8 @@ class Search:
                 trial.set_constraint(key, value)
         if decision.repair and decision.action == "prune":
             attrs["alternative"] = decision.repair
+        if decision.dominated_by is not None:
+            attrs["dominated_by"] = decision.dominated_by
         attrs.update({"rule": decision.rule, "reason": decision.reason})
         self._finish(trial, stage, attrs, "pruned")
         self.study.tell(trial, state=TrialState.PRUNED)
@@ -559,31 +588,37 @@ class Search:
             self.study.tell(trial, state=TrialState.PRUNED)
             return {"outcome": "pruned", "rule": attrs["rule"], "reason": attrs["reason"], "latency_s": m.latency_s}
         if self.config.trains:
-            key = params_key(c.params)
-            known = self._accuracy.get(key)
-            if known is None:
-                with self.workers.worker() as w:
-                    trained = w.train(c.params, self.config.epochs, self.config.batch_size,
-                                      self.config.learning_rate)
-                for k in ("build", "convert"):
-                    stage["train"] += trained.seconds.get(k, 0.0)
-                stage["train"] += trained.seconds.get("train", 0.0) + trained.seconds.get("evaluate", 0.0)
-                known = {"int8": trained.accuracy, "float": trained.float_accuracy, "epochs": self.config.epochs}
-                with self._lock:
-                    self.trained_models[trial.number] = trained.tflite
-                    self._accuracy[key] = {**known, "trial": trial.number}
-                    self.summary.trained += 1
-            else:
-                attrs["accuracy_from_trial"] = known.get("trial")
-            attrs["accuracy"] = {k: v for k, v in known.items() if k != "trial"}
-            values["accuracy"] = known["int8"]
+            values["accuracy"] = self._train(trial, c, stage, attrs)
         with self._lock:
             self._evaluated.setdefault(params_key(c.params), trial.number)
+            self._points.setdefault(trial.number, {o.name: values[o.name] for o in self.config.objectives})
         self._finish(trial, stage, attrs, "measured")
         self.study.tell(trial, [values[o.name] for o in self.config.objectives])
         return {"outcome": "measured", "latency_s": m.latency_s, "energy_j": m.energy_j,
                 "accuracy": values.get("accuracy"), "cached": m.cached, "repaired": "repair" in attrs,
                 "predicted_s": c.prediction.latency_s if c.prediction else None}
+
+    def _train(self, trial, c: Candidate, stage: dict, attrs: dict) -> float:
+        """The candidate's int8 accuracy: trained now, or known from a trial of the same parameters."""
+        key = params_key(c.params)
+        with self._lock:
+            known = self._accuracy.get(key)
+        if known is None:
+            with self.workers.worker() as w:
+                trained = w.train(c.params, self.config.epochs, self.config.batch_size, self.config.learning_rate)
+            for k in ("build", "convert"):
+                stage["train"] += trained.seconds.get(k, 0.0)
+            stage["train"] += trained.seconds.get("train", 0.0) + trained.seconds.get("evaluate", 0.0)
+            known = {"int8": trained.accuracy, "float": trained.float_accuracy, "epochs": self.config.epochs,
+                     "trial": trial.number}
+            with self._lock:
+                self.trained_models[trial.number] = trained.tflite
+                self._accuracy[key] = known
+                self.summary.trained += 1
+        elif known.get("trial") != trial.number:
+            attrs["accuracy_from_trial"] = known.get("trial")
+        attrs["accuracy"] = {k: v for k, v in known.items() if k != "trial"}
+        return known["int8"]
 
     # --- results ----------------------------------------------------------------------------------------------
 

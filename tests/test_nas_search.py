@@ -148,8 +148,14 @@ def test_budget_rule_and_measured_budgets(searched):
     assert over, "nothing was over the 1.3 ms budget"
     for t in over:
         rule = t.user_attrs["rule"]
-        assert rule in ("budget:latency", "measured:latency", "inferior", "known", "fit:ram", "fit:flash"), rule
+        assert rule in ("budget:latency", "measured:latency", "inferior", "known", "fit:ram", "fit:flash",
+                        "dominated"), rule
         assert t.user_attrs["reason"]
+        if rule == "dominated":  # a measured trial within the budget at least as fast and frugal as its best case
+            by = searched["study"].trials[t.user_attrs["dominated_by"]]
+            assert by.state == TrialState.COMPLETE and "measurement" not in t.user_attrs and not t.constraints
+            assert by.values[0] <= t.user_attrs["prediction"]["latency_s"]
+            assert by.values[1] <= t.user_attrs["prediction"]["energy_j"]
         if rule == "known":  # the twin: its twin's measurement reused, over the budget all the same
             assert re.fullmatch(r"the same architecture was measured by trial \d+ \(m-[0-9a-f]+\): measured latency "
                                 r"[0-9.]+ ms over the budget 1\.3 ms", t.user_attrs["reason"]), t.user_attrs["reason"]
@@ -228,6 +234,35 @@ def test_training_and_int8_accuracy_of_survivors(workers, tmp_path):
         v = checked[0]["validation"]
         assert v["samples"] == 5 and v["identical_outputs"] == 1.0 and v["board_accuracy"] == v["host_accuracy"]
         assert study.user_attrs[f"validation:{checked[0]['trial']}"] == v
+    finally:
+        lab.close()
+
+
+def test_dominated_candidates_are_trained_then_pruned_unmeasured(workers, tmp_path):
+    """Accuracy alone, within a latency budget: once the cost model predicts, a candidate predicted within the budget
+    is trained first, and one less accurate than a measured trial is pruned without a measurement (it cannot beat
+    the best). With ten candidates after the first predictions one of them is almost surely not the best so far."""
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    lab = Lab(TARGET, str(tmp_path / "store.sqlite"))
+    try:
+        config = _config("dominated", storage, 16, "accuracy", budgets=Budgets.parse(latency="50ms"), epochs=1,
+                         sampler="random")
+        search = Search(config, lab, workers=workers)
+        study = search.open_study(open_storage(storage))
+        summary = search.run()
+        trials = study.get_trials(deepcopy=False)
+        dominated = [t for t in trials if t.user_attrs.get("rule") == "dominated"]
+        assert dominated, [(t.number, t.user_attrs.get("outcome"), t.user_attrs.get("rule")) for t in trials]
+        for t in dominated:
+            by = study.trials[t.user_attrs["dominated_by"]]
+            assert t.state == TrialState.PRUNED and "measurement" not in t.user_attrs
+            assert by.state == TrialState.COMPLETE and by.values[0] >= t.user_attrs["accuracy"]["int8"]
+            assert f"trial {by.number} (accuracy " in t.user_attrs["reason"]
+        assert study.best_value >= max(t.user_attrs["accuracy"]["int8"] for t in dominated)
+        measured = sum(1 for t in trials if (t.user_attrs.get("measurement") or {}).get("from_store") is False)
+        assert summary.measured == measured <= len(trials) - len(dominated)
+        assert summary.trained == sum(1 for t in trials if "accuracy" in t.user_attrs
+                                      and "accuracy_from_trial" not in t.user_attrs)
     finally:
         lab.close()
 

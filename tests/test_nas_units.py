@@ -13,7 +13,7 @@ from nas.adapter import Prediction, Repair, Verdict
 from nas.datasets import DatasetError, digits, load_npz
 from nas.objectives import Budgets, ObjectiveError, parse_objectives, parse_quantity
 from nas.pareto import front_indices, hypervolume
-from nas.rules import BudgetRule, Candidate, FitRule, InferiorRule, keras_layer
+from nas.rules import BudgetRule, Candidate, DominatedRule, FitRule, InferiorRule, keras_layer
 from nas.samplers import SamplerError, check_sampler, make_sampler
 from nas.storage import StorageError, check_join, normalise, open_storage
 
@@ -112,6 +112,31 @@ def test_budget_rule_prunes_only_with_confidence():
     assert rule.decide(_candidate(None)) is None                            # no prediction: measure it
     energy = BudgetRule(Budgets.parse(energy="0.1mJ"))
     assert energy.decide(_candidate(_prediction(3e-3, 0.1e-3, energy=2e-4))).rule == "budget:energy"
+
+
+def test_dominated_rule_prunes_only_what_a_measured_trial_beats_at_the_candidates_best():
+    measured = [(4, {"accuracy": 0.90, "latency": 1.0e-3})]
+    rule = DominatedRule(parse_objectives("accuracy,latency"), lambda: measured, confidence=2.0)
+    c = _candidate(_prediction(1.5e-3, 0.1e-3))
+    assert rule.decide(c) is None                         # not trained yet: accuracy unknown, no objection
+    c.accuracy = 0.85
+    d = rule.decide(c)                                    # at best 1.5 - 2 x 0.1 = 1.3 ms >= 1.0 and less accurate
+    assert (d.action, d.rule, d.dominated_by) == ("prune", "dominated", 4) and "trial 4" in d.reason
+    c.accuracy = 0.95
+    assert rule.decide(c) is None                         # more accurate: it may extend the front
+    c.accuracy = 0.85
+    c.prediction = _prediction(1.5e-3, 0.3e-3)            # at best 0.9 ms: it could be faster than trial 4
+    assert rule.decide(c) is None
+    c.prediction = None
+    assert rule.decide(c) is None                         # no prediction: measure it
+    # exact objectives: RAM from the verdict; the untrained search's latency and energy
+    ram = DominatedRule(parse_objectives("latency,ram"), lambda: [(1, {"latency": 1e-3, "ram": 2000.0})])
+    assert ram.decide(_candidate(_prediction(2e-3, 0.1e-3))).dominated_by == 1              # arena 2000 B too
+    assert ram.decide(_candidate(_prediction(2e-3, 0.1e-3), _verdict(arena_bytes=1999))) is None
+    energy = DominatedRule(parse_objectives("latency,energy"), lambda: [(2, {"latency": 1e-3, "energy": 1e-4})])
+    assert energy.decide(_candidate(_prediction(2e-3, 0.1e-3, energy=2e-4))).dominated_by == 2
+    assert energy.decide(_candidate(_prediction(2e-3, 0.1e-3, energy=0.5e-4))) is None
+    assert energy.decide(_candidate(_prediction(2e-3, 0.1e-3))) is None                     # energy not predicted
 
 
 def test_keras_layer_of_tflite_op_names():

@@ -210,7 +210,8 @@ def _render_result(result, model_name: str) -> None:
     stdout.print(f"total: {thousands(result.total_cycles)} cycles, {result.latency_s * 1e3:.3f} ms, "
                  f"{result.energy_j * 1e6:.1f} uJ (energy from {_energy_origin(result)}); plan "
                  f"{result.plan_bytes} B in {result.placement or 'sram'}, arena {result.arena_bytes} B, firmware flash "
-                 f"{result.flash_bytes} B; "
+                 f"{result.flash_bytes} B"
+                 f"{' (ops ' + ','.join(result.firmware_ops) + ')' if result.firmware_ops else ''}; "
                  f"{inputs}; request {result.request_id}", markup=False)
 
 
@@ -414,6 +415,9 @@ def measure_command(
              "plan into a flash slot), or sram.")] = Placement.flash,
     clock: Annotated[Optional[str], typer.Option(help="Core clock the firmware sets up, e.g. 80MHz (default: the "
                                                       "catalogue's), within the board's range.")] = None,
+    ops: Annotated[str, typer.Option(help="Ops of the firmware image: all (one image for every model), model (only "
+                                          "the model's, as a deployment registers them) or plan op kinds, "
+                                          "comma-separated (e.g. CONV_S8,FC_S8).")] = "all",
     save: Annotated[Optional[Path], typer.Option(help="Also save the JSON result to this file.")] = None,
     json: JsonOption = False,
 ) -> None:
@@ -452,7 +456,7 @@ def measure_command(
                 result = client.measure(data, board.name, runtime_variant=variant, float_abi=float_abi,
                                         opt_level=opt, repetitions=repetitions, inputs=tensors,
                                         input_seed=seed or 0, request_id=rid, placement=placement.value,
-                                        clock_hz=clock_hz, on_event=on_event)
+                                        clock_hz=clock_hz, ops=ops, on_event=on_event)
         _output(result, str(model), model.name, save, json)
 
 

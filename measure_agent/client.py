@@ -131,7 +131,7 @@ class AgentClient:
     def measure(self, model: bytes, target: str = "", *, board_id: str = "", runtime_variant: str = "",
                 float_abi: str = "", opt_level: str = "", repetitions: int = 0, inputs: list[pb.Tensor] = (),
                 input_seed: int = 0, placement: str = "", request_id: str | None = None, clock_hz: int = 0,
-                timeout: float | None = None,
+                ops: str = "", timeout: float | None = None,
                 on_event: Callable[[pb.MeasureEvent], None] | None = None) -> pb.MeasureResult:
         """Measure a model. Once the agent has answered, retries with the same request id while it is
         unreachable (an agent restart), for up to ``retry_for_s``; an agent never reached fails at once."""
@@ -139,7 +139,7 @@ class AgentClient:
             request_id=request_id or uuid.uuid4().hex, model=model, target=target, board_id=board_id,
             runtime_variant=runtime_variant, float_abi=float_abi, opt_level=opt_level,
             repetitions=repetitions, inputs=list(inputs), input_seed=input_seed, placement=placement,
-            clock_hz=clock_hz)
+            clock_hz=clock_hz, ops=ops)
         if not self.reached:
             self.health()  # fail fast on a wrong address, and learn the agent's model size limit
         if self._max_model_bytes and len(model) > self._max_model_bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import struct
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from measure_agent.backends import Backend
 from measure_agent.energy import MONITOR_SPREAD, MONITORED, RunEnergy, run_energy
 from measure_agent.errors import DoesNotFit, InvalidModel, MeasureError, UnsupportedModel
 from measure_agent.fit import PlacementError, check_placement, fit
-from measure_agent.settings import FirmwareSettings, SettingsError
+from measure_agent.settings import FirmwareSettings, SettingsError, op_set
 from protos import agent_pb2 as pb
 
 DEFAULT_REPETITIONS = 3
@@ -43,6 +44,25 @@ def settings_for(request: pb.MeasureRequest, backend: Backend) -> FirmwareSettin
                                           request.opt_level, request.clock_hz)
     except SettingsError as exc:
         raise InvalidModel(str(exc)) from None
+
+
+def image_ops(ops: str, plan) -> tuple[str, ...]:
+    """The op set of the firmware image a request asks for (``MeasureRequest.ops``: "" / "all", "model" or plan
+    op kinds); InvalidModel on an unknown kind, UnsupportedModel when the plan needs an op the set leaves out."""
+    text = ops.strip()
+    if text.lower() in ("", "all"):
+        return ()
+    needed = {layer.kind for layer in plan.layers}
+    try:
+        chosen = op_set(needed if text.lower() == "model" else text.split(","))
+    except SettingsError as exc:
+        raise InvalidModel(f"ops: {exc}") from None
+    missing = [layer for layer in plan.layers if layer.kind not in chosen]
+    if missing:
+        kinds = sorted({layer.kind for layer in missing})
+        raise UnsupportedModel(f"the firmware image of ops {','.join(chosen)} does not run {', '.join(kinds)} "
+                               f"(layer {missing[0].index}, {missing[0].op_type})")
+    return chosen
 
 
 def _inputs(request: pb.MeasureRequest, plan) -> list[bytes]:
@@ -153,6 +173,7 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
     if repetitions > MAX_REPETITIONS:
         raise InvalidModel(f"repetitions must be 1 to {MAX_REPETITIONS}, not {repetitions}")
     inputs = _inputs(request, plan)
+    settings = dataclasses.replace(settings, ops=image_ops(request.ops, plan))
 
     progress(pb.MeasureEvent.BUILDING, f"firmware {settings.label()}")
     image = backend.firmware(settings)
@@ -182,7 +203,7 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         placement=run.placement, board_model_version=backend.model_version, runtime=image.runtime,
         overhead_cycles=overhead_cycles, overhead_latency_s=overhead_cycles / clock,
         overhead_energy_j=energy.overhead_j, inputs_source="given" if request.inputs else "random",
-        input_seed=0 if request.inputs else request.input_seed)
+        input_seed=0 if request.inputs else request.input_seed, firmware_ops=list(image.ops))
     if backend.monitor is not None and run.energy_j is not None:
         result.energy_monitor = backend.monitor.kind
         result.energy_sample_rate_hz = backend.monitor.sample_rate_hz

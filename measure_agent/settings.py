@@ -6,6 +6,7 @@ command-line tools all call :meth:`FirmwareSettings.for_board`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from costmodel.boards import Board, CatalogueError
@@ -29,13 +30,16 @@ class FirmwareSettings:
     float_abi: str
     opt_level: str
     clock_hz: int = 0  # the core clock the firmware sets up; 0: the catalogue's (``clock(board)``)
+    ops: tuple[str, ...] = ()  # the plan op kinds the image runs (plan.format.OP_KINDS), sorted; (): every one
 
     @classmethod
     def for_board(cls, board: Board, variant: str = "", float_abi: str = "", opt_level: str = "",
-                  clock_hz: int = 0) -> FirmwareSettings:
+                  clock_hz: int = 0, ops: Iterable[str] = ()) -> FirmwareSettings:
         """Defaults: the SIMD variant where the core has the DSP extension, hard float where it has an FPU,
         ``-O2``, the catalogue clock. ``opt_level`` may be given with or without its dash (``O3``); a
-        ``clock_hz`` must be one the board's clock tree reaches within its range (``costmodel.clocks``)."""
+        ``clock_hz`` must be one the board's clock tree reaches within its range (``costmodel.clocks``); ``ops``
+        (plan op kinds such as ``CONV_S8``) selects the ops of an image that runs only those, as a deployment
+        registers only its model's ops (default: every op of the runtime)."""
         variant = variant or board.runtime_variants()[-1]
         float_abi = float_abi or board.float_abis()[0]
         opt_level = opt_level or DEFAULT_OPT_LEVEL
@@ -64,7 +68,7 @@ class FirmwareSettings:
                 clock_plan(board, clock_hz)
             except CatalogueError as exc:
                 raise SettingsError(f"clock: {exc}") from None
-        return cls(variant, float_abi, opt_level, clock_hz)
+        return cls(variant, float_abi, opt_level, clock_hz, op_set(ops))
 
     def clock(self, board: Board) -> int:
         """The core clock in Hz (latencies are cycles / this clock)."""
@@ -72,4 +76,16 @@ class FirmwareSettings:
 
     def label(self) -> str:
         clock = f" @ {self.clock_hz / 1e6:g} MHz" if self.clock_hz else ""
-        return f"{self.variant} {self.float_abi}-float {self.opt_level}{clock}"
+        ops = f", ops {','.join(self.ops)}" if self.ops else ""
+        return f"{self.variant} {self.float_abi}-float {self.opt_level}{clock}{ops}"
+
+
+def op_set(ops: Iterable[str]) -> tuple[str, ...]:
+    """Plan op kinds, checked and sorted (an image's op set); SettingsError naming an unknown one."""
+    from measure_agent.plan.format import OP_KINDS
+
+    names = sorted({str(o).strip().upper() for o in ops if str(o).strip()})
+    unknown = [n for n in names if n not in OP_KINDS]
+    if unknown:
+        raise SettingsError(f"unknown op kind {', '.join(unknown)} (known: {', '.join(sorted(OP_KINDS))})")
+    return tuple(names)

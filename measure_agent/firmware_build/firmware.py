@@ -43,6 +43,7 @@ class FirmwareImage:
     float_abi: str = ""
     opt_level: str = ""
     runtime: str = ""          # "nn" (firmware/runtime) or "stub"
+    ops: tuple[str, ...] = ()  # the plan op kinds the image runs; (): every op of the runtime
     stack_bytes: int = 0
     flash_total: int = 0
     sram_total: int = 0
@@ -55,7 +56,7 @@ class FirmwareImage:
 
     @property
     def settings(self) -> FirmwareSettings:
-        return FirmwareSettings(self.variant, self.float_abi, self.opt_level)
+        return FirmwareSettings(self.variant, self.float_abi, self.opt_level, ops=self.ops)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -94,7 +95,7 @@ def _checked(board: Board, settings: FirmwareSettings | None) -> FirmwareSetting
                         f"float_abi, opt_level)), not {type(settings).__name__}")
     # settings made without for_board are checked against the board too
     return FirmwareSettings.for_board(board, settings.variant, settings.float_abi, settings.opt_level,
-                                      settings.clock_hz)
+                                      settings.clock_hz, settings.ops)
 
 
 def firmware_recipe(board: Board, settings: FirmwareSettings | None = None, *, runtime: str = "auto",
@@ -152,6 +153,7 @@ def build_firmware(board: Board | str, settings: FirmwareSettings | None = None,
     if meta.exists() and not force:
         d = json.loads(meta.read_text())
         d["path"] = final / "firmware.elf"
+        d["ops"] = tuple(d.get("ops", ()))
         return FirmwareImage(**d, cached=True)
 
     cc = flags.FIRMWARE_CC
@@ -170,7 +172,7 @@ def build_firmware(board: Board | str, settings: FirmwareSettings | None = None,
              *map(str, objs), *flags.LINK_LIBS, "-o", str(elf)], f"link failed for {board.name}")
         image = FirmwareImage(
             path=final / "firmware.elf", build_id=recipe.build_id, board=board.name, variant=s.variant,
-            float_abi=s.float_abi, opt_level=s.opt_level, runtime=recipe.runtime, stack_bytes=recipe.stack_bytes,
+            float_abi=s.float_abi, opt_level=s.opt_level, runtime=recipe.runtime, ops=s.ops, stack_bytes=recipe.stack_bytes,
             flash_total=board.flash.size, sram_total=board.sram.size, **_sizes(elf, recipe.stack_bytes))
         if image.flash_bytes > board.flash.size:
             raise FirmwareBuildError(f"{board.name}: image of {image.flash_bytes} bytes exceeds flash")

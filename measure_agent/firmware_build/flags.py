@@ -73,8 +73,13 @@ def firmware_cflags(board: Board, settings: FirmwareSettings, runtime: str,
         f'-DFW_VARIANT="{settings.variant}"', f'-DFW_FLOAT_ABI="{settings.float_abi}"',
         f'-DFW_OPT="{settings.opt_level}"', f"-DSHELL_MAX_LAYERS={shell_max_layers(board)}u",
         *RUNTIME_DEFINES[runtime], *(["-DNN_SIMD=1"] if settings.variant == "simd" else []),
-        *extra_cflags,
+        *op_set_defines(settings.ops), *extra_cflags,
     ]
+
+
+def op_set_defines(ops: tuple[str, ...]) -> list[str]:
+    """An image of only these plan op kinds (firmware/runtime/ops/op_table.c); none: every op."""
+    return ["-DNN_OPS_SELECTED=1", *(f"-DNN_WITH_{kind}=1" for kind in ops)] if ops else []
 
 
 def firmware_ldflags(board: Board, settings: FirmwareSettings, script: str, mapfile: str) -> list[str]:

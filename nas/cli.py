@@ -156,6 +156,8 @@ def search_command(
     dominated: Annotated[bool, typer.Option("--dominated/--no-dominated",
                                             help="Prune a candidate a measured trial dominates even at its best "
                                                  "(with accuracy: trained before it is measured).")] = True,
+    dominated_confidence: Annotated[float, typer.Option(min=0.0, help="Standard deviations the dominated rule's "
+                                                                      "optimistic reading takes.")] = 3.0,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs of the survivors.")] = 3,
     jobs: Annotated[int, typer.Option(min=1, help="Trials in flight (and TensorFlow worker processes).")] = 2,
     agent: Annotated[Optional[list[str]], typer.Option(help="HOST:PORT or TOKEN@HOST:PORT of an agent (repeat); "
@@ -205,7 +207,8 @@ def search_command(
                               dataset_spec=None if data == "digits" else str(Path(data).resolve()), objectives=objs,
                               budgets=budgets, sampler=sampler, seed=seed, cost_model_rules=cost_model,
                               reuse=reuse, inferior=inferior, confidence=confidence, capacity=capacity,
-                              dominated=dominated, epochs=epochs, jobs=jobs)
+                              dominated=dominated, dominated_confidence=dominated_confidence, epochs=epochs,
+                              jobs=jobs)
         rdb = storage_mod.open_storage(storage)
         stored = storage_mod.study_meta(rdb, study)
         if stored:

@@ -325,9 +325,10 @@ def render(data: dict) -> str:
                 "Every measured candidate that the learned cost model had predicted before its measurement "
                 "(± 2 standard deviations). The model is refitted as measurements arrive."),
                ("rules", "What the rules saved", _fig_rules(data),
-                "A pruned candidate is neither measured nor trained; a repaired one was replaced by the faster "
-                "parametrization at the same or higher capacity; a known one reused the measurement of the same "
-                "architecture. measured:* rules fired after a measurement."),
+                "A pruned candidate is not measured, and not trained unless the dominated rule needed its "
+                "accuracy (a measured trial was at least as good in every objective as its best case); a repaired "
+                "one was replaced by the faster parametrization at the same or higher capacity; a known one reused "
+                "the measurement of the same architecture. measured:* rules fired after a measurement."),
                ("layers", "Per-layer latency of the chosen models", _fig_layers(data),
                 "Measured latency per op type of each model on the front; per-layer tables below."),
                ("stages", "Where the time goes", _fig_stages(data), "Mean seconds per trial of each stage.")]

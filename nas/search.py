@@ -6,8 +6,10 @@ A trial, stage by stage (seconds of each kept on the trial as ``stage_s``)::
     convert   untrained, to full int8 (random calibration; latency does not depend on the weights)
     analyse   read and analyse the .tflite; the agent's fit verdict (flash, RAM, layers, runtime support)
     predict   the learned cost model's latency / energy, then the rules (nas.rules): prune or repair
-    train     (first, when accuracy is an objective and the candidate is predicted within every budget) so
-              that the ``dominated`` rule can compare it with the measured trials before it is measured
+    train     first, when accuracy is an objective and the ``dominated`` rule is on: a candidate the other rules
+              let through and predicted within the budgets is trained so that the rule can compare it with the
+              measured trials before a board is asked (one predicted over a budget, without the confidence to
+              prune, is measured first: it is likely over, and then needs no training)
     measure   on an agent, or reused: the same model (its request id) or the same architecture (nas.architecture,
               the ``known`` rule) measured before by the search or in the store
     learn     handing the measurement to the cost model's learner thread (it updates a copy of the model and
@@ -83,6 +85,7 @@ class SearchConfig:
     confidence: float = 2.0
     capacity: str = "macs"
     dominated: bool = True            # the dominated rule (with cost_model_rules)
+    dominated_confidence: float = 3.0  # its standard deviations (see nas.rules.DominatedRule)
     epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -159,7 +162,7 @@ class Search:
                 self.rules.append(InferiorRule(self.cost_model, self._evaluated_trial, policy=config.inferior,
                                                keep=config.capacity, confidence=config.confidence))
             if config.dominated:
-                self.rules.append(DominatedRule(config.objectives, self._measured_points, config.confidence,
+                self.rules.append(DominatedRule(config.objectives, self._measured_points, config.dominated_confidence,
                                                 self.calibration))
         self.summary = Summary(config.study)
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
@@ -236,9 +239,7 @@ class Search:
     def _within_budgets(self, c: Candidate) -> bool:
         """Predicted (the point estimate) within the latency and energy budgets."""
         p = c.prediction
-        if p is None:
-            return False
-        return not self.config.budgets.over({"latency": p.latency_s, "energy": p.energy_j})
+        return p is not None and not self.config.budgets.over({"latency": p.latency_s, "energy": p.energy_j})
 
     def _evaluated_trial(self, params: dict) -> int | None:
         return self._evaluated.get(params_key(params))

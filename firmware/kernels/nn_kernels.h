@@ -25,6 +25,7 @@ typedef struct {
     int32_t input_offset, output_offset;     /* -input zero point, +output zero point (int8) */
     int32_t act_min, act_max;                /* int8 clamp */
     float act_min_f, act_max_f;              /* float clamp */
+    int32_t filter_pairs;                    /* conv int8: the filter in conv2d_s8_simd's int16 pair layout */
 } nn_conv_params;
 
 typedef struct {

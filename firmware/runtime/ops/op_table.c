@@ -2,7 +2,7 @@
 #include "ops.h"
 
 static const nn_op_entry OPS[] = {
-    {NN_OP_CONV_S8, NN_CONV_S8_P_COUNT, nn_conv_s8_prepare, nn_conv_s8_eval},
+    {NN_OP_CONV_S8, NN_CONV2D_S8_P_COUNT, nn_conv_s8_prepare, nn_conv_s8_eval},
     {NN_OP_DWCONV_S8, NN_DWCONV_S8_P_COUNT, nn_dwconv_s8_prepare, nn_dwconv_s8_eval},
     {NN_OP_FC_S8, NN_FC_S8_P_COUNT, nn_fc_s8_prepare, nn_fc_s8_eval},
     {NN_OP_AVGPOOL_S8, NN_POOL_P_COUNT, nn_avgpool_s8_prepare, nn_avgpool_s8_eval},

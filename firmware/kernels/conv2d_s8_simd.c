@@ -27,8 +27,13 @@
 #include "nn_quant.h"
 #include "nn_simd.h"
 
-/* Row mode: input channels not a multiple of 4, rows of kernel taps contiguous in the input. */
-static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d) { return (f_d->c & 3) != 0 && p->dil_w == 1; }
+/* Row mode: input channels not a multiple of 4, rows of kernel taps contiguous in the input, a kernel row of at
+ * most NN_CONV_ROW_GROUPS_MAX groups of 4 taps (border rows are assembled on the stack). */
+#define NN_CONV_ROW_GROUPS_MAX 64
+static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d)
+{
+    return (f_d->c & 3) != 0 && p->dil_w == 1 && f_d->w * f_d->c <= 4 * NN_CONV_ROW_GROUPS_MAX;
+}
 /* Bytes of one kernel row in row mode (kw x ic rounded up to a multiple of 4). */
 static inline int32_t row_bytes(const nn_dims *f_d) { return (f_d->w * f_d->c + 3) & ~3; }
 /* Taps per column as the dot products see them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
@@ -100,15 +105,21 @@ static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8
                 zero_groups(rb >> 2, words, gs, bo);
             } else if (x_inside) { /* the row's bytes and up to 3 more (against zero weights) */
                 expand_groups(in_b + (y * in_d->w + x0) * ic, rb >> 2, off2, words, gs, bo);
-            } else {
+            } else { /* the row's bytes with the zero point (an input of 0 after the offset) outside the input */
                 const int8_t *row = in_b + y * in_d->w * ic;
-                zero_groups(rb >> 2, words, gs, bo);
-                for (int32_t i = 0; i < seg; i++) {
-                    const int32_t x = x0 + i / ic;
-                    if (x >= 0 && x < in_d->w) {
-                        put_elem(words, i, (int16_t)(row[x * ic + i % ic] + off), gs, bo);
+                const int8_t zp = (int8_t)-off;
+                int8_t tmp[4 * NN_CONV_ROW_GROUPS_MAX];
+                for (int32_t kx = 0, i = 0; kx < kw; kx++) {
+                    const int32_t x = x0 + kx;
+                    const int inside = x >= 0 && x < in_d->w;
+                    for (int32_t ch = 0; ch < ic; ch++, i++) {
+                        tmp[i] = inside ? row[x * ic + ch] : zp;
                     }
                 }
+                for (int32_t i = seg; i < rb; i++) {
+                    tmp[i] = 0;
+                }
+                expand_groups(tmp, rb >> 2, off2, words, gs, bo);
             }
         }
         return;
@@ -654,10 +665,11 @@ static void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh, int32_t
     const int32_t kc = kh * rb, pairs = (oc_n + 1) >> 1;
     for (int32_t c = 0; c < 2 * pairs; c++) {
         int16_t *wc = w + (c >> 1) * 2 * kc + 2 * (c & 1);
-        for (int32_t i = 0; i < kc; i++) {
-            const int32_t r = i / rb, t = i - r * rb;
-            const int16_t v = c < oc_n && t < seg ? filter[(c * kh + r) * seg + t] : 0;
-            wc[8 * (i >> 2) + 4 * (i & 1) + ((i >> 1) & 1)] = v;
+        const int8_t *f = filter + c * kh * seg;
+        for (int32_t r = 0, i = 0; r < kh; r++, f += seg) {
+            for (int32_t t = 0; t < rb; t++, i++) {
+                wc[8 * (i >> 2) + 4 * (i & 1) + ((i >> 1) & 1)] = (int16_t)(c < oc_n && t < seg ? f[t] : 0);
+            }
         }
     }
 }

@@ -27,8 +27,8 @@ needs_gcc = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason
 
 # every tail of the four pixel path: output channels 1, 2, 3, 5, 6 (odd: a zero pad channel), word steps not a
 # multiple of 8 (IC 4, 12, 20 with 1x1 and 3x3), pixel counts not a multiple of 4, padding, strides, dilation,
-# activation bounds; the first convolution (1 and 3 input channels: row mode, repacked per call), and a
-# dilated one with 3 input channels (the pixel pair path)
+# activation bounds; the first convolution (1 and 3 input channels: row mode, repacked per call, the input rows
+# padded into buffers), and a dilated one with 3 input channels (the pixel pair path)
 PAIR_CASES = [
     dict(shape=(5, 5, 4), filters=1, k=3, s=1, pad="same", act="none"),
     dict(shape=(5, 7, 4), filters=3, k=3, s=2, pad="same", act="relu"),
@@ -41,6 +41,9 @@ PAIR_CASES = [
     dict(shape=(11, 8, 3), filters=7, k=3, s=1, pad="same", act="none"),
     dict(shape=(12, 9, 3), filters=4, k=5, s=2, pad="valid", act="relu6"),
     dict(shape=(9, 9, 3), filters=5, k=3, s=1, pad="same", act="relu", dil=2),
+    # row mode with outputs narrower than 3 (no padded row buffers: the per-pixel fill)
+    dict(shape=(7, 4, 3), filters=3, k=3, s=2, pad="valid", act="none"),
+    dict(shape=(6, 3, 1), filters=4, k=3, s=2, pad="same", act="relu"),
 ]
 SCALES = [1.0, 2.0**7, 2.0**-16, 1.0, 2.0**-14, 2.0**12, 2.0**-23]
 

@@ -23,6 +23,8 @@
  * into one 64-bit rounding, exact). All int32 sums wrap exactly as the reference's, so any int32 bias is
  * handled as the reference does.
  */
+#include <string.h>
+
 #include "nn_kernels.h"
 #include "nn_quant.h"
 #include "nn_simd.h"
@@ -696,11 +698,46 @@ static inline size_t scratch_rq_bytes(int32_t oc) { return (size_t)oc_even(oc) *
 static inline size_t scratch_acc_bytes(int32_t oc) { return 4u * sizeof(int32_t) * (size_t)oc_even(oc); }
 static inline size_t scratch_dummy_bytes(int32_t oc) { return ((size_t)oc + 3u) & ~(size_t)3u; }
 
-size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d)
+/* Row mode with outputs at least 3 wide (four consecutive pixels span at most two output rows): two buffers of
+ * the kh padded input rows of an output row, each row the span of the output row's windows (the zero point
+ * outside the input) rounded up to a word, plus a word read past the last (against zero weights). */
+static inline int use_rows(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
+{
+    return row_mode(p, f_d) && out_d->w >= 3;
+}
+static inline int32_t rows_slot(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
+{
+    return ((((out_d->w - 1) * p->stride_w + f_d->w) * f_d->c + 3) & ~3) + 4;
+}
+
+size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
 {
     const size_t kc = (size_t)k_cols(p, f_d), oc2 = (size_t)oc_even(f_d->n);
     return scratch_rq_bytes(f_d->n) + scratch_acc_bytes(f_d->n) + scratch_dummy_bytes(f_d->n) +
-           4u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc2 * kc * sizeof(int16_t) : 0u);
+           4u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc2 * kc * sizeof(int16_t) : 0u) +
+           (use_rows(p, f_d, out_d) ? 2u * (size_t)f_d->h * (size_t)rows_slot(p, f_d, out_d) : 0u);
+}
+
+/* The kh input rows of output row oy, padded (see use_rows), into slots of `slot` bytes at dst. */
+static void load_rows(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
+                      int32_t oy, int32_t slot, int8_t *dst)
+{
+    const int32_t ic = in_d->c, row = in_d->w * ic;
+    const int32_t left = p->pad_w * ic, bytes = slot - 4;
+    const int8_t zp = (int8_t)-p->input_offset;
+    for (int32_t ky = 0; ky < f_d->h; ky++, dst += slot) {
+        const int32_t y = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+        if (y < 0 || y >= in_d->h) {
+            memset(dst, zp, (size_t)slot);
+            continue;
+        }
+        /* ring bytes [0, left) and [left + row, slot) are outside the input */
+        const int32_t l = left < bytes ? left : bytes;
+        const int32_t n = row < bytes - l ? row : bytes - l;
+        memset(dst, zp, (size_t)l);
+        memcpy(dst + l, in_b + y * row, (size_t)n);
+        memset(dst + l + n, zp, (size_t)(slot - l - n));
+    }
 }
 
 /* What both paths share: the requantization table, its kind, the interior ranges. */
@@ -730,21 +767,33 @@ static inline void fill_pixel(const conv_ctx *c, const nn_conv_params *p, const 
 
 static void conv_four(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
                       const nn_dims *f_d, const uint32_t *w, const int32_t *mult, const int32_t *shift,
-                      const nn_dims *out_d, int8_t *out)
+                      const nn_dims *out_d, int8_t *out, int8_t *rows)
 {
     const int32_t oc_n = out_d->c, pairs = oc_even(oc_n) >> 1;
     const int32_t nw = k_cols(p, f_d) >> 1; /* word steps */
     const int32_t pixels = out_d->h * out_d->w;
     const int32_t zp_add = c->fold ? 0 : p->output_offset;
+    const int32_t slot = rows ? rows_slot(p, f_d, out_d) : 0, groups = row_bytes(f_d) >> 2;
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * in_d->h * in_d->w * in_d->c;
         int8_t *out_b = out + b * pixels * oc_n;
+        int32_t held[2] = {-1, -1}; /* the output row whose input rows each buffer holds */
         for (int32_t px = 0; px < pixels; px += 4) {
             const int32_t n = pixels - px < 4 ? pixels - px : 4;
             int8_t *o[4];
             for (int32_t i = 0; i < 4; i++) { /* unused pixels repeat the last one, their outputs discarded */
                 const int32_t q = px + (i < n ? i : n - 1);
-                fill_pixel(c, p, in_d, in_b, f_d, q / out_d->w, q % out_d->w, c->cols + i, 8, 4);
+                const int32_t oy = q / out_d->w, ox = q - oy * out_d->w;
+                if (rows) {
+                    int8_t *r = rows + (oy & 1) * f_d->h * slot;
+                    if (held[oy & 1] != oy) {
+                        load_rows(p, in_d, in_b, f_d, oy, slot, r);
+                        held[oy & 1] = oy;
+                    }
+                    fill_interior(r + ox * p->stride_w * in_d->c, f_d->h, groups, slot, c->off2, c->cols + i, 8, 4);
+                } else {
+                    fill_pixel(c, p, in_d, in_b, f_d, oy, ox, c->cols + i, 8, 4);
+                }
                 o[i] = i < n ? out_b + (px + i) * oc_n : c->dummy;
             }
             dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
@@ -866,11 +915,13 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     c.row_step = p->dil_h * in_d->w * in_d->c;
     c.off2 = nn_pack16(p->input_offset, p->input_offset);
     if (p->filter_pairs) {
-        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out);
+        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out, NULL);
     } else if (row_mode(p, f_d)) {
         int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
+        const int32_t kw4 = oc_even(oc_n) * k_cols(p, f_d);
         repack_pairs(filter, oc_n, f_d->h, f_d->w * f_d->c, row_bytes(f_d), w);
-        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out);
+        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out,
+                  use_rows(p, f_d, out_d) ? (int8_t *)(w + kw4) : NULL);
     } else {
         conv_two(&c, p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);
     }

@@ -666,11 +666,14 @@ static void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh, int32_t
 {
     const int32_t kc = kh * rb, pairs = (oc_n + 1) >> 1;
     for (int32_t c = 0; c < 2 * pairs; c++) {
-        int16_t *wc = w + (c >> 1) * 2 * kc + 2 * (c & 1);
+        /* channel c's words: group g's (t0, t2) at wc[4g], (t1, t3) at wc[4g + 2], SXTB16 of the group's bytes */
+        uint32_t *wc = (uint32_t *)(void *)w + (c >> 1) * kc + (c & 1);
         const int8_t *f = filter + c * kh * seg;
-        for (int32_t r = 0, i = 0; r < kh; r++, f += seg) {
-            for (int32_t t = 0; t < rb; t++, i++) {
-                wc[8 * (i >> 2) + 4 * (i & 1) + ((i >> 1) & 1)] = (int16_t)(c < oc_n && t < seg ? f[t] : 0);
+        for (int32_t r = 0; r < kh; r++, f += seg) {
+            for (int32_t t = 0; t < rb; t += 4, wc += 4) {
+                const uint32_t v = c >= oc_n ? 0u : t + 4 <= seg ? nn_read32(f + t) : tail_word(f, t, seg);
+                wc[0] = nn_sxtb16(v);
+                wc[2] = nn_sxtb16_ror8(v);
             }
         }
     }
@@ -718,6 +721,38 @@ size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
            (use_rows(p, f_d, out_d) ? 2u * (size_t)f_d->h * (size_t)rows_slot(p, f_d, out_d) : 0u);
 }
 
+/* Group g of a row at src into a pixel's words of the four pixel layout. */
+#define FILL_GROUP(G)                                                                                             \
+    do {                                                                                                      \
+        const uint32_t v_ = nn_read32(src + 4 * (G));                                                         \
+        words[8 * (G)] = nn_sadd16(nn_sxtb16(v_), off2);                                                      \
+        words[8 * (G) + 4] = nn_sadd16(nn_sxtb16_ror8(v_), off2);                                             \
+    } while (0)
+
+/* One pixel's column from its kh padded rows (slot bytes apart) into the four pixel layout: the short rows of
+ * a first convolution (1 to 3 groups of 4 taps) without a loop per row. */
+static void fill_rows(const int8_t *src, int32_t kh, int32_t groups, int32_t slot, uint32_t off2, uint32_t *words)
+{
+    if (groups == 1) {
+        for (int32_t ky = 0; ky < kh; ky++, src += slot, words += 8) {
+            FILL_GROUP(0);
+        }
+    } else if (groups == 2) {
+        for (int32_t ky = 0; ky < kh; ky++, src += slot, words += 16) {
+            FILL_GROUP(0);
+            FILL_GROUP(1);
+        }
+    } else if (groups == 3) {
+        for (int32_t ky = 0; ky < kh; ky++, src += slot, words += 24) {
+            FILL_GROUP(0);
+            FILL_GROUP(1);
+            FILL_GROUP(2);
+        }
+    } else {
+        fill_interior(src, kh, groups, slot, off2, words, 8, 4);
+    }
+}
+
 /* The kh input rows of output row oy, padded (see use_rows), into slots of `slot` bytes at dst. */
 static void load_rows(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
                       int32_t oy, int32_t slot, int8_t *dst)
@@ -727,16 +762,26 @@ static void load_rows(const nn_conv_params *p, const nn_dims *in_d, const int8_t
     const int8_t zp = (int8_t)-p->input_offset;
     for (int32_t ky = 0; ky < f_d->h; ky++, dst += slot) {
         const int32_t y = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-        if (y < 0 || y >= in_d->h) {
-            memset(dst, zp, (size_t)slot);
+        /* bytes [0, l) and [l + n, slot) are outside the input */
+        const int32_t l = y < 0 || y >= in_d->h ? slot : (left < bytes ? left : bytes);
+        const int32_t n = l == slot ? 0 : (row < bytes - l ? row : bytes - l);
+        const int8_t *src = in_b + y * row;
+        if (slot > 64) { /* long rows: the library's copies */
+            memset(dst, zp, (size_t)l);
+            memcpy(dst + l, src, (size_t)n);
+            memset(dst + l + n, zp, (size_t)(slot - l - n));
             continue;
         }
-        /* ring bytes [0, left) and [left + row, slot) are outside the input */
-        const int32_t l = left < bytes ? left : bytes;
-        const int32_t n = row < bytes - l ? row : bytes - l;
-        memset(dst, zp, (size_t)l);
-        memcpy(dst + l, in_b + y * row, (size_t)n);
-        memset(dst + l + n, zp, (size_t)(slot - l - n));
+        int32_t i = 0; /* short rows (a few bytes each): plain loops, no calls */
+        for (; i < l; i++) {
+            dst[i] = zp;
+        }
+        for (; i < l + n; i++) {
+            dst[i] = src[i - l];
+        }
+        for (; i < slot; i++) {
+            dst[i] = zp;
+        }
     }
 }
 
@@ -790,7 +835,7 @@ static void conv_four(const conv_ctx *c, const nn_conv_params *p, const nn_dims 
                         load_rows(p, in_d, in_b, f_d, oy, slot, r);
                         held[oy & 1] = oy;
                     }
-                    fill_interior(r + ox * p->stride_w * in_d->c, f_d->h, groups, slot, c->off2, c->cols + i, 8, 4);
+                    fill_rows(r + ox * p->stride_w * in_d->c, f_d->h, groups, slot, c->off2, c->cols + i);
                 } else {
                     fill_pixel(c, p, in_d, in_b, f_d, oy, ox, c->cols + i, 8, 4);
                 }

@@ -41,9 +41,12 @@ PAIR_CASES = [
     dict(shape=(11, 8, 3), filters=7, k=3, s=1, pad="same", act="none"),
     dict(shape=(12, 9, 3), filters=4, k=5, s=2, pad="valid", act="relu6"),
     dict(shape=(9, 9, 3), filters=5, k=3, s=1, pad="same", act="relu", dil=2),
-    # row mode with outputs narrower than 3 (no padded row buffers: the per-pixel fill)
+    # row mode: outputs 1 or 2 wide (four pixels span several output rows of the ring), vertical dilation only
+    # (the ring's rows dil_h apart), a KWS-like 10x4 stride 2 first convolution (the window's rows wrap the ring)
     dict(shape=(7, 4, 3), filters=3, k=3, s=2, pad="valid", act="none"),
     dict(shape=(6, 3, 1), filters=4, k=3, s=2, pad="same", act="relu"),
+    dict(shape=(11, 8, 3), filters=4, k=3, s=1, pad="same", act="relu", dil=[2, 1]),
+    dict(shape=(15, 8, 1), filters=6, k=[10, 4], s=2, pad="same", act="relu"),
 ]
 SCALES = [1.0, 2.0**7, 2.0**-16, 1.0, 2.0**-14, 2.0**12, 2.0**-23]
 

@@ -701,13 +701,16 @@ static inline size_t scratch_rq_bytes(int32_t oc) { return (size_t)oc_even(oc) *
 static inline size_t scratch_acc_bytes(int32_t oc) { return 4u * sizeof(int32_t) * (size_t)oc_even(oc); }
 static inline size_t scratch_dummy_bytes(int32_t oc) { return ((size_t)oc + 3u) & ~(size_t)3u; }
 
-/* Row mode with outputs at least 3 wide (four consecutive pixels span at most two output rows): two buffers of
- * the kh padded input rows of an output row, each row the span of the output row's windows (the zero point
- * outside the input) rounded up to a word, plus a word read past the last (against zero weights). */
+/* Row mode reads padded copies of the input rows: a ring of the R = (kh - 1) x dil_h + 1 rows a window spans
+ * (row y in slot y mod R, an output row's kh slot offsets in a table after the ring); a slot holds the span of an
+ * output row's windows (the zero point outside the input) rounded up to a word, plus a word read past the last
+ * (against zero weights). Pixels are filled in order, so a row is loaded once. */
 static inline int use_rows(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
 {
-    return row_mode(p, f_d) && out_d->w >= 3;
+    (void)out_d;
+    return row_mode(p, f_d);
 }
+static inline int32_t rows_ring(const nn_conv_params *p, const nn_dims *f_d) { return (f_d->h - 1) * p->dil_h + 1; }
 static inline int32_t rows_slot(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
 {
     return ((((out_d->w - 1) * p->stride_w + f_d->w) * f_d->c + 3) & ~3) + 4;
@@ -718,7 +721,8 @@ size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
     const size_t kc = (size_t)k_cols(p, f_d), oc2 = (size_t)oc_even(f_d->n);
     return scratch_rq_bytes(f_d->n) + scratch_acc_bytes(f_d->n) + scratch_dummy_bytes(f_d->n) +
            4u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc2 * kc * sizeof(int16_t) : 0u) +
-           (use_rows(p, f_d, out_d) ? 2u * (size_t)f_d->h * (size_t)rows_slot(p, f_d, out_d) : 0u);
+           (use_rows(p, f_d, out_d) ? (size_t)rows_ring(p, f_d) * (size_t)rows_slot(p, f_d, out_d) + 4u * (size_t)f_d->h
+                                    : 0u);
 }
 
 /* Group g of a row at src into a pixel's words of the four pixel layout. */
@@ -729,59 +733,62 @@ size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
         words[8 * (G) + 4] = nn_sadd16(nn_sxtb16_ror8(v_), off2);                                             \
     } while (0)
 
-/* One pixel's column from its kh padded rows (slot bytes apart) into the four pixel layout: the short rows of
- * a first convolution (1 to 3 groups of 4 taps) without a loop per row. */
-static void fill_rows(const int8_t *src, int32_t kh, int32_t groups, int32_t slot, uint32_t off2, uint32_t *words)
+/* One pixel's column from its kh padded rows (at ring + row[ky] + xo) into the four pixel layout: the short rows
+ * of a first convolution (1 to 3 groups of 4 taps) without a loop per group. */
+static void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t groups, uint32_t off2,
+                      uint32_t *words)
 {
     if (groups == 1) {
-        for (int32_t ky = 0; ky < kh; ky++, src += slot, words += 8) {
+        for (int32_t ky = 0; ky < kh; ky++, words += 8) {
+            const int8_t *src = ring + row[ky] + xo;
             FILL_GROUP(0);
         }
     } else if (groups == 2) {
-        for (int32_t ky = 0; ky < kh; ky++, src += slot, words += 16) {
+        for (int32_t ky = 0; ky < kh; ky++, words += 16) {
+            const int8_t *src = ring + row[ky] + xo;
             FILL_GROUP(0);
             FILL_GROUP(1);
         }
     } else if (groups == 3) {
-        for (int32_t ky = 0; ky < kh; ky++, src += slot, words += 24) {
+        for (int32_t ky = 0; ky < kh; ky++, words += 24) {
+            const int8_t *src = ring + row[ky] + xo;
             FILL_GROUP(0);
             FILL_GROUP(1);
             FILL_GROUP(2);
         }
     } else {
-        fill_interior(src, kh, groups, slot, off2, words, 8, 4);
+        for (int32_t ky = 0; ky < kh; ky++, words += 8 * groups) {
+            expand_groups(ring + row[ky] + xo, groups, off2, words, 8, 4);
+        }
     }
 }
 
-/* The kh input rows of output row oy, padded (see use_rows), into slots of `slot` bytes at dst. */
-static void load_rows(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
-                      int32_t oy, int32_t slot, int8_t *dst)
+/* Input row y (the zero point where it is outside the input), padded (see use_rows), into the slot at dst. */
+static void load_row(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, int32_t y, int32_t slot,
+                     int8_t *dst)
 {
     const int32_t ic = in_d->c, row = in_d->w * ic;
     const int32_t left = p->pad_w * ic, bytes = slot - 4;
     const int8_t zp = (int8_t)-p->input_offset;
-    for (int32_t ky = 0; ky < f_d->h; ky++, dst += slot) {
-        const int32_t y = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-        /* bytes [0, l) and [l + n, slot) are outside the input */
-        const int32_t l = y < 0 || y >= in_d->h ? slot : (left < bytes ? left : bytes);
-        const int32_t n = l == slot ? 0 : (row < bytes - l ? row : bytes - l);
-        const int8_t *src = in_b + y * row;
-        if (slot > 64) { /* long rows: the library's copies */
-            memset(dst, zp, (size_t)l);
-            memcpy(dst + l, src, (size_t)n);
-            memset(dst + l + n, zp, (size_t)(slot - l - n));
-            continue;
-        }
-        int32_t i = 0; /* short rows (a few bytes each): plain loops, no calls */
-        for (; i < l; i++) {
-            dst[i] = zp;
-        }
-        for (; i < l + n; i++) {
-            dst[i] = src[i - l];
-        }
-        for (; i < slot; i++) {
-            dst[i] = zp;
-        }
+    /* bytes [0, l) and [l + n, slot) are outside the input */
+    const int32_t l = y < 0 || y >= in_d->h ? slot : (left < bytes ? left : bytes);
+    const int32_t n = l == slot ? 0 : (row < bytes - l ? row : bytes - l);
+    const int8_t *src = in_b + (l == slot ? 0 : y * row);
+    if (slot > 64) { /* long rows: the library's copies */
+        memset(dst, zp, (size_t)l);
+        memcpy(dst + l, src, (size_t)n);
+        memset(dst + l + n, zp, (size_t)(slot - l - n));
+        return;
+    }
+    int32_t i = 0; /* short rows (a few bytes each): plain loops, no calls */
+    for (; i < l; i++) {
+        dst[i] = zp;
+    }
+    for (; i < l + n; i++) {
+        dst[i] = src[i - l];
+    }
+    for (; i < slot; i++) {
+        dst[i] = zp;
     }
 }
 
@@ -814,32 +821,50 @@ static void conv_four(const conv_ctx *c, const nn_conv_params *p, const nn_dims 
                       const nn_dims *f_d, const uint32_t *w, const int32_t *mult, const int32_t *shift,
                       const nn_dims *out_d, int8_t *out, int8_t *rows)
 {
+    int32_t *row_off = rows ? (int32_t *)(void *)(rows + rows_ring(p, f_d) * rows_slot(p, f_d, out_d)) : NULL;
     const int32_t oc_n = out_d->c, pairs = oc_even(oc_n) >> 1;
     const int32_t nw = k_cols(p, f_d) >> 1; /* word steps */
     const int32_t pixels = out_d->h * out_d->w;
     const int32_t zp_add = c->fold ? 0 : p->output_offset;
     const int32_t slot = rows ? rows_slot(p, f_d, out_d) : 0, groups = row_bytes(f_d) >> 2;
+    const int32_t ring = rows ? rows_ring(p, f_d) : 0;
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * in_d->h * in_d->w * in_d->c;
         int8_t *out_b = out + b * pixels * oc_n;
-        int32_t held[2] = {-1, -1}; /* the output row whose input rows each buffer holds */
+        int32_t loaded = -p->pad_h - 1; /* the last input row in the ring */
+        int32_t oy = 0, ox = 0;         /* of the pixel being filled */
+        int32_t ring_oy = -1;           /* the output row whose window rows row_off holds */
         for (int32_t px = 0; px < pixels; px += 4) {
             const int32_t n = pixels - px < 4 ? pixels - px : 4;
             int8_t *o[4];
             for (int32_t i = 0; i < 4; i++) { /* unused pixels repeat the last one, their outputs discarded */
-                const int32_t q = px + (i < n ? i : n - 1);
-                const int32_t oy = q / out_d->w, ox = q - oy * out_d->w;
                 if (rows) {
-                    int8_t *r = rows + (oy & 1) * f_d->h * slot;
-                    if (held[oy & 1] != oy) {
-                        load_rows(p, in_d, in_b, f_d, oy, slot, r);
-                        held[oy & 1] = oy;
+                    if (ring_oy != oy) {
+                        const int32_t y0 = oy * p->stride_h - p->pad_h, last = y0 + ring - 1;
+                        for (int32_t y = loaded + 1 > y0 ? loaded + 1 : y0; y <= last; y++) {
+                            load_row(p, in_d, in_b, y, slot,
+                                     rows + (int32_t)((uint32_t)(y + 0x40000000) % (uint32_t)ring) * slot);
+                        }
+                        loaded = last > loaded ? last : loaded;
+                        int32_t s = (int32_t)((uint32_t)(y0 + 0x40000000) % (uint32_t)ring);
+                        for (int32_t ky = 0; ky < f_d->h; ky++) {
+                            row_off[ky] = s * slot;
+                            s += p->dil_h;
+                            s = s >= ring ? s - ring : s;
+                        }
+                        ring_oy = oy;
                     }
-                    fill_rows(r + ox * p->stride_w * in_d->c, f_d->h, groups, slot, c->off2, c->cols + i);
+                    fill_rows(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, groups, c->off2, c->cols + i);
                 } else {
                     fill_pixel(c, p, in_d, in_b, f_d, oy, ox, c->cols + i, 8, 4);
                 }
                 o[i] = i < n ? out_b + (px + i) * oc_n : c->dummy;
+                if (i + 1 < n || (i == 3 && n == 4)) { /* the next pixel (after the last: the next pass's first) */
+                    if (++ox == out_d->w) {
+                        ox = 0;
+                        oy++;
+                    }
+                }
             }
             dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
             if (c->fast && c->full) {

@@ -6,7 +6,7 @@
 #define NN_PLAN_FORMAT_H
 
 #define NN_PLAN_MAGIC 0x4C504E4Eu /* "NNPL" little-endian */
-#define NN_PLAN_VERSION 2u
+#define NN_PLAN_VERSION 3u
 #define NN_PLAN_HEADER_BYTES 64u
 #define NN_PLAN_TENSOR_BYTES 32u
 #define NN_PLAN_OP_BYTES 20u

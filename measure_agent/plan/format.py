@@ -8,7 +8,7 @@ parses them and checks that everything here matches exactly.
 from __future__ import annotations
 
 MAGIC = 0x4C504E4E          # "NNPL" little-endian
-VERSION = 2
+VERSION = 3
 HEADER_BYTES = 64
 TENSOR_BYTES = 32
 OP_BYTES = 20

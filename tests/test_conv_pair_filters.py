@@ -47,6 +47,11 @@ PAIR_CASES = [
     dict(shape=(6, 3, 1), filters=4, k=3, s=2, pad="same", act="relu"),
     dict(shape=(11, 8, 3), filters=4, k=3, s=1, pad="same", act="relu", dil=[2, 1]),
     dict(shape=(15, 8, 1), filters=6, k=[10, 4], s=2, pad="same", act="relu"),
+    # padded convolutions with input channels a multiple of 4 read the padded row ring too: vertical dilation,
+    # width 1 and 2 outputs
+    dict(shape=(9, 6, 8), filters=3, k=3, s=1, pad="same", act="relu6", dil=[2, 1]),
+    dict(shape=(5, 1, 4), filters=5, k=3, s=1, pad="same", act="none"),
+    dict(shape=(6, 4, 12), filters=2, k=3, s=2, pad="same", act="relu"),
 ]
 SCALES = [1.0, 2.0**7, 2.0**-16, 1.0, 2.0**-14, 2.0**12, 2.0**-23]
 

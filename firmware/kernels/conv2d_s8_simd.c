@@ -701,14 +701,15 @@ static inline size_t scratch_rq_bytes(int32_t oc) { return (size_t)oc_even(oc) *
 static inline size_t scratch_acc_bytes(int32_t oc) { return 4u * sizeof(int32_t) * (size_t)oc_even(oc); }
 static inline size_t scratch_dummy_bytes(int32_t oc) { return ((size_t)oc + 3u) & ~(size_t)3u; }
 
-/* Row mode reads padded copies of the input rows: a ring of the R = (kh - 1) x dil_h + 1 rows a window spans
- * (row y in slot y mod R, an output row's kh slot offsets in a table after the ring); a slot holds the span of an
- * output row's windows (the zero point outside the input) rounded up to a word, plus a word read past the last
- * (against zero weights). Pixels are filled in order, so a row is loaded once. */
+/* Row mode, and the four pixel path of a padded convolution without horizontal dilation, read padded copies of
+ * the input rows, so no pixel is a border case: a ring of the R = (kh - 1) x dil_h + 1 rows a window spans (row y
+ * in slot y mod R, an output row's kh slot offsets in a table after the ring); a slot holds the span of an output
+ * row's windows (the zero point outside the input) rounded up to a word, plus a word read past the last (against
+ * zero weights). Pixels are filled in order, so a row is loaded once. */
 static inline int use_rows(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
 {
     (void)out_d;
-    return row_mode(p, f_d);
+    return row_mode(p, f_d) || (p->dil_w == 1 && (f_d->c & 3) == 0 && (p->pad_w > 0 || p->pad_h > 0));
 }
 static inline int32_t rows_ring(const nn_conv_params *p, const nn_dims *f_d) { return (f_d->h - 1) * p->dil_h + 1; }
 static inline int32_t rows_slot(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
@@ -984,14 +985,15 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     c.row_groups = row_mode(p, f_d) ? row_bytes(f_d) >> 2 : (f_d->w * f_d->c) >> 2;
     c.row_step = p->dil_h * in_d->w * in_d->c;
     c.off2 = nn_pack16(p->input_offset, p->input_offset);
+    /* after the columns: row mode's repacked weights, then the padded rows */
+    int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
+    int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_cols(p, f_d) : 0));
     if (p->filter_pairs) {
-        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out, NULL);
+        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out,
+                  use_rows(p, f_d, out_d) ? rows : NULL);
     } else if (row_mode(p, f_d)) {
-        int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
-        const int32_t kw4 = oc_even(oc_n) * k_cols(p, f_d);
         repack_pairs(filter, oc_n, f_d->h, f_d->w * f_d->c, row_bytes(f_d), w);
-        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out,
-                  use_rows(p, f_d, out_d) ? (int8_t *)(w + kw4) : NULL);
+        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out, rows);
     } else {
         conv_two(&c, p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);
     }

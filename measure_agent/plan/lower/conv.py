@@ -84,7 +84,8 @@ def lower_conv(b: Builder, g: Graph, op: Op) -> None:
         else:
             kind = "DWCONV_S8" if dw else "CONV_S8"
             kernel = (K.depthwise_conv2d_s8(kh, kw, sw, dlw, out.shape[2], out.shape[3]) if dw
-                      else K.conv2d_s8(kh, kw, ic, out.shape[3], dlw, sw, out.shape[2], dlh))
+                      else K.conv2d_s8(kh, kw, ic, out.shape[3], dlw, sw, out.shape[2], dlh,
+                                      padded=geometry["pad_w"] > 0 or geometry["pad_h"] > 0))
             if not dw:
                 layout = dict(filter_layout=FILTER_LAYOUTS["ohwi"])
                 if b.pair_filters and ic % 4 == 0:

@@ -14,10 +14,12 @@
  * Input channels not a multiple of 4 (the first convolution: 1 or 3 channels, "row mode"): a kernel row's
  * kw x ic input bytes are contiguous, so the columns are built row by row, each row padded to a multiple of
  * 4 bytes, and the weights are repacked per call into the pair layout with the same zero padding.
+ * Row mode and padded convolutions without horizontal dilation copy each input row once into a small ring,
+ * padded with the input zero point (0 after the offset), so every pixel's column is filled as an interior one.
  *
- * Pixel pair path (plain OHWI weights: a plan whose paired filters would not fit, or dilated rows with
- * ic % 4 != 0): each pair of output channels is a 2x2 block of dot products, SXTB16 of 4 weight bytes per
- * group (dot_pairs: 20 cycles per 16 MACs).
+ * Pixel pair path (plain OHWI weights: a plan whose paired filters would not fit; dilated rows or very long
+ * kernel rows with ic % 4 != 0): each pair of output channels is a 2x2 block of dot products, SXTB16 of 4
+ * weight bytes per group (dot_pairs: 20 cycles per 16 MACs).
  *
  * The requantization uses constants derived once per call (conv_rq: the two roundings of the reference fused
  * into one 64-bit rounding, exact). All int32 sums wrap exactly as the reference's, so any int32 bias is

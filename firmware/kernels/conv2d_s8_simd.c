@@ -697,7 +697,8 @@ static void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int3
 
 /* Scratch layout: the requantization table (oc rounded up to even x conv_rq), the accumulators of four pixels
  * (4 x that int32), the unused pixels' discarded outputs (oc bytes, padded to words), the columns (4 x K4 int16;
- * the pixel pair path uses half), in row mode the weights repacked into the pair layout (K4 int16 per channel). */
+ * the pixel pair path uses half), in row mode the weights repacked into the pair layout (K4 int16 per channel),
+ * then the padded row ring and its row offsets (use_rows). */
 static inline int32_t oc_even(int32_t oc) { return (oc + 1) & ~1; }
 static inline size_t scratch_rq_bytes(int32_t oc) { return (size_t)oc_even(oc) * sizeof(conv_rq); }
 static inline size_t scratch_acc_bytes(int32_t oc) { return 4u * sizeof(int32_t) * (size_t)oc_even(oc); }

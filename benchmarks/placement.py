@@ -68,11 +68,16 @@ def main() -> None:
             backends[mode] = b
         try:
             board = backends[modes[0]].board
-            image = backends[modes[0]].firmware(FirmwareSettings.for_board(board))
+            settings = FirmwareSettings.for_board(board)
+            image = backends[modes[0]].firmware(settings)
             for key in args.models.split(","):
-                plan = compile_plan(read_model(args.shared / MODELS[key]))
+                graph = read_model(args.shared / MODELS[key])
                 for placement in ("sram", "flash"):
+                    plan = compile_plan(graph, settings.variant)  # the plan a measurement uploads
                     verdict = fit(plan, image, placement, board)
+                    if not verdict.fits and plan.paired_filters:  # its fallback: TFLite's filter layout
+                        plan = compile_plan(graph, settings.variant, pair_filters=False)
+                        verdict = fit(plan, image, placement, board)
                     row = {"board": target, "model": key, "placement": placement, "fits": verdict.fits}
                     if not verdict.fits:
                         notes.append(f"{target} {key} {placement}: {verdict.reason}")

@@ -82,11 +82,16 @@ def main() -> None:
             b = VirtualBackend(BoardSpec(id=f"modes-{name}-{'strict' if strict else 'fast'}", kind="virtual", target=name))
             b.strict = strict
             backends[strict] = b
-        image = backends[False].firmware(FirmwareSettings.for_board(board))
+        settings = FirmwareSettings.for_board(board)
+        image = backends[False].firmware(settings)
         try:
             for model in args.models.split(","):
-                plan = compile_plan(read_model(MODEL_DIR / model))
+                graph = read_model(MODEL_DIR / model)
+                plan = compile_plan(graph, settings.variant)  # the plan a measurement uploads
                 verdict = fit(plan, image, args.placement)
+                if not verdict.fits and plan.paired_filters:  # its fallback: TFLite's filter layout
+                    plan = compile_plan(graph, settings.variant, pair_filters=False)
+                    verdict = fit(plan, image, args.placement)
                 if not verdict.fits:
                     print(f"{name:<14} {model:<31} does not fit: {verdict.reason}")
                     continue

@@ -114,9 +114,10 @@ def kws(board, strict: bool) -> None:
     from measure_agent.vboard import PtyBridge
 
     model = ROOT.parent / "shared" / "models" / "kws_ref_model.tflite"
-    plan = compile_plan(read_model(model))
+    settings = FirmwareSettings.for_board(board, opt_level="-Os")
+    plan = compile_plan(read_model(model), settings.variant)
     x = np.random.default_rng(1).integers(-128, 128, size=plan.inputs[0].shape, dtype=np.int8)
-    image = build_firmware(board, FirmwareSettings.for_board(board, opt_level="-Os"))
+    image = build_firmware(board, settings)
     best: dict[bool, float] = {}
     n = cycles = None
     for hooks in (True, False, True, False):

@@ -193,8 +193,9 @@ def target_verdict(graph, board: Board, placement: str | None = DEFAULT_PLACEMEN
     out: dict = {"target": board.name, "placement": placement, "fits": None, "unsupported": [], "problem": ""}
     support = runtime_support(graph)
     out["unsupported"] = [{"index": i, "op": op, "reason": why} for i, op, why in support if why]
+    settings = settings or FirmwareSettings.for_board(board)
     try:
-        plan = compile_plan(graph)
+        plan = compile_plan(graph, settings.variant)  # the plan the measurement uploads
     except UnsupportedOpError as exc:
         out["problem"] = f"the runtime cannot run the model: {exc}"
         return out
@@ -202,9 +203,12 @@ def target_verdict(graph, board: Board, placement: str | None = DEFAULT_PLACEMEN
     out["arena"] = {"total": plan.arena_bytes, "scratch": scratch, "layer_state": plan.state_bytes,
                     "tensors": plan.arena_bytes - plan.state_bytes - scratch}
     try:
-        image = build_firmware(board, settings or FirmwareSettings.for_board(board))
+        image = build_firmware(board, settings)
     except (FirmwareBuildError, OSError) as exc:
         out["problem"] = f"cannot build the firmware to size it: {str(exc).splitlines()[0] if str(exc) else exc}"
         return out
-    out.update(fit(plan, image, placement, board).to_dict())
+    verdict = fit(plan, image, placement, board)
+    if not verdict.fits and plan.paired_filters:  # the measurement's fallback: TFLite's filter layout
+        verdict = fit(compile_plan(graph, settings.variant, pair_filters=False), image, placement, board)
+    out.update(verdict.to_dict())
     return out

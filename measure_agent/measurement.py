@@ -93,8 +93,9 @@ def _inputs(request: pb.MeasureRequest, plan) -> list[bytes]:
     return out
 
 
-def compile_model(model: bytes) -> CompiledModel:
-    """Read, analyse and compile a .tflite model; InvalidModel / UnsupportedModel on a model that cannot run.
+def compile_model(model: bytes, variant: str = "reference", pair_filters: bool | None = None) -> CompiledModel:
+    """Read, analyse and compile a .tflite model for the firmware of runtime ``variant`` (``pair_filters``: see
+    :func:`compile_plan`); InvalidModel / UnsupportedModel on a model that cannot run.
 
     The analysis describes the very graph that is compiled, layer for layer (joined by index); a
     mismatch is an internal error, never a silent default.
@@ -106,7 +107,7 @@ def compile_model(model: bytes) -> CompiledModel:
     except ModelError as exc:
         raise InvalidModel(f"malformed model: {exc}") from None
     try:
-        plan = compile_plan(graph)
+        plan = compile_plan(graph, variant, pair_filters)
     except UnsupportedOpError as exc:
         if exc.malformed:  # e.g. a zero point out of range, a reshape that changes the size
             raise InvalidModel(exc.describe()) from None
@@ -137,9 +138,9 @@ COMPILED_CACHE_SIZE = 8
 
 
 @functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
-def compiled_model(model: bytes) -> CompiledModel:
+def compiled_model(model: bytes, variant: str = "reference", pair_filters: bool | None = None) -> CompiledModel:
     """:func:`compile_model`, remembered for the last models (refusals are not remembered)."""
-    return compile_model(model)
+    return compile_model(model, variant, pair_filters)
 
 
 def layer_features(layer: LayerAnalysis) -> pb.LayerFeatures:
@@ -167,7 +168,8 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
         placement = check_placement(request.placement)  # "" = flash, as deployed
     except PlacementError as exc:
         raise InvalidModel(str(exc)) from None
-    compiled = compiled_model(bytes(request.model))
+    variant = settings.variant
+    compiled = compiled_model(bytes(request.model), variant)
     plan = compiled.plan
     repetitions = request.repetitions or DEFAULT_REPETITIONS
     if repetitions > MAX_REPETITIONS:
@@ -178,6 +180,10 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
     progress(pb.MeasureEvent.BUILDING, f"firmware {settings.label()}")
     image = backend.firmware(settings)
     verdict = fit(plan, image, placement, board)  # the same verdict as `costmodel analyze --target`
+    if not verdict.fits and plan.paired_filters:  # the int16 pair filters are twice TFLite's: its layout instead
+        compiled = compiled_model(bytes(request.model), variant, False)
+        plan = compiled.plan
+        verdict = fit(plan, image, placement, board)
     if not verdict.fits:
         raise DoesNotFit(verdict.reason)
     run = backend.run_plan(image, plan.blob, inputs, repetitions, placement=placement,

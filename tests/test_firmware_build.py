@@ -522,5 +522,7 @@ def test_real_model_on_virtual_board(kws_model, name):
         bridge.close()
     assert len(r.layer_cycles) == len(plan.layers) and all(c > 0 for c in r.layer_cycles)
     latency_ms = r.total / board.default_clock_hz * 1e3
-    assert 20 < latency_ms < 1000  # MLPerf Tiny TFLM reference on NUCLEO-L4R5ZI: 181.9 ms at 120 MHz
+    # MLPerf Tiny TFLM reference on NUCLEO-L4R5ZI: 181.9 ms at 120 MHz; the SIMD kernels run it in 19.4 ms on the
+    # 216 MHz NUCLEO-F767ZI (a sanity range for the timer, not a speed goal)
+    assert 10 < latency_ms < 1000
     assert out == run_on_host(plan, [x], "simd")[0].tobytes()

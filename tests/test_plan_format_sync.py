@@ -91,6 +91,11 @@ def test_dtypes_and_locations(header):
     assert locations == {"NN_LOC_ARENA": F.LOC_ARENA, "NN_LOC_CONST": F.LOC_CONST}
 
 
+def test_filter_layouts(header):
+    layouts = _named_enum(header, "nn_filter_layout")
+    assert {n.removeprefix("NN_FILTER_").lower(): v for n, v in layouts.items()} == F.FILTER_LAYOUTS
+
+
 def test_op_kinds(header):
     kinds = _named_enum(header, "nn_op_kind")
     assert {n.removeprefix("NN_OP_"): v for n, v in kinds.items()} == F.OP_KINDS

@@ -59,16 +59,16 @@ def test_a_plan_that_disagrees_with_the_analysis_is_an_error(monkeypatch):
 
     real = plan_package.compile_plan
 
-    def drop_last_layer(graph):
-        plan = real(graph)
+    def drop_last_layer(graph, *args):  # compile_plan(graph, variant, pair_filters)
+        plan = real(graph, *args)
         return dataclasses.replace(plan, layers=plan.layers[:-1])
 
     monkeypatch.setattr(plan_package, "compile_plan", drop_last_layer)
     with pytest.raises(MeasureError, match="internal: the plan has 4 layers, the analysis 5"):
         measurement.compile_model(small_model())
 
-    def swap_ops(graph):
-        plan = real(graph)
+    def swap_ops(graph, *args):
+        plan = real(graph, *args)
         layers = list(plan.layers)
         layers[1] = dataclasses.replace(layers[1], op_type="MAX_POOL_2D")
         return dataclasses.replace(plan, layers=layers)

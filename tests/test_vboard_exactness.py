@@ -42,7 +42,7 @@ def board(variant: str, abi: str):
 
 
 def run_on_board(path, variant: str, abi: str, xs: list[np.ndarray], placement: str = "flash") -> list[np.ndarray]:
-    plan = compile_plan(read_model(path))
+    plan = compile_plan(read_model(path), variant)  # the variant's own plan (SIMD: int16 pair conv filters)
     backend, image = board(variant, abi)
     verdict = fit(plan, image, placement)
     if not verdict.fits:

@@ -1,8 +1,8 @@
 /*
  * AVERAGE_POOL_2D, int8 (input and output share quantization), Armv7E-M SIMD: four channels at a time, the
- * window's sum in two int16x2 lanes (SXTB16 of each input word, SADD16), exact while the window has at most
- * 255 elements (|sum| <= 255 * 128 < 2^15); then the reference's rounding division per channel. Larger
- * windows, and the last channels of a count not a multiple of 4, as the reference.
+ * window's sum in two int16x2 lanes (each input word sign-extended and added by two SXTAB16), exact while the
+ * window has at most 255 elements (|sum| <= 255 * 128 < 2^15); then the reference's rounding division per
+ * channel. Larger windows, and the last channels of a count not a multiple of 4, as the reference.
  */
 #include "nn_kernels.h"
 #include "nn_quant.h"
@@ -49,10 +49,16 @@ void avgpool_s8_simd(const nn_pool_params *p, const nn_dims *in_d, const int8_t 
                     const int8_t *row = win + c;
                     for (int32_t ky = ys; ky < ye; ky++, row += row_step) {
                         const int8_t *px = row;
-                        for (int32_t kx = xs; kx < xe; kx++, px += C) {
+                        int32_t kx = xs;
+                        for (; kx + 2 <= xe; kx += 2, px += 2 * C) { /* both loads before the pointer moves */
+                            const uint32_t v0 = nn_read32(px), v1 = nn_read32(px + C);
+                            s02 = nn_sxtab16(nn_sxtab16(s02, v0), v1);
+                            s13 = nn_sxtab16_ror8(nn_sxtab16_ror8(s13, v0), v1);
+                        }
+                        if (kx < xe) {
                             const uint32_t v = nn_read32(px);
-                            s02 = nn_sadd16(s02, nn_sxtb16(v));
-                            s13 = nn_sadd16(s13, nn_sxtb16_ror8(v));
+                            s02 = nn_sxtab16(s02, v);
+                            s13 = nn_sxtab16_ror8(s13, v);
                         }
                     }
                     o[c] = avg_out(lane_lo(s02), count, p);

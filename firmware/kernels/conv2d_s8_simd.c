@@ -1,26 +1,43 @@
 /*
  * CONV_2D, int8, Armv7E-M SIMD.
  *
- * Two output pixels at a time are im2col'ed into int16 columns (input offset added, each group of 4 taps
- * reordered x0,x2,x1,x3 to match SXTB16 of 4 weight bytes), the two columns interleaved group by group so
- * one pointer walks both. Then every pair of output channels is a 2x2 block of (channel, pixel) dot products
- * with SMLAD (dot_pairs: 20 cycles per 16 MACs on the M4), the raw sums go to a small buffer, and one pass
- * requantizes the pair's outputs with constants derived once per call (conv_rq: the two roundings of the
- * reference fused into one 64-bit rounding, exact). Padding is handled while filling the columns (a tap
- * outside the input is a zero segment), never in the dot products.
+ * im2col: output pixels are expanded into int16 columns (input offset added, each group of 4 taps reordered
+ * x0,x2,x1,x3 as SXTB16 gives them), several pixels' columns interleaved word by word so one pointer walks
+ * them all. Padding is handled while filling the columns (a tap outside the input is a zero segment), never
+ * in the dot products.
  *
- * Input channels not a multiple of 4 (the first convolution: 1 or 3 channels): a kernel row's kw x ic input
- * bytes are contiguous, so the columns are built row by row, each row padded to a multiple of 4 bytes, and
- * the weights are repacked (per call, into the scratch) with the same zero padding; the dot products then
- * run on whole groups (zero weights against the few bytes read past a row).
- * All int32 sums wrap exactly as the reference's, so any int32 bias is handled as the reference does.
+ * Four pixel path: the weights come as int16 pairs in the very order the dot products read them (laid out
+ * by the plan compiler, plan filter layout 1; see lower/conv.py pair_filter), so a weight costs a plain word
+ * load and no SXTB16. Every pair of output channels is a 2x4 block of (channel, pixel) dot products with
+ * SMLAD in 8 registers (dot_2x4: 16 cycles per 16 MACs on the M4), each weight word used against four
+ * pixels, and the four pixels are requantized per channel with its constants loaded once.
+ * Input channels not a multiple of 4 (the first convolution: 1 or 3 channels, "row mode"): a kernel row's
+ * kw x ic input bytes are contiguous, so the columns are built row by row, each row padded to a multiple of
+ * 4 bytes, and the weights are repacked per call into the pair layout with the same zero padding.
+ * Row mode and padded convolutions without horizontal dilation copy each input row once into a small ring,
+ * padded with the input zero point (0 after the offset), so every pixel's column is filled as an interior one.
+ *
+ * Pixel pair path (plain OHWI weights: a plan whose paired filters would not fit; dilated rows or very long
+ * kernel rows with ic % 4 != 0): each pair of output channels is a 2x2 block of dot products, SXTB16 of 4
+ * weight bytes per group (dot_pairs: 20 cycles per 16 MACs).
+ *
+ * The requantization uses constants derived once per call (conv_rq: the two roundings of the reference fused
+ * into one 64-bit rounding, exact). All int32 sums wrap exactly as the reference's, so any int32 bias is
+ * handled as the reference does.
  */
+#include <string.h>
+
 #include "nn_kernels.h"
 #include "nn_quant.h"
 #include "nn_simd.h"
 
-/* Row mode: input channels not a multiple of 4, rows of kernel taps contiguous in the input. */
-static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d) { return (f_d->c & 3) != 0 && p->dil_w == 1; }
+/* Row mode: input channels not a multiple of 4, rows of kernel taps contiguous in the input, a kernel row of at
+ * most NN_CONV_ROW_GROUPS_MAX groups of 4 taps (border rows are assembled on the stack). */
+#define NN_CONV_ROW_GROUPS_MAX 64
+static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d)
+{
+    return (f_d->c & 3) != 0 && p->dil_w == 1 && f_d->w * f_d->c <= 4 * NN_CONV_ROW_GROUPS_MAX;
+}
 /* Bytes of one kernel row in row mode (kw x ic rounded up to a multiple of 4). */
 static inline int32_t row_bytes(const nn_dims *f_d) { return (f_d->w * f_d->c + 3) & ~3; }
 /* Taps per column as the dot products see them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
@@ -29,85 +46,84 @@ static inline int32_t k_cols(const nn_conv_params *p, const nn_dims *f_d)
     return row_mode(p, f_d) ? f_d->h * row_bytes(f_d) : (f_d->h * f_d->w * f_d->c + 3) & ~3;
 }
 
-size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d)
-{
-    /* per output channel: 16 bytes of requantization constants, 8 of accumulators, 1 of discarded output
-     * (padded to words); the two columns; in row mode the repacked weights */
-    const size_t oc = (size_t)f_d->n, kc = (size_t)k_cols(p, f_d);
-    return 24u * oc + ((oc + 3u) & ~(size_t)3u) + 2u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc * kc : 0u);
-}
 
-/* n4 groups of 4 input bytes at src into one pixel's half of the pair layout (words 0, 1 of every 4). */
-static inline void expand_groups(const int8_t *src, int32_t n4, uint32_t off2, uint32_t *dst)
+/*
+ * Column layouts: a group of 4 taps of one pixel is two words, A = (x0, x2) and B = (x1, x3) as int16 (what
+ * SXTB16 gives); group g's A is at word gs * g of the pixel's base, B bo words after it. The pixel pair layout:
+ * gs 4, bo 1 (pixel h's base: word 2h); the four pixel layout: gs 8, bo 4 (pixel p's base: word p).
+ */
+/* n4 groups of 4 input bytes at src into one pixel's words. */
+static inline void expand_groups(const int8_t *src, int32_t n4, uint32_t off2, uint32_t *dst, int32_t gs, int32_t bo)
 {
-    for (; n4 >= 2; n4 -= 2, src += 8, dst += 8) {
+    for (; n4 >= 2; n4 -= 2, src += 8, dst += 2 * gs) {
         const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4);
         dst[0] = nn_sadd16(nn_sxtb16(v0), off2);
-        dst[1] = nn_sadd16(nn_sxtb16_ror8(v0), off2);
-        dst[4] = nn_sadd16(nn_sxtb16(v1), off2);
-        dst[5] = nn_sadd16(nn_sxtb16_ror8(v1), off2);
+        dst[bo] = nn_sadd16(nn_sxtb16_ror8(v0), off2);
+        dst[gs] = nn_sadd16(nn_sxtb16(v1), off2);
+        dst[gs + bo] = nn_sadd16(nn_sxtb16_ror8(v1), off2);
     }
     if (n4) {
         const uint32_t v = nn_read32(src);
         dst[0] = nn_sadd16(nn_sxtb16(v), off2);
-        dst[1] = nn_sadd16(nn_sxtb16_ror8(v), off2);
+        dst[bo] = nn_sadd16(nn_sxtb16_ror8(v), off2);
     }
 }
 
-static inline void zero_groups(int32_t n4, uint32_t *dst)
+static inline void zero_groups(int32_t n4, uint32_t *dst, int32_t gs, int32_t bo)
 {
-    for (; n4 > 0; n4--, dst += 4) {
+    for (; n4 > 0; n4--, dst += gs) {
         dst[0] = 0;
-        dst[1] = 0;
+        dst[bo] = 0;
     }
 }
 
-/* One element (index i of a column) of the pair layout: group i / 4, position x0,x2,x1,x3 in the group. */
-static inline void put_elem(uint32_t *words, int32_t i, int16_t v)
+/* One element (index i of a column) of a pixel's words: group i / 4, word A for taps 0, 2, B for 1, 3. */
+static inline void put_elem(uint32_t *words, int32_t i, int16_t v, int32_t gs, int32_t bo)
 {
-    static const uint8_t perm[4] = {0, 2, 1, 3};
-    ((int16_t *)(void *)words)[2 * (i & ~3) + perm[i & 3]] = v;
+    ((int16_t *)(void *)(words + gs * (i >> 2) + ((i & 1) ? bo : 0)))[(i >> 1) & 1] = v;
 }
 
 /* The column of an output pixel whose window lies wholly inside the input, without horizontal dilation:
  * each kernel row is one run of kw x ic input bytes (row mode: rounded up to a multiple of 4). */
 static inline void fill_interior(const int8_t *src, int32_t kh, int32_t row_groups, int32_t row_step, uint32_t off2,
-                                 uint32_t *words)
+                                 uint32_t *words, int32_t gs, int32_t bo)
 {
-    for (int32_t ky = 0; ky < kh; ky++, src += row_step, words += 4 * row_groups) {
-        expand_groups(src, row_groups, off2, words);
+    for (int32_t ky = 0; ky < kh; ky++, src += row_step, words += gs * row_groups) {
+        expand_groups(src, row_groups, off2, words, gs, bo);
     }
 }
 
-/*
- * The column of the output pixel whose window starts at (y0, x0), into half `half` of the pair layout:
- * for each group g of 4 taps, words 4g + 2 * half and 4g + 2 * half + 1.
- */
+/* The column of the output pixel whose window starts at (y0, x0), into the pixel's words at `words`. */
 static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
-                        int32_t y0, int32_t x0, uint32_t *pair, int half)
+                        int32_t y0, int32_t x0, uint32_t *words, int32_t gs, int32_t bo)
 {
     const int32_t ic = in_d->c, kh = f_d->h, kw = f_d->w;
     const uint32_t off2 = nn_pack16(p->input_offset, p->input_offset);
     const int16_t off = (int16_t)p->input_offset;
-    uint32_t *words = pair + 2 * half;
     if (row_mode(p, f_d)) {
         const int32_t rb = row_bytes(f_d), seg = kw * ic;
         const int x_inside = x0 >= 0 && x0 + kw <= in_d->w;
-        for (int32_t ky = 0; ky < kh; ky++, words += 4 * (rb >> 2)) {
+        for (int32_t ky = 0; ky < kh; ky++, words += gs * (rb >> 2)) {
             const int32_t y = y0 + ky * p->dil_h;
             if (y < 0 || y >= in_d->h) {
-                zero_groups(rb >> 2, words);
+                zero_groups(rb >> 2, words, gs, bo);
             } else if (x_inside) { /* the row's bytes and up to 3 more (against zero weights) */
-                expand_groups(in_b + (y * in_d->w + x0) * ic, rb >> 2, off2, words);
-            } else {
+                expand_groups(in_b + (y * in_d->w + x0) * ic, rb >> 2, off2, words, gs, bo);
+            } else { /* the row's bytes with the zero point (an input of 0 after the offset) outside the input */
                 const int8_t *row = in_b + y * in_d->w * ic;
-                zero_groups(rb >> 2, words);
-                for (int32_t i = 0; i < seg; i++) {
-                    const int32_t x = x0 + i / ic;
-                    if (x >= 0 && x < in_d->w) {
-                        put_elem(words, i, (int16_t)(row[x * ic + i % ic] + off));
+                const int8_t zp = (int8_t)-off;
+                int8_t tmp[4 * NN_CONV_ROW_GROUPS_MAX];
+                for (int32_t kx = 0, i = 0; kx < kw; kx++) {
+                    const int32_t x = x0 + kx;
+                    const int inside = x >= 0 && x < in_d->w;
+                    for (int32_t ch = 0; ch < ic; ch++, i++) {
+                        tmp[i] = inside ? row[x * ic + ch] : zp;
                     }
                 }
+                for (int32_t i = seg; i < rb; i++) {
+                    tmp[i] = 0;
+                }
+                expand_groups(tmp, rb >> 2, off2, words, gs, bo);
             }
         }
         return;
@@ -115,8 +131,7 @@ static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8
     const int32_t K = kh * kw * ic;
     const int32_t K4 = (K + 3) & ~3;
     if (K4 != K) { /* the last group's padding */
-        words[K4 - 4] = 0;
-        words[K4 - 3] = 0;
+        zero_groups(1, words + gs * ((K4 >> 2) - 1), gs, bo);
     }
     int32_t k = 0;
     for (int32_t ky = 0; ky < kh; ky++) {
@@ -125,15 +140,15 @@ static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8
             const int32_t x = x0 + kx * p->dil_w;
             const int inside = y >= 0 && y < in_d->h && x >= 0 && x < in_d->w;
             const int8_t *src = inside ? in_b + (y * in_d->w + x) * ic : NULL;
-            if ((ic & 3) == 0) { /* group k / 4 starts at word 4 * (k / 4) = k */
+            if ((ic & 3) == 0) { /* k is a multiple of 4: group k / 4 */
                 if (inside) {
-                    expand_groups(src, ic >> 2, off2, words + k);
+                    expand_groups(src, ic >> 2, off2, words + gs * (k >> 2), gs, bo);
                 } else {
-                    zero_groups(ic >> 2, words + k);
+                    zero_groups(ic >> 2, words + gs * (k >> 2), gs, bo);
                 }
             } else { /* dilated columns with ic % 4 != 0 */
                 for (int32_t c = 0; c < ic; c++) {
-                    put_elem(words, k + c, inside ? (int16_t)(src[c] + off) : 0);
+                    put_elem(words, k + c, inside ? (int16_t)(src[c] + off) : 0, gs, bo);
                 }
             }
         }
@@ -440,6 +455,232 @@ static void requant_pair_exact(const int32_t *acc, const int32_t *bias, const in
     }
 }
 
+/*
+ * The four pixel path: weights as int16 pairs (filter_pairs: laid out by the plan compiler; row mode: repacked
+ * per call), for channel pair j and word step k (taps 4g .. 4g + 3 give steps 2g: (w0, w2) and 2g + 1: (w1, w3))
+ * the even channel's word, then the odd one's (a zero channel pads an odd count): 8 bytes per step, the pairs
+ * one after another. The columns of four pixels interleaved word by word (layout gs 8, bo 4). Each channel pair
+ * is a 2x4 block of (channel, pixel) dot products started from the channels' biases; acc[4c + p] = channel c,
+ * pixel p.
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One word step at weight byte offset W and column byte offset C: 6 loads (4 pipelined), 8 SMLAD, 16 MACs in
+ * 16 cycles on the M4; 14 registers (8 accumulators, 2 pointers, 4 operands), so the counters live in memory. */
+#define MAC2X4_STEP(W, C)                                                                                         \
+    "ldr %[w0], [%[wp], #" #W "]\n"                                                                             \
+    "ldr %[w1], [%[wp], #" #W "+4]\n"                                                                           \
+    "ldr %[c0], [%[cp], #" #C "]\n"                                                                             \
+    "ldr %[c1], [%[cp], #" #C "+4]\n"                                                                           \
+    "smlad %[a00], %[w0], %[c0], %[a00]\n"                                                                     \
+    "smlad %[a10], %[w1], %[c0], %[a10]\n"                                                                     \
+    "smlad %[a01], %[w0], %[c1], %[a01]\n"                                                                     \
+    "smlad %[a11], %[w1], %[c1], %[a11]\n"                                                                     \
+    "ldr %[c0], [%[cp], #" #C "+8]\n"                                                                           \
+    "ldr %[c1], [%[cp], #" #C "+12]\n"                                                                          \
+    "smlad %[a02], %[w0], %[c0], %[a02]\n"                                                                     \
+    "smlad %[a12], %[w1], %[c0], %[a12]\n"                                                                     \
+    "smlad %[a03], %[w0], %[c1], %[a03]\n"                                                                     \
+    "smlad %[a13], %[w1], %[c1], %[a13]\n"
+
+static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t pairs,
+                                              const conv_rq *rq, int32_t *acc)
+{
+    const uint32_t *wp = w, *cp = cols;
+    int32_t a00, a01, a02, a03, a10, a11, a12, a13;
+    uint32_t w0, w1, c0, c1;
+    struct {
+        const uint32_t *cols;
+        const conv_rq *rq;
+        int32_t *acc;
+        int32_t pairs, n8, rest, cnt;
+    } m = {cols, rq, acc, pairs, nw >> 3, (nw & 7) >> 1, 0};
+    __asm__ volatile(
+        "2:\n"
+        "ldr %[c0], %[mrq]\n" /* the pair's biases start the accumulators */
+        "ldr %[w0], [%[c0]]\n"
+        "ldr %[w1], [%[c0], #16]\n"
+        "add %[c0], %[c0], #32\n"
+        "str %[c0], %[mrq]\n"
+        "mov %[a00], %[w0]\n"
+        "mov %[a01], %[w0]\n"
+        "mov %[a02], %[w0]\n"
+        "mov %[a03], %[w0]\n"
+        "mov %[a10], %[w1]\n"
+        "mov %[a11], %[w1]\n"
+        "mov %[a12], %[w1]\n"
+        "mov %[a13], %[w1]\n"
+        "ldr %[cp], %[mcols]\n"
+        "ldr %[c0], %[mn8]\n"
+        "cmp %[c0], #0\n"
+        "beq 3f\n"
+        "str %[c0], %[mcnt]\n"
+        "1:\n" /* eight word steps (16 taps) per iteration */
+        MAC2X4_STEP(0, 0) MAC2X4_STEP(8, 16) MAC2X4_STEP(16, 32) MAC2X4_STEP(24, 48)
+        MAC2X4_STEP(32, 64) MAC2X4_STEP(40, 80) MAC2X4_STEP(48, 96) MAC2X4_STEP(56, 112)
+        "add %[cp], %[cp], #128\n"
+        "add %[wp], %[wp], #64\n"
+        "ldr %[c0], %[mcnt]\n"
+        "subs %[c0], %[c0], #1\n"
+        "str %[c0], %[mcnt]\n"
+        "bne 1b\n"
+        "3:\n"
+        "ldr %[c0], %[mrest]\n"
+        "cmp %[c0], #0\n"
+        "beq 5f\n"
+        "str %[c0], %[mcnt]\n"
+        "4:\n" /* the remaining 1 to 3 groups of 4 taps */
+        MAC2X4_STEP(0, 0) MAC2X4_STEP(8, 16)
+        "add %[cp], %[cp], #32\n"
+        "add %[wp], %[wp], #16\n"
+        "ldr %[c0], %[mcnt]\n"
+        "subs %[c0], %[c0], #1\n"
+        "str %[c0], %[mcnt]\n"
+        "bne 4b\n"
+        "5:\n"
+        "ldr %[c0], %[macc]\n"
+        "str %[a00], [%[c0]]\n"
+        "str %[a01], [%[c0], #4]\n"
+        "str %[a02], [%[c0], #8]\n"
+        "str %[a03], [%[c0], #12]\n"
+        "str %[a10], [%[c0], #16]\n"
+        "str %[a11], [%[c0], #20]\n"
+        "str %[a12], [%[c0], #24]\n"
+        "str %[a13], [%[c0], #28]\n"
+        "add %[c0], %[c0], #32\n"
+        "str %[c0], %[macc]\n"
+        "ldr %[c0], %[mpairs]\n"
+        "subs %[c0], %[c0], #1\n"
+        "str %[c0], %[mpairs]\n"
+        "bne 2b\n"
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a02] "=&r"(a02), [a03] "=&r"(a03), [a10] "=&r"(a10),
+          [a11] "=&r"(a11), [a12] "=&r"(a12), [a13] "=&r"(a13), [wp] "+r"(wp), [cp] "+r"(cp), [w0] "=&r"(w0),
+          [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1), [mrq] "+m"(m.rq), [macc] "+m"(m.acc),
+          [mpairs] "+m"(m.pairs), [mcnt] "+m"(m.cnt)
+        : [mcols] "m"(m.cols), [mn8] "m"(m.n8), [mrest] "m"(m.rest)
+        : "cc", "memory");
+}
+#else
+static void dot_2x4(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t pairs, const conv_rq *rq,
+                    int32_t *acc)
+{
+    for (int32_t j = 0; j < pairs; j++, acc += 8, rq += 2) {
+        int32_t a[8];
+        for (int32_t i = 0; i < 4; i++) {
+            a[i] = rq[0].bias;
+            a[4 + i] = rq[1].bias;
+        }
+        const uint32_t *cp = cols;
+        for (int32_t k = 0; k < nw; k++, w += 2, cp += 4) {
+            for (int32_t i = 0; i < 4; i++) {
+                a[i] = nn_smlad(w[0], cp[i], a[i]);
+                a[4 + i] = nn_smlad(w[1], cp[i], a[4 + i]);
+            }
+        }
+        for (int32_t i = 0; i < 8; i++) {
+            acc[i] = a[i];
+        }
+    }
+}
+#endif
+
+/* The requantized outputs of four pixels from accumulators that include the bias: channel c's at acc[4c + p]
+ * go to o[p][c]; the unused pixels' o[p] alias a dummy buffer. */
+static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
+{
+    conv_rq nb = *q;
+    nb.bias = 0;
+    return conv_rq_apply(x, &nb);
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define RQ4_PIXEL(O, LO, ZP)                                                                                      \
+    "ldr %[x], [%[acc]], #4\n"                                                                                \
+    "asr %[s], %[x], #31\n"                                                                                   \
+    LO                                                                                                        \
+    "add %[s], %[khi], %[s]\n"                                                                                \
+    "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
+    "asr %[s], %[s], %[rsh]\n"                                                                                \
+    ZP                                                                                                        \
+    "ssat %[s], #8, %[s]\n"                                                                                   \
+    "strb %[s], [%[" #O "]], #1\n"
+#define RQ4_BODY(LO, ZP, V)                                                                                      \
+    "1:\n"                                                                                                    \
+    "ldr %[m], [%[q], #4]\n"                                                                                  \
+    "ldr %[khi], [%[q], #8]\n"                                                                                \
+    "ldr %[rsh], [%[q], #12]\n"                                                                               \
+    "add %[q], %[q], #16\n"                                                                                   \
+    RQ4_PIXEL(o0, LO, ZP) RQ4_PIXEL(o1, LO, ZP) RQ4_PIXEL(o2, LO, ZP) RQ4_PIXEL(o3, LO, ZP)                   \
+    "subs %[n], %[n], #1\n"                                                                                   \
+    "bne 1b\n"                                                                                                \
+    : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n), [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [o3] "+r"(o3), \
+      [m] "=&r"(m), [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x] "=&r"(x), [s] "=&r"(s), [lo] "=&r"(lo)               \
+    : [k] "r"(V)                                                                                              \
+    : "cc", "memory"
+
+/* 14 registers: the zero point and the rounding word 0x40000000 take turns in the last one. */
+static void __attribute__((noinline)) requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp,
+                                                    int8_t *const o[4])
+{
+    int8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+    uint32_t m, khi, rsh, x, s, lo;
+    if (zp) {
+        __asm__ volatile(RQ4_BODY("mov %[lo], #0x40000000\n"
+                                  "eor %[lo], %[lo], %[s], lsl #31\n",
+                                  "add %[s], %[s], %[k]\n", zp));
+    } else {
+        const uint32_t k40 = 0x40000000u;
+        __asm__ volatile(RQ4_BODY("eor %[lo], %[k], %[s], lsl #31\n", "", k40));
+    }
+}
+#else
+static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int8_t *const o[4])
+{
+    for (int32_t c = 0; c < n; c++, acc += 4) {
+        for (int32_t i = 0; i < 4; i++) {
+            o[i][c] = (int8_t)nn_ssat8(conv_rq_apply_biased(acc[i], &rq[c]) + zp);
+        }
+    }
+}
+#endif
+
+static void requant4(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int32_t lo, int32_t hi,
+                     int8_t *const o[4])
+{
+    for (int32_t c = 0; c < n; c++, acc += 4) {
+        for (int32_t i = 0; i < 4; i++) {
+            o[i][c] = (int8_t)nn_clamp_i32(conv_rq_apply_biased(acc[i], &rq[c]) + zp, lo, hi);
+        }
+    }
+}
+
+static void requant4_exact(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n, int32_t out_off,
+                           int32_t lo, int32_t hi, int8_t *const o[4])
+{
+    for (int32_t c = 0; c < n; c++, acc += 4) {
+        for (int32_t i = 0; i < 4; i++) {
+            o[i][c] = (int8_t)nn_clamp_i32(nn_requantize(acc[i], mult[c], shift[c]) + out_off, lo, hi);
+        }
+    }
+}
+
+/* Row mode's weights into the pair layout: each kernel row of kw x ic taps padded to row_bytes. */
+static void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh, int32_t seg, int32_t rb, int16_t *w)
+{
+    const int32_t kc = kh * rb, pairs = (oc_n + 1) >> 1;
+    for (int32_t c = 0; c < 2 * pairs; c++) {
+        /* channel c's words: group g's (t0, t2) at wc[4g], (t1, t3) at wc[4g + 2], SXTB16 of the group's bytes */
+        uint32_t *wc = (uint32_t *)(void *)w + (c >> 1) * kc + (c & 1);
+        const int8_t *f = filter + c * kh * seg;
+        for (int32_t r = 0; r < kh; r++, f += seg) {
+            for (int32_t t = 0; t < rb; t += 4, wc += 4) {
+                const uint32_t v = c >= oc_n ? 0u : t + 4 <= seg ? nn_read32(f + t) : tail_word(f, t, seg);
+                wc[0] = nn_sxtb16(v);
+                wc[2] = nn_sxtb16_ror8(v);
+            }
+        }
+    }
+}
+
 /* First output index whose window start (o * stride - pad) is >= 0 and one past the last whose window end
  * (start + (k - 1) * dil) is < n; clamped to [0, out]. */
 static void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int32_t n, int32_t out, int32_t *lo,
@@ -454,64 +695,211 @@ static void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int3
     *hi = b < a ? a : b;
 }
 
-/* Scratch layout: the requantization table (oc x conv_rq), the accumulators of a pixel pair (2 x oc int32),
- * a lone last pixel's discarded outputs (oc bytes, padded to words), the pair's columns (2 x K4 int16). */
-static inline size_t scratch_rq_bytes(int32_t oc) { return (size_t)oc * sizeof(conv_rq); }
-static inline size_t scratch_acc_bytes(int32_t oc) { return 2u * sizeof(int32_t) * (size_t)oc; }
+/* Scratch layout: the requantization table (oc rounded up to even x conv_rq), the accumulators of four pixels
+ * (4 x that int32), the unused pixels' discarded outputs (oc bytes, padded to words), the columns (4 x K4 int16;
+ * the pixel pair path uses half), in row mode the weights repacked into the pair layout (K4 int16 per channel),
+ * then the padded row ring and its row offsets (use_rows). */
+static inline int32_t oc_even(int32_t oc) { return (oc + 1) & ~1; }
+static inline size_t scratch_rq_bytes(int32_t oc) { return (size_t)oc_even(oc) * sizeof(conv_rq); }
+static inline size_t scratch_acc_bytes(int32_t oc) { return 4u * sizeof(int32_t) * (size_t)oc_even(oc); }
 static inline size_t scratch_dummy_bytes(int32_t oc) { return ((size_t)oc + 3u) & ~(size_t)3u; }
 
-void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
-                    const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                    const nn_dims *out_d, int8_t *out, int16_t *scratch)
+/* Row mode, and the four pixel path of a padded convolution without horizontal dilation, read padded copies of
+ * the input rows, so no pixel is a border case: a ring of the R = (kh - 1) x dil_h + 1 rows a window spans (row y
+ * in slot y mod R, an output row's kh slot offsets in a table after the ring); a slot holds the span of an output
+ * row's windows (the zero point outside the input) rounded up to a word, plus a word read past the last (against
+ * zero weights). Pixels are filled in order, so a row is loaded once. */
+static inline int use_rows(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
+{
+    (void)out_d;
+    return row_mode(p, f_d) || (p->dil_w == 1 && (f_d->c & 3) == 0 && (p->pad_w > 0 || p->pad_h > 0));
+}
+static inline int32_t rows_ring(const nn_conv_params *p, const nn_dims *f_d) { return (f_d->h - 1) * p->dil_h + 1; }
+static inline int32_t rows_slot(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
+{
+    return ((((out_d->w - 1) * p->stride_w + f_d->w) * f_d->c + 3) & ~3) + 4;
+}
+
+size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
+{
+    const size_t kc = (size_t)k_cols(p, f_d), oc2 = (size_t)oc_even(f_d->n);
+    return scratch_rq_bytes(f_d->n) + scratch_acc_bytes(f_d->n) + scratch_dummy_bytes(f_d->n) +
+           4u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc2 * kc * sizeof(int16_t) : 0u) +
+           (use_rows(p, f_d, out_d) ? (size_t)rows_ring(p, f_d) * (size_t)rows_slot(p, f_d, out_d) + 4u * (size_t)f_d->h
+                                    : 0u);
+}
+
+/* Group g of a row at src into a pixel's words of the four pixel layout. */
+#define FILL_GROUP(G)                                                                                             \
+    do {                                                                                                      \
+        const uint32_t v_ = nn_read32(src + 4 * (G));                                                         \
+        words[8 * (G)] = nn_sadd16(nn_sxtb16(v_), off2);                                                      \
+        words[8 * (G) + 4] = nn_sadd16(nn_sxtb16_ror8(v_), off2);                                             \
+    } while (0)
+
+/* One pixel's column from its kh padded rows (at ring + row[ky] + xo) into the four pixel layout: the short rows
+ * of a first convolution (1 to 3 groups of 4 taps) without a loop per group. */
+static void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t groups, uint32_t off2,
+                      uint32_t *words)
+{
+    if (groups == 1) {
+        for (int32_t ky = 0; ky < kh; ky++, words += 8) {
+            const int8_t *src = ring + row[ky] + xo;
+            FILL_GROUP(0);
+        }
+    } else if (groups == 2) {
+        for (int32_t ky = 0; ky < kh; ky++, words += 16) {
+            const int8_t *src = ring + row[ky] + xo;
+            FILL_GROUP(0);
+            FILL_GROUP(1);
+        }
+    } else if (groups == 3) {
+        for (int32_t ky = 0; ky < kh; ky++, words += 24) {
+            const int8_t *src = ring + row[ky] + xo;
+            FILL_GROUP(0);
+            FILL_GROUP(1);
+            FILL_GROUP(2);
+        }
+    } else {
+        for (int32_t ky = 0; ky < kh; ky++, words += 8 * groups) {
+            expand_groups(ring + row[ky] + xo, groups, off2, words, 8, 4);
+        }
+    }
+}
+
+/* Input row y (the zero point where it is outside the input), padded (see use_rows), into the slot at dst. */
+static void load_row(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, int32_t y, int32_t slot,
+                     int8_t *dst)
+{
+    const int32_t ic = in_d->c, row = in_d->w * ic;
+    const int32_t left = p->pad_w * ic, bytes = slot - 4;
+    const int8_t zp = (int8_t)-p->input_offset;
+    /* bytes [0, l) and [l + n, slot) are outside the input */
+    const int32_t l = y < 0 || y >= in_d->h ? slot : (left < bytes ? left : bytes);
+    const int32_t n = l == slot ? 0 : (row < bytes - l ? row : bytes - l);
+    const int8_t *src = in_b + (l == slot ? 0 : y * row);
+    if (slot > 64) { /* long rows: the library's copies */
+        memset(dst, zp, (size_t)l);
+        memcpy(dst + l, src, (size_t)n);
+        memset(dst + l + n, zp, (size_t)(slot - l - n));
+        return;
+    }
+    int32_t i = 0; /* short rows (a few bytes each): plain loops, no calls */
+    for (; i < l; i++) {
+        dst[i] = zp;
+    }
+    for (; i < l + n; i++) {
+        dst[i] = src[i - l];
+    }
+    for (; i < slot; i++) {
+        dst[i] = zp;
+    }
+}
+
+/* What both paths share: the requantization table, its kind, the interior ranges. */
+typedef struct {
+    conv_rq *rq;
+    int32_t *acc;
+    int8_t *dummy;
+    uint32_t *cols;
+    int fast, fold, full;
+    int32_t oy_lo, oy_hi, ox_lo, ox_hi;
+    int interior_ok;
+    int32_t row_groups, row_step;
+    uint32_t off2;
+} conv_ctx;
+
+/* The column of output pixel (y, x) into a pixel's words of layout (gs, bo). */
+static inline void fill_pixel(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b,
+                              const nn_dims *f_d, int32_t y, int32_t x, uint32_t *words, int32_t gs, int32_t bo)
+{
+    const int32_t y0 = y * p->stride_h - p->pad_h, x0 = x * p->stride_w - p->pad_w;
+    if (c->interior_ok && y >= c->oy_lo && y < c->oy_hi && x >= c->ox_lo && x < c->ox_hi) {
+        fill_interior(in_b + (y0 * in_d->w + x0) * in_d->c, f_d->h, c->row_groups, c->row_step, c->off2, words, gs, bo);
+    } else {
+        fill_column(p, in_d, in_b, f_d, y0, x0, words, gs, bo);
+    }
+}
+
+static void conv_four(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
+                      const nn_dims *f_d, const uint32_t *w, const int32_t *mult, const int32_t *shift,
+                      const nn_dims *out_d, int8_t *out, int8_t *rows)
+{
+    int32_t *row_off = rows ? (int32_t *)(void *)(rows + rows_ring(p, f_d) * rows_slot(p, f_d, out_d)) : NULL;
+    const int32_t oc_n = out_d->c, pairs = oc_even(oc_n) >> 1;
+    const int32_t nw = k_cols(p, f_d) >> 1; /* word steps */
+    const int32_t pixels = out_d->h * out_d->w;
+    const int32_t zp_add = c->fold ? 0 : p->output_offset;
+    const int32_t slot = rows ? rows_slot(p, f_d, out_d) : 0, groups = row_bytes(f_d) >> 2;
+    const int32_t ring = rows ? rows_ring(p, f_d) : 0;
+    for (int32_t b = 0; b < out_d->n; b++) {
+        const int8_t *in_b = in + b * in_d->h * in_d->w * in_d->c;
+        int8_t *out_b = out + b * pixels * oc_n;
+        int32_t loaded = -p->pad_h - 1; /* the last input row in the ring */
+        int32_t oy = 0, ox = 0;         /* of the pixel being filled */
+        int32_t ring_oy = -1;           /* the output row whose window rows row_off holds */
+        for (int32_t px = 0; px < pixels; px += 4) {
+            const int32_t n = pixels - px < 4 ? pixels - px : 4;
+            int8_t *o[4];
+            for (int32_t i = 0; i < 4; i++) { /* unused pixels repeat the last one, their outputs discarded */
+                if (rows) {
+                    if (ring_oy != oy) {
+                        const int32_t y0 = oy * p->stride_h - p->pad_h, last = y0 + ring - 1;
+                        for (int32_t y = loaded + 1 > y0 ? loaded + 1 : y0; y <= last; y++) {
+                            load_row(p, in_d, in_b, y, slot,
+                                     rows + (int32_t)((uint32_t)(y + 0x40000000) % (uint32_t)ring) * slot);
+                        }
+                        loaded = last > loaded ? last : loaded;
+                        int32_t s = (int32_t)((uint32_t)(y0 + 0x40000000) % (uint32_t)ring);
+                        for (int32_t ky = 0; ky < f_d->h; ky++) {
+                            row_off[ky] = s * slot;
+                            s += p->dil_h;
+                            s = s >= ring ? s - ring : s;
+                        }
+                        ring_oy = oy;
+                    }
+                    fill_rows(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, groups, c->off2, c->cols + i);
+                } else {
+                    fill_pixel(c, p, in_d, in_b, f_d, oy, ox, c->cols + i, 8, 4);
+                }
+                o[i] = i < n ? out_b + (px + i) * oc_n : c->dummy;
+                if (i + 1 < n || (i == 3 && n == 4)) { /* the next pixel (after the last: the next pass's first) */
+                    if (++ox == out_d->w) {
+                        ox = 0;
+                        oy++;
+                    }
+                }
+            }
+            dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
+            if (c->fast && c->full) {
+                requant4_full(c->acc, c->rq, oc_n, zp_add, o);
+            } else if (c->fast) {
+                requant4(c->acc, c->rq, oc_n, zp_add, p->act_min, p->act_max, o);
+            } else {
+                requant4_exact(c->acc, mult, shift, oc_n, p->output_offset, p->act_min, p->act_max, o);
+            }
+        }
+    }
+}
+
+/* The pixel pair path (plain OHWI weights with input channels a multiple of 4, or dilated rows). */
+static void conv_two(const conv_ctx *cx, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
+                     const nn_dims *f_d, const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                     const int32_t *shift, const nn_dims *out_d, int8_t *out)
 {
     const int32_t oc_n = out_d->c;
-    conv_rq *rq = (conv_rq *)(void *)scratch;
-    int32_t *acc = (int32_t *)(void *)((uint8_t *)scratch + scratch_rq_bytes(oc_n));
-    int8_t *dummy = (int8_t *)acc + scratch_acc_bytes(oc_n);
-    uint32_t *pair = (uint32_t *)(void *)(dummy + scratch_dummy_bytes(oc_n));
-    int fast = 1, fold = 1;
-    for (int32_t c = 0; c < oc_n; c++) {
-        const int32_t right = conv_rq_right(mult[c], shift[c]);
-        fast &= right >= 2;
-        fold &= right <= 22;
-    }
-    if (fast) {
-        for (int32_t c = 0; c < oc_n; c++) {
-            conv_rq_init(&rq[c], bias ? bias[c] : 0, mult[c], conv_rq_right(mult[c], shift[c]), fold,
-                         p->output_offset);
-        }
-    }
-    const int full = p->act_min == -128 && p->act_max == 127;
-    int32_t K = f_d->h * f_d->w * f_d->c; /* the dot products' taps (row mode: padded rows) */
+    const conv_rq *rq = cx->rq;
+    int32_t *acc = cx->acc;
+    int8_t *dummy = cx->dummy;
+    uint32_t *pair = cx->cols;
+    const int fast = cx->fast, full = cx->full;
+    const int32_t K = f_d->h * f_d->w * f_d->c;
     const int32_t KC = k_cols(p, f_d);
-    if (row_mode(p, f_d)) { /* weights repacked with the rows' zero padding */
-        int8_t *w = (int8_t *)(pair + KC);
-        const int32_t rb = row_bytes(f_d), seg = f_d->w * f_d->c;
-        for (int32_t c = 0; c < oc_n * f_d->h; c++) {
-            int32_t i = 0;
-            for (; i < seg; i++) {
-                w[c * rb + i] = filter[c * seg + i];
-            }
-            for (; i < rb; i++) {
-                w[c * rb + i] = 0;
-            }
-        }
-        filter = w;
-        K = KC;
-    }
     const int32_t n4 = K >> 2;
     const int32_t pairs = oc_n >> 1;
     const int32_t pixels = out_d->h * out_d->w;
     const int32_t out_off = p->output_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t zp_add = fold ? 0 : out_off; /* the zero point the fused requantization adds after the shift */
-    /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
-    int32_t oy_lo, oy_hi, ox_lo, ox_hi;
-    full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &oy_lo, &oy_hi);
-    full_range(p->stride_w, p->pad_w, f_d->w, p->dil_w, in_d->w, out_d->w, &ox_lo, &ox_hi);
-    const int interior_ok = p->dil_w == 1 && (row_mode(p, f_d) || (f_d->c & 3) == 0);
-    const int32_t row_groups = row_mode(p, f_d) ? row_bytes(f_d) >> 2 : (f_d->w * f_d->c) >> 2;
-    const int32_t row_step = p->dil_h * in_d->w * in_d->c;
-    const uint32_t off2 = nn_pack16(p->input_offset, p->input_offset);
+    const int32_t zp_add = cx->fold ? 0 : out_off; /* the zero point the fused requantization adds after the shift */
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * in_d->h * in_d->w * in_d->c;
         int8_t *out_b = out + b * pixels * oc_n;
@@ -528,19 +916,8 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
                 oy1 = oy;
                 ox1 = ox;
             }
-#ifdef NN_EXP_SKIP_FILL
-            if (px == 0)
-#endif
-            for (int half = 0; half < 2; half++) {
-                const int32_t y = half ? oy1 : oy, x = half ? ox1 : ox;
-                const int32_t y0 = y * p->stride_h - p->pad_h, x0 = x * p->stride_w - p->pad_w;
-                if (interior_ok && y >= oy_lo && y < oy_hi && x >= ox_lo && x < ox_hi) {
-                    fill_interior(in_b + (y0 * in_d->w + x0) * in_d->c, f_d->h, row_groups, row_step, off2,
-                                  pair + 2 * half);
-                } else {
-                    fill_column(p, in_d, in_b, f_d, y0, x0, pair, half);
-                }
-            }
+            fill_pixel(cx, p, in_d, in_b, f_d, oy, ox, pair, 4, 1);
+            fill_pixel(cx, p, in_d, in_b, f_d, oy1, ox1, pair + 2, 4, 1);
             oy = oy1;
             ox = ox1 + 1;
             if (ox == out_d->w) {
@@ -567,9 +944,6 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
             }
             int8_t *o0 = out_b + px * oc_n;
             int8_t *o1 = two ? o0 + oc_n : dummy;
-#ifdef NN_EXP_SKIP_RQ
-            continue;
-#endif
             if (fast && full) {
                 requant_pair_full(acc, rq, oc_n, zp_add, o0, o1);
             } else if (fast) {
@@ -578,5 +952,52 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
                 requant_pair_exact(acc, bias, mult, shift, oc_n, out_off, lo, hi, o0, o1);
             }
         }
+    }
+}
+
+void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                    const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                    const nn_dims *out_d, int8_t *out, int16_t *scratch)
+{
+    const int32_t oc_n = out_d->c;
+    conv_ctx c;
+    c.rq = (conv_rq *)(void *)scratch;
+    c.acc = (int32_t *)(void *)((uint8_t *)scratch + scratch_rq_bytes(oc_n));
+    c.dummy = (int8_t *)c.acc + scratch_acc_bytes(oc_n);
+    c.cols = (uint32_t *)(void *)(c.dummy + scratch_dummy_bytes(oc_n));
+    c.fast = 1;
+    c.fold = 1;
+    for (int32_t k = 0; k < oc_n; k++) {
+        const int32_t right = conv_rq_right(mult[k], shift[k]);
+        c.fast &= right >= 2;
+        c.fold &= right <= 22;
+    }
+    for (int32_t k = 0; k < oc_even(oc_n); k++) { /* the four pixel path reads every bias, the pad channel's 0 */
+        c.rq[k].bias = bias && k < oc_n ? bias[k] : 0;
+    }
+    if (c.fast) {
+        for (int32_t k = 0; k < oc_n; k++) {
+            conv_rq_init(&c.rq[k], c.rq[k].bias, mult[k], conv_rq_right(mult[k], shift[k]), c.fold, p->output_offset);
+        }
+    }
+    c.full = p->act_min == -128 && p->act_max == 127;
+    /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
+    full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &c.oy_lo, &c.oy_hi);
+    full_range(p->stride_w, p->pad_w, f_d->w, p->dil_w, in_d->w, out_d->w, &c.ox_lo, &c.ox_hi);
+    c.interior_ok = p->dil_w == 1 && (row_mode(p, f_d) || (f_d->c & 3) == 0);
+    c.row_groups = row_mode(p, f_d) ? row_bytes(f_d) >> 2 : (f_d->w * f_d->c) >> 2;
+    c.row_step = p->dil_h * in_d->w * in_d->c;
+    c.off2 = nn_pack16(p->input_offset, p->input_offset);
+    /* after the columns: row mode's repacked weights, then the padded rows */
+    int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
+    int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_cols(p, f_d) : 0));
+    if (p->filter_pairs) {
+        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out,
+                  use_rows(p, f_d, out_d) ? rows : NULL);
+    } else if (row_mode(p, f_d)) {
+        repack_pairs(filter, oc_n, f_d->h, f_d->w * f_d->c, row_bytes(f_d), w);
+        conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out, rows);
+    } else {
+        conv_two(&c, p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);
     }
 }

@@ -116,10 +116,20 @@ static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, i
             for (int32_t g = 0; g < groups; g++) {
                 nn_write32(dst + g * gstride, zp4);
             }
-        } else if (dm == 1) {
+        } else if (dm == 1) { /* four words per step: the loads pipeline */
             const int8_t *src = in_row + x * C;
-            for (int32_t g = 0; g < groups; g++) {
-                nn_write32(dst + g * gstride, nn_read32(src + 4 * g));
+            int8_t *d = dst;
+            int32_t g = groups;
+            for (; g >= 4; g -= 4, src += 16, d += 4 * gstride) {
+                const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4), v2 = nn_read32(src + 8),
+                               v3 = nn_read32(src + 12);
+                nn_write32(d, v0);
+                nn_write32(d + gstride, v1);
+                nn_write32(d + 2 * gstride, v2);
+                nn_write32(d + 3 * gstride, v3);
+            }
+            for (; g > 0; g--, src += 4, d += gstride) {
+                nn_write32(d, nn_read32(src));
             }
         } else {
             const int8_t *src = in_row + x * C;

@@ -49,20 +49,28 @@ static inline void nn_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w
                               int32_t *a0, int32_t *a1)
 {
     int32_t s0 = *a0, s1 = *a1;
-    int32_t i = 0;
+    const int8_t *const end = x + n;
 #if NN_DOT_WORDS
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t xv = nn_dot_load4(x + i), v0 = nn_dot_load4(w0 + i), v1 = nn_dot_load4(w1 + i);
+    /* pointers stepped after their loads (post-increment addressing: no address computed just before a load),
+     * each product added straight into its sum (multiply-accumulates) */
+    for (const int8_t *const end4 = x + (n & ~3); x < end4; x += 4, w0 += 4, w1 += 4) {
+        const uint32_t xv = nn_dot_load4(x), v0 = nn_dot_load4(w0), v1 = nn_dot_load4(w1);
         const int32_t x0 = NN_DOT_B(xv, 0) + x_offset, x1 = NN_DOT_B(xv, 1) + x_offset;
         const int32_t x2 = NN_DOT_B(xv, 2) + x_offset, x3 = NN_DOT_B(xv, 3) + x_offset;
-        s0 += NN_DOT_B(v0, 0) * x0 + NN_DOT_B(v0, 1) * x1 + NN_DOT_B(v0, 2) * x2 + NN_DOT_B(v0, 3) * x3;
-        s1 += NN_DOT_B(v1, 0) * x0 + NN_DOT_B(v1, 1) * x1 + NN_DOT_B(v1, 2) * x2 + NN_DOT_B(v1, 3) * x3;
+        s0 += NN_DOT_B(v0, 0) * x0;
+        s1 += NN_DOT_B(v1, 0) * x0;
+        s0 += NN_DOT_B(v0, 1) * x1;
+        s1 += NN_DOT_B(v1, 1) * x1;
+        s0 += NN_DOT_B(v0, 2) * x2;
+        s1 += NN_DOT_B(v1, 2) * x2;
+        s0 += NN_DOT_B(v0, 3) * x3;
+        s1 += NN_DOT_B(v1, 3) * x3;
     }
 #endif
-    for (; i < n; i++) {
-        const int32_t xi = (int32_t)x[i] + x_offset;
-        s0 += (int32_t)w0[i] * xi;
-        s1 += (int32_t)w1[i] * xi;
+    for (; x < end; x++, w0++, w1++) {
+        const int32_t xi = (int32_t)*x + x_offset;
+        s0 += (int32_t)*w0 * xi;
+        s1 += (int32_t)*w1 * xi;
     }
     *a0 = s0;
     *a1 = s1;

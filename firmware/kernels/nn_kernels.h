@@ -25,6 +25,7 @@ typedef struct {
     int32_t input_offset, output_offset;     /* -input zero point, +output zero point (int8) */
     int32_t act_min, act_max;                /* int8 clamp */
     float act_min_f, act_max_f;              /* float clamp */
+    int32_t filter_pairs;                    /* conv int8: the filter in conv2d_s8_simd's int16 pair layout */
 } nn_conv_params;
 
 typedef struct {
@@ -80,7 +81,7 @@ void quantize_f32_s8_ref(int32_t size, float scale, int32_t zero_point, const fl
 void dequantize_s8_f32_ref(int32_t size, const float *table, const int8_t *in, float *out);
 
 /* ---- int8 Armv7E-M SIMD (portable emulation on hosts without the DSP extension) ---- */
-size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d);
+size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d);
 void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
                     const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                     const nn_dims *out_d, int8_t *out, int16_t *scratch);

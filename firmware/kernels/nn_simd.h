@@ -24,6 +24,14 @@ static inline uint32_t nn_sxtb16_ror8(uint32_t x)
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
     return r;
 }
+/* a + SXTB16(x) (bytes 0 and 2) lane by lane, and a + SXTB16(x ror 8) (bytes 1 and 3): one SXTAB16 each. */
+static inline uint32_t nn_sxtab16(uint32_t a, uint32_t x) { return (uint32_t)__sxtab16((int32_t)a, (int32_t)x); }
+static inline uint32_t nn_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
 #else
 static inline uint32_t nn_ror(uint32_t x, uint32_t n) { return (x >> n) | (x << ((32u - n) & 31u)); }
 static inline uint32_t nn_sxtb16(uint32_t x)
@@ -54,6 +62,8 @@ static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc)
 }
 /* SXTB16 of the operand rotated right by 8 bits (bytes 1 and 3). */
 static inline uint32_t nn_sxtb16_ror8(uint32_t x) { return nn_sxtb16(nn_ror(x, 8)); }
+static inline uint32_t nn_sxtab16(uint32_t a, uint32_t x) { return nn_sadd16(a, nn_sxtb16(x)); }
+static inline uint32_t nn_sxtab16_ror8(uint32_t a, uint32_t x) { return nn_sadd16(a, nn_sxtb16_ror8(x)); }
 #endif
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP

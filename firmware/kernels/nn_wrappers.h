@@ -21,15 +21,20 @@ static inline const char *conv2d_s8_wrapper_kernel(const nn_dims *f_d)
     return NN_SIMD ? "conv2d_s8_simd" : "conv2d_s8_ref";
 }
 
+/* Whether the kernel reads filters in the int16 pair layout (nn_conv_params.filter_pairs): the SIMD one only. */
+static inline int conv2d_s8_wrapper_reads_pairs(void) { return NN_SIMD; }
+
 /* Scratch bytes at the op's scratch offset: the SIMD kernel's im2col columns, requantization table and
  * accumulators (and repacked weights for input channels not a multiple of 4); the reference needs none. */
-static inline size_t conv2d_s8_wrapper_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d)
+static inline size_t conv2d_s8_wrapper_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
+                                                     const nn_dims *out_d)
 {
 #if NN_SIMD
-    return conv2d_s8_simd_scratch_bytes(p, f_d);
+    return conv2d_s8_simd_scratch_bytes(p, f_d, out_d);
 #else
     (void)p;
     (void)f_d;
+    (void)out_d;
     return 0;
 #endif
 }

@@ -25,7 +25,8 @@ enum nn_status {
     NN_ERR_UNSUPPORTED_OP = 4,
     NN_ERR_BAD_INDEX = 5,
     NN_ERR_BAD_SIZE = 6,
-    NN_ERR_NOT_LOADED = 7
+    NN_ERR_NOT_LOADED = 7,
+    NN_ERR_FILTER_LAYOUT = 8 /* a filter layout this build's kernels cannot read (a SIMD plan on the reference) */
 };
 
 /* Arena bytes the plan needs (planned tensors + largest per-op scratch + per-layer state); 0 if the plan is

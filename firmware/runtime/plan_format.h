@@ -6,7 +6,7 @@
 #define NN_PLAN_FORMAT_H
 
 #define NN_PLAN_MAGIC 0x4C504E4Eu /* "NNPL" little-endian */
-#define NN_PLAN_VERSION 2u
+#define NN_PLAN_VERSION 3u
 #define NN_PLAN_HEADER_BYTES 64u
 #define NN_PLAN_TENSOR_BYTES 32u
 #define NN_PLAN_OP_BYTES 20u
@@ -21,6 +21,9 @@
 
 enum nn_dtype { NN_DT_INT8 = 1, NN_DT_INT16 = 2, NN_DT_INT32 = 3, NN_DT_FLOAT32 = 4, NN_DT_UINT8 = 5, NN_DT_INT64 = 6 };
 enum nn_location { NN_LOC_ARENA = 0, NN_LOC_CONST = 1 };
+/* CONV_S8 filters: TFLite's OHWI int8, or (SIMD plans, input channels a multiple of 4) int16 pairs in the order
+ * conv2d_s8_simd's dot products read them, an int16 tensor (ceil(OC / 2), KH, KW, 2 x IC) (FORMAT.md). */
+enum nn_filter_layout { NN_FILTER_OHWI = 0, NN_FILTER_S16_PAIRS = 1 };
 
 enum nn_op_kind {
     NN_OP_CONV_S8 = 1,
@@ -78,9 +81,11 @@ enum nn_op_kind {
 /* first six words of every convolution */
 enum { NN_CONV_P_STRIDE_W, NN_CONV_P_STRIDE_H, NN_CONV_P_PAD_W, NN_CONV_P_PAD_H, NN_CONV_P_DIL_W, NN_CONV_P_DIL_H,
        NN_CONV_P_COUNT };
-/* CONV_S8, CONV_S16 (int16 bounds; 16x8 inputs have zero point 0) */
+/* CONV_S16 (int16 bounds; 16x8 inputs have zero point 0), the start of CONV_S8 and DWCONV_S8 */
 enum { NN_CONV_S8_P_INPUT_OFFSET = NN_CONV_P_COUNT, NN_CONV_S8_P_OUTPUT_ZP, NN_CONV_S8_P_ACT_MIN,
        NN_CONV_S8_P_ACT_MAX, NN_CONV_S8_P_COUNT };
+/* CONV_S8: + the filter's layout (enum nn_filter_layout) */
+enum { NN_CONV2D_S8_P_FILTER_LAYOUT = NN_CONV_S8_P_COUNT, NN_CONV2D_S8_P_COUNT };
 /* DWCONV_S8, DWCONV_S16 */
 enum { NN_DWCONV_S8_P_DEPTH_MULTIPLIER = NN_CONV_S8_P_COUNT, NN_DWCONV_S8_P_COUNT };
 /* CONV_F32 */

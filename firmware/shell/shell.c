@@ -134,8 +134,9 @@ static void send_error(uint8_t seq, uint8_t code, uint8_t cmd, int32_t detail, c
 static void send_nn_error(uint8_t seq, uint8_t cmd, int status, int32_t detail)
 {
     static const char *const names[] = {"ok", "bad plan", "plan version", "arena too small",
-                                        "unsupported op", "bad index", "bad size", "not loaded"};
-    const char *msg = (status >= 0 && status < 8) ? names[status] : "runtime error";
+                                        "unsupported op", "bad index", "bad size", "not loaded",
+                                        "filter layout (a SIMD plan on the reference runtime)"};
+    const char *msg = (status >= 0 && status < 9) ? names[status] : "runtime error";
     send_error(seq, (uint8_t)(ERR_NN_BASE + (uint32_t)status), cmd, detail, msg);
 }
 

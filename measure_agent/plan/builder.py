@@ -16,7 +16,7 @@ from costmodel.errors import ModelError
 from costmodel.graph import Graph, Op
 from costmodel.memory import plan_arena
 from measure_agent.plan.format import (CONST_ALIGN, DTYPE_SIZE, DTYPES, LOC_ARENA, LOC_CONST, MAX_OP_INPUTS, NONE,
-                                       OP_KINDS, PARAM_LAYOUTS, TENSOR_BYTES)
+                                       OP_KINDS, PARAM_LAYOUTS, TENSOR_BYTES, VARIANTS)
 from measure_agent.plan.kernels import KernelChoice
 
 
@@ -82,6 +82,8 @@ class Plan:
     scratch_bytes: int = 0
     const_bytes: int = 0
     state_bytes: int = 0       # the executor's per-layer state (part of arena_bytes)
+    variant: str = "reference"  # the runtime variant it was compiled for (format.VARIANTS)
+    paired_filters: int = 0    # CONV_S8 layers with int16 pair filters (SIMD plans; format.FILTER_LAYOUTS)
 
 
 def fnv1a(data: bytes) -> int:
@@ -99,8 +101,14 @@ def align(n: int, a: int) -> int:
 class Builder:
     """Accumulates the tensor table, constants, ids, params and ops of one plan."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, variant: str = "reference", pair_filters: bool | None = None):
+        if variant not in VARIANTS:
+            raise ValueError(f"runtime variant {variant!r} (one of {', '.join(VARIANTS)})")
         self.g = graph
+        self.variant = variant
+        #: lay int8 conv filters out as the SIMD kernel reads them (the default for SIMD plans)
+        self.pair_filters = variant == "simd" if pair_filters is None else bool(pair_filters)
+        self.paired_filters = 0
         self.arena = plan_arena(graph)
         self.tensor_ids: dict[int, int] = {}
         self.entries: list[bytes] = []

@@ -39,12 +39,15 @@ def _lower(b: Builder, op: Op) -> None:
                             "expected 1")
 
 
-def compile_plan(graph: Graph) -> Plan:
+def compile_plan(graph: Graph, variant: str = "reference", pair_filters: bool | None = None) -> Plan:
     """Compile ``graph`` as given, one plan layer per graph op in order (read it with
-    ``costmodel.tflite.read_model``, which folds static shapes and constant DEQUANTIZE ops).
+    ``costmodel.tflite.read_model``, which folds static shapes and constant DEQUANTIZE ops), for the firmware
+    of runtime ``variant``: a "reference" plan runs on both variants; a "simd" one lays int8 conv filters out as
+    int16 pairs for the SIMD kernel (``pair_filters=False``: TFLite's layout, when the larger filters do not
+    fit), which the reference firmware refuses (NN_ERR_FILTER_LAYOUT).
     Raises :class:`UnsupportedOpError` for ops the runtime cannot run."""
     g = graph
-    b = Builder(g)
+    b = Builder(g, variant, pair_filters)
     for op in g.ops:
         try:
             _lower(b, op)
@@ -97,4 +100,4 @@ def compile_plan(graph: Graph) -> Plan:
 
     return Plan(blob=blob, arena_bytes=arena_bytes, layers=b.layers, inputs=[info(t) for t in g.inputs],
                 outputs=[info(t) for t in g.outputs], scratch_bytes=b.scratch, const_bytes=len(b.const),
-                state_bytes=state_bytes)
+                state_bytes=state_bytes, variant=variant, paired_filters=b.paired_filters)

@@ -8,7 +8,7 @@ parses them and checks that everything here matches exactly.
 from __future__ import annotations
 
 MAGIC = 0x4C504E4E          # "NNPL" little-endian
-VERSION = 2
+VERSION = 3
 HEADER_BYTES = 64
 TENSOR_BYTES = 32
 OP_BYTES = 20
@@ -22,6 +22,9 @@ ARENA_ALIGN = 16            # planned tensors, scratch and layer state each star
 DTYPES = {"int8": 1, "int16": 2, "int32": 3, "float32": 4, "uint8": 5, "int64": 6}
 DTYPE_SIZE = {"int8": 1, "int16": 2, "int32": 4, "float32": 4, "uint8": 1, "int64": 8}
 LOC_ARENA, LOC_CONST = 0, 1
+# CONV_S8 filter layouts (enum nn_filter_layout): TFLite's OHWI int8, or int16 pairs in the order
+# conv2d_s8_simd's dot products read them (SIMD plans only; lower/conv.py pair_filter)
+FILTER_LAYOUTS = {"ohwi": 0, "s16_pairs": 1}
 
 OP_KINDS = {
     "CONV_S8": 1, "DWCONV_S8": 2, "FC_S8": 3, "AVGPOOL_S8": 4, "MAXPOOL_S8": 5, "ADD_S8": 6, "MUL_S8": 7,
@@ -42,7 +45,7 @@ _QUANT = ("scale", "zero_point")
 _ADD = ("a_offset", "b_offset", "out_zp", "a_mult", "a_shift", "b_mult", "b_shift", "out_mult", "out_shift",
         "left_shift", "act_min", "act_max")
 PARAM_LAYOUTS: dict[str, tuple[str, ...]] = {
-    "CONV_S8": _CONV + ("input_offset", "output_zp", "act_min", "act_max"),
+    "CONV_S8": _CONV + ("input_offset", "output_zp", "act_min", "act_max", "filter_layout"),
     "DWCONV_S8": _CONV + ("input_offset", "output_zp", "act_min", "act_max", "depth_multiplier"),
     "FC_S8": ("input_offset", "output_zp", "act_min", "act_max"),
     "AVGPOOL_S8": _POOL,
@@ -88,7 +91,8 @@ PARAM_LAYOUTS: dict[str, tuple[str, ...]] = {
 }
 
 STATUS = {0: "NN_OK", 1: "NN_ERR_BAD_PLAN", 2: "NN_ERR_VERSION", 3: "NN_ERR_ARENA_TOO_SMALL",
-          4: "NN_ERR_UNSUPPORTED_OP", 5: "NN_ERR_BAD_INDEX", 6: "NN_ERR_BAD_SIZE", 7: "NN_ERR_NOT_LOADED"}
+          4: "NN_ERR_UNSUPPORTED_OP", 5: "NN_ERR_BAD_INDEX", 6: "NN_ERR_BAD_SIZE", 7: "NN_ERR_NOT_LOADED",
+          8: "NN_ERR_FILTER_LAYOUT"}
 
 # Runtime variants: the firmware / host library is built with NN_SIMD=0 or 1.
 VARIANTS = {"reference": 0, "simd": 1}

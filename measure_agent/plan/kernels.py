@@ -33,15 +33,27 @@ def _by_variant(op_type: str, simd_scratch: int) -> KernelChoice:
                         {"reference": 0, "simd": int(simd_scratch)})
 
 
-def conv2d_s8(kh: int, kw: int, ic: int, oc: int, dil_w: int = 1) -> KernelChoice:
-    """conv2d_s8_wrapper: the SIMD kernel's per output channel requantization constants (16 bytes),
-    accumulators of a pixel pair (8 bytes) and a lone pixel's discarded output (1 byte, padded to words), and
-    the pair's two int16 im2col columns of K taps: KH x KW x IC rounded up to a multiple of 4, or, for input
-    channels not a multiple of 4 without horizontal dilation ("row mode"), KH rows of KW x IC rounded up to a
-    multiple of 4, plus the weights repacked to that layout (OC x K bytes)."""
-    row_mode = ic % 4 != 0 and dil_w == 1
+#: conv2d_s8_simd's NN_CONV_ROW_GROUPS_MAX: row mode takes kernel rows of at most this many groups of 4 taps
+CONV_ROW_GROUPS_MAX = 64
+
+
+def conv2d_s8(kh: int, kw: int, ic: int, oc: int, dil_w: int = 1, stride_w: int = 1, out_w: int = 1,
+              dil_h: int = 1, padded: bool = False) -> KernelChoice:
+    """conv2d_s8_wrapper: the SIMD kernel's per output channel requantization constants (16 bytes) and
+    accumulators of four pixels (16 bytes), both for OC rounded up to even, the unused pixels' discarded output
+    (OC bytes, padded to words), and four int16 im2col columns of K taps: KH x KW x IC rounded up to a multiple
+    of 4, or, for input channels not a multiple of 4 without horizontal dilation ("row mode"), KH rows of
+    KW x IC (at most 4 x CONV_ROW_GROUPS_MAX) rounded up to a multiple of 4, plus the weights repacked to the int16
+    pair layout (OC x K int16); in row mode and for padded convolutions with IC a multiple of 4 without horizontal
+    dilation, a ring of padded input rows: the (KH - 1) x dil_h + 1 rows a window spans, each the span of an
+    output row's windows x IC rounded up to 4, plus 4 bytes, and the KH row offsets (4 bytes each)."""
+    row_mode = ic % 4 != 0 and dil_w == 1 and kw * ic <= 4 * CONV_ROW_GROUPS_MAX
     k = kh * ((kw * ic + 3) // 4 * 4) if row_mode else (kh * kw * ic + 3) // 4 * 4
-    return _by_variant("conv2d_s8", 24 * oc + (oc + 3) // 4 * 4 + 2 * 2 * k + (oc * k if row_mode else 0))
+    oc2 = (oc + 1) // 2 * 2
+    slot = (((out_w - 1) * stride_w + kw) * ic + 3) // 4 * 4 + 4
+    use_rows = row_mode or (dil_w == 1 and ic % 4 == 0 and padded)
+    rows = ((kh - 1) * dil_h + 1) * slot + 4 * kh if use_rows else 0
+    return _by_variant("conv2d_s8", 32 * oc2 + (oc + 3) // 4 * 4 + 4 * 2 * k + (2 * oc2 * k if row_mode else 0) + rows)
 
 
 def depthwise_conv2d_s8(kh: int, kw: int, stride_w: int, dil_w: int, out_w: int, out_c: int) -> KernelChoice:

@@ -12,7 +12,8 @@ int nn_conv_s8_prepare(const nn_op *op, void *state, const char **kernel)
 {
     conv_s8_state *s = state;
     NN_TRY(nn_prepare_conv_s8_layer(op, 0, &s->l));
-    NN_CHECK(op->scratch_bytes >= conv2d_s8_wrapper_scratch_bytes(&s->l.p, &s->l.f_d), NN_ERR_ARENA_TOO_SMALL);
+    NN_CHECK(!s->l.p.filter_pairs || conv2d_s8_wrapper_reads_pairs(), NN_ERR_FILTER_LAYOUT);
+    NN_CHECK(op->scratch_bytes >= conv2d_s8_wrapper_scratch_bytes(&s->l.p, &s->l.f_d, &s->l.out_d), NN_ERR_ARENA_TOO_SMALL);
     s->scratch = (int16_t *)(void *)nn_op_scratch(op);
     *kernel = conv2d_s8_wrapper_kernel(&s->l.f_d);
     return NN_OK;

@@ -45,8 +45,13 @@ static int prepare_int_conv(const nn_op *op, int depthwise, uint8_t dt, int_conv
     NN_TRY(nn_op_input(op, 0, &x));
     NN_TRY(nn_op_output(op, &out));
     NN_TRY(nn_op_input(op, 1, &f));
-    NN_CHECK(nn_is_dt(&x, dt) && nn_is_dt(&out, dt) && nn_is_dt(&f, NN_DT_INT8), NN_ERR_BAD_PLAN);
     nn_read_conv_geometry(op, &l->p);
+    const int32_t layout = !depthwise && dt == NN_DT_INT8 ? nn_op_param(op, NN_CONV2D_S8_P_FILTER_LAYOUT)
+                                                          : NN_FILTER_OHWI;
+    NN_CHECK(layout == NN_FILTER_OHWI || layout == NN_FILTER_S16_PAIRS, NN_ERR_BAD_PLAN);
+    l->p.filter_pairs = layout == NN_FILTER_S16_PAIRS;
+    NN_CHECK(nn_is_dt(&x, dt) && nn_is_dt(&out, dt) && nn_is_dt(&f, l->p.filter_pairs ? NN_DT_INT16 : NN_DT_INT8),
+             NN_ERR_BAD_PLAN);
     l->p.input_offset = nn_op_param(op, NN_CONV_S8_P_INPUT_OFFSET);
     l->p.output_offset = nn_op_param(op, NN_CONV_S8_P_OUTPUT_ZP);
     l->p.act_min = nn_op_param(op, NN_CONV_S8_P_ACT_MIN);
@@ -63,6 +68,12 @@ static int prepare_int_conv(const nn_op *op, int depthwise, uint8_t dt, int_conv
     l->in_d = nn_dims_of(&x);
     l->f_d = nn_dims_of(&f);
     l->out_d = nn_dims_of(&out);
+    if (l->p.filter_pairs) { /* (ceil(OC / 2), KH, KW, 2 x IC) int16 -> the filter's OHWI dims */
+        NN_CHECK(l->in_d.c % 4 == 0 && l->f_d.c == 2 * l->in_d.c && l->f_d.n == (l->out_d.c + 1) / 2,
+                 NN_ERR_BAD_SIZE);
+        l->f_d.n = l->out_d.c;
+        l->f_d.c = l->in_d.c;
+    }
     NN_TRY(nn_check_conv_geometry(&l->p, &l->in_d, &l->f_d, &l->out_d, depthwise));
     if (dt == NN_DT_INT8) {
         const int32_t *bias;

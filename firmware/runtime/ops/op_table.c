@@ -13,7 +13,7 @@
 
 static const nn_op_entry OPS[] = {
 #if NN_HAS_OP(CONV_S8)
-    {NN_OP_CONV_S8, NN_CONV_S8_P_COUNT, nn_conv_s8_prepare, nn_conv_s8_eval},
+    {NN_OP_CONV_S8, NN_CONV2D_S8_P_COUNT, nn_conv_s8_prepare, nn_conv_s8_eval},
 #endif
 #if NN_HAS_OP(DWCONV_S8)
     {NN_OP_DWCONV_S8, NN_DWCONV_S8_P_COUNT, nn_dwconv_s8_prepare, nn_dwconv_s8_eval},

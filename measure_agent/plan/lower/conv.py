@@ -9,9 +9,26 @@ from costmodel.graph import Graph, Op
 from measure_agent.plan.builder import Builder
 from measure_agent.plan import kernels as K
 from measure_agent.plan import quantize as Q
-from measure_agent.plan.format import MAX_TAPS
+from measure_agent.plan.format import FILTER_LAYOUTS, MAX_TAPS
 from measure_agent.plan.lower.registry import (Unsupported, check_symmetric_weights, dtypes, fused_activation, io,
                                                lowering, pad_before, quant, requant_arrays)
+
+
+def pair_filter(w: np.ndarray) -> np.ndarray:
+    """An OHWI int8 filter (OC, KH, KW, IC), IC a multiple of 4, in the int16 pair layout conv2d_s8_simd's dot
+    products read with plain word loads: per pair of output channels (a zero channel pads an odd count), per
+    group of 4 taps t0..t3 of the KH x KW x IC row, the words (t0, t2) of the even channel, (t0, t2) of the odd
+    one, (t1, t3) of the even, (t1, t3) of the odd (each word low half first, as SXTB16 of the input gives):
+    shape (ceil(OC / 2), KH, KW, 2 x IC)."""
+    oc, kh, kw, ic = w.shape
+    assert ic % 4 == 0
+    rows = w.reshape(oc, -1).astype(np.int16)
+    if oc % 2:
+        rows = np.vstack([rows, np.zeros((1, rows.shape[1]), np.int16)])
+    pairs = rows.shape[0] // 2
+    g = rows.reshape(pairs, 2, -1, 4)[..., [0, 2, 1, 3]]   # pair, channel, group, (t0, t2, t1, t3)
+    g = g.reshape(pairs, 2, -1, 2, 2).transpose(0, 2, 3, 1, 4)  # pair, group, word (A, B), channel, half
+    return np.ascontiguousarray(g).reshape(pairs, kh, kw, 2 * ic)
 
 
 @lowering("CONV_2D", "DEPTHWISE_CONV_2D")
@@ -60,16 +77,24 @@ def lower_conv(b: Builder, g: Graph, op: Op) -> None:
             raise Unsupported(f"bias dtype {bias_t.dtype}")
         bias = b.tensor(bias_i)
         mi, si = requant_arrays(b, mults, shifts)
+        filt, layout = None, {}
         if int16:
             kind = "DWCONV_S16" if dw else "CONV_S16"
             kernel = K.reference_only("depthwise_conv2d_s16_ref" if dw else "conv2d_s16_ref")
         else:
             kind = "DWCONV_S8" if dw else "CONV_S8"
             kernel = (K.depthwise_conv2d_s8(kh, kw, sw, dlw, out.shape[2], out.shape[3]) if dw
-                      else K.conv2d_s8(kh, kw, ic, out.shape[3], dlw))
-        b.emit(op, kind, [b.tensor(x.index), b.tensor(w.index), bias, mi, si],
+                      else K.conv2d_s8(kh, kw, ic, out.shape[3], dlw, sw, out.shape[2], dlh,
+                                      padded=geometry["pad_w"] > 0 or geometry["pad_h"] > 0))
+            if not dw:
+                layout = dict(filter_layout=FILTER_LAYOUTS["ohwi"])
+                if b.pair_filters and ic % 4 == 0:
+                    filt = b.add_const(pair_filter(np.asarray(w.data).reshape(w.shape)), "int16")
+                    layout = dict(filter_layout=FILTER_LAYOUTS["s16_pairs"])
+                    b.paired_filters += 1
+        b.emit(op, kind, [b.tensor(x.index), b.tensor(w.index) if filt is None else filt, bias, mi, si],
                b.tensor(out.index), kernel=kernel, **geometry, input_offset=-zp_in, output_zp=zp_out,
-               act_min=lo, act_max=hi, **depthwise)
+               act_min=lo, act_max=hi, **depthwise, **layout)
         return
     if x.dtype == "float32" and out.dtype == "float32" and w.dtype == "float32":
         lo, hi = Q.activation_range_float(act)

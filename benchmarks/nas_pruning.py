@@ -64,6 +64,16 @@ from nas.storage import open_storage  # noqa: E402
 TARGET = "NUCLEO-L496ZG"
 
 
+def remeasure(search: Search, lab: Lab, trial, name: str):
+    """The measurement of a pruned trial's model (from the store if it was measured already), or None."""
+    with search.workers.worker() as w:
+        built = w.replay(effective_params(trial))
+    m = lab.stored(built.tflite)
+    if m is None:
+        m, _, _ = lab.measure(built.tflite, name=f"{name}#{trial.number}")
+    return m
+
+
 def audit(search: Search, lab: Lab, study, budgets: Budgets) -> dict:
     """Measure every candidate the budget rule pruned (after the search): those within every budget were
     false prunes."""
@@ -71,13 +81,9 @@ def audit(search: Search, lab: Lab, study, budgets: Budgets) -> dict:
               and str(t.user_attrs.get("rule", "")).startswith("budget:")]
     within = []
     for t in pruned:
-        with search.workers.worker() as w:
-            built = w.replay(effective_params(t))
-        m = lab.stored(built.tflite)
+        m = remeasure(search, lab, t, "audit")
         if m is None:
-            m, failure, _ = lab.measure(built.tflite, name=f"audit#{t.number}")
-            if m is None:
-                continue
+            continue
         values = {"latency": m.latency_s, "energy": m.energy_j}
         if not budgets.over(values):
             within.append({"trial": t.number, "measured_ms": m.latency_s * 1e3,
@@ -110,13 +116,9 @@ def audit_dominated(search: Search, lab: Lab, study) -> dict:
     pruned = [t for t in trials if t.user_attrs.get("outcome") == "pruned" and t.user_attrs.get("rule") == "dominated"]
     false = []
     for t in pruned:
-        with search.workers.worker() as w:
-            built = w.replay(effective_params(t))
-        m = lab.stored(built.tflite)
+        m = remeasure(search, lab, t, "audit-dominated")
         if m is None:
-            m, failure, _ = lab.measure(built.tflite, name=f"audit-dominated#{t.number}")
-            if m is None:
-                continue
+            continue
         values = {"latency": m.latency_s, "energy": m.energy_j, "ram": float(m.arena_bytes), "flash": float(m.plan_bytes),
                   "accuracy": (t.user_attrs.get("accuracy") or {}).get("int8")}
         if search.config.budgets.over(values):

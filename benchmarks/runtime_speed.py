@@ -3,7 +3,7 @@ runtime variants, the model's constants in flash (as deployed) and in SRAM. Per 
 and its ratio to the published MLPerf Tiny latencies on the real board; per layer type: cycles per MAC.
 
     .venv/bin/python benchmarks/runtime_speed.py [--target NUCLEO-L4R5ZI] [--variants reference,simd]
-        [--placements flash,sram] [--models kws,ad,vww,ic] [--markdown out.md] [--layers]
+        [--placements flash,sram] [--models kws,ad,vww,ic] [--markdown out.md] [--layers] [--ops all|model]
 
 Every measurement goes the way a real board's does (firmware ELF, serial protocol through a pseudo-terminal)
 and its outputs are checked against the TFLite reference interpreter. The published figures (real
@@ -55,9 +55,9 @@ def layer_type(layer, first_conv: bool) -> str:
             "SOFTMAX": "softmax"}.get(layer.op, "other")
 
 
-def run(backend, model: bytes, variant: str, placement: str, x: np.ndarray):
+def run(backend, model: bytes, variant: str, placement: str, x: np.ndarray, ops: str = "all"):
     request = pb.MeasureRequest(request_id=f"speed-{variant}-{placement}", model=model, runtime_variant=variant,
-                                opt_level="-O2", repetitions=1, placement=placement,
+                                opt_level="-O2", repetitions=1, placement=placement, ops=ops,
                                 inputs=[pb.Tensor(shape=list(x.shape), dtype=str(x.dtype), data=x.tobytes())])
     return measure(backend, request)
 
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="kws,ad,vww,ic")
     ap.add_argument("--markdown", type=Path, help="also write the tables to this Markdown file")
     ap.add_argument("--layers", action="store_true", help="print every layer's cycles too")
+    ap.add_argument("--ops", default="all", choices=["all", "model"],
+                    help="firmware image of every op (default) or of only the model's ops, as a deployment links")
     args = ap.parse_args(argv)
 
     rows, types, layer_lines = [], [], []
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 (expected,) = ref.run([x])
                 for placement in args.placements.split(","):
                     t0 = time.perf_counter()
-                    result = run(backend, model, variant, placement, x)
+                    result = run(backend, model, variant, placement, x, args.ops)
                     wall = time.perf_counter() - t0
                     out = np.frombuffer(result.outputs[0].data, np.int8).reshape(expected.shape)
                     ms = result.latency_s * 1e3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -10,6 +11,22 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = Path(os.environ.get("MCU_NAS_SHARED_MODELS", REPO.parent / "shared" / "models"))
+
+@contextlib.contextmanager
+def serving(cfg):
+    """A real agent serving ``cfg`` (gRPC on loopback) and a client of it; both stopped at the end."""
+    from measure_agent.client import AgentClient
+    from measure_agent.service import serve
+
+    server, agent, port = serve(cfg)
+    client = AgentClient(f"127.0.0.1:{port}", cfg.clients["local"], retry_for_s=5)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop(grace=1).wait()
+        agent.close()
+
 
 def _test_model_cache() -> Path:
     from measure_agent.firmware_build import cache_dir

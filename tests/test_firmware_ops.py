@@ -14,16 +14,16 @@ import pytest
 
 from costmodel.boards import get_board
 from measure_agent.backends import BoardSpec, VirtualBackend
-from measure_agent.client import AgentClient, AgentError
+from measure_agent.client import AgentError
 from measure_agent.elf import parse_elf
 from measure_agent.errors import MeasureError
 from measure_agent.firmware_build import build_firmware
 from measure_agent.measurement import compile_model
 from measure_agent.plan.reference import Reference
-from measure_agent.service import local_config, serve
+from measure_agent.service import local_config
 from measure_agent.settings import FirmwareSettings, SettingsError
 from protos import agent_pb2 as pb
-from tests.conftest import shared_model
+from tests.conftest import serving, shared_model
 from tests.testmodels import model_path
 
 TARGET = "NUCLEO-L4R5ZI"
@@ -31,13 +31,8 @@ TARGET = "NUCLEO-L4R5ZI"
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory):
-    cfg = local_config(TARGET, tmp_path_factory.mktemp("ops") / "journal.sqlite", count=1)
-    server, agent, port = serve(cfg)
-    client = AgentClient(f"127.0.0.1:{port}", cfg.clients["local"], retry_for_s=5)
-    yield client
-    client.close()
-    server.stop(grace=1).wait()
-    agent.close()
+    with serving(local_config(TARGET, tmp_path_factory.mktemp("ops") / "journal.sqlite", count=1)) as client:
+        yield client
 
 
 def _tensor(x: np.ndarray) -> pb.Tensor:

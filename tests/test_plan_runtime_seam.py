@@ -12,14 +12,14 @@ import pytest
 
 from costmodel.boards import get_board
 from measure_agent.backends import BoardSpec
-from measure_agent.client import AgentClient, AgentError
+from measure_agent.client import AgentError
 from measure_agent.config import ConfigError, load_config
 from measure_agent.firmware_build import build_firmware
 from measure_agent.plan.reference import Reference
-from measure_agent.service import local_config, serve
+from measure_agent.service import local_config
 from measure_agent.settings import FirmwareSettings
 from protos import agent_pb2 as pb
-from tests.conftest import shared_model
+from tests.conftest import serving, shared_model
 from tests.testmodels import model_path
 
 TARGET = "NUCLEO-L4R5ZI"
@@ -31,13 +31,8 @@ def agent(tmp_path_factory):
     cfg = local_config(TARGET, journal, count=1)
     boards = (BoardSpec(id="vb-fc-only", kind="virtual", target=TARGET, runtime="fc_only"),
               BoardSpec(id="vb-nn", kind="virtual", target=TARGET))
-    cfg = dataclasses.replace(cfg, boards=boards)
-    server, agent, port = serve(cfg)
-    client = AgentClient(f"127.0.0.1:{port}", cfg.clients["local"], retry_for_s=5)
-    yield client
-    client.close()
-    server.stop(grace=1).wait()
-    agent.close()
+    with serving(dataclasses.replace(cfg, boards=boards)) as client:
+        yield client
 
 
 def _measure(client, model: bytes, board_id: str, x: np.ndarray) -> pb.MeasureResult:

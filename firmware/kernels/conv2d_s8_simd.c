@@ -94,7 +94,7 @@ static inline void fill_interior(const int8_t *src, int32_t kh, int32_t row_grou
 }
 
 /* The column of the output pixel whose window starts at (y0, x0), into the pixel's words at `words`. */
-static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
+static NN_COLD void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
                         int32_t y0, int32_t x0, uint32_t *words, int32_t gs, int32_t bo)
 {
     const int32_t ic = in_d->c, kh = f_d->h, kw = f_d->w;
@@ -443,7 +443,7 @@ static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, in
     }
 }
 
-static void requant_pair_exact(const int32_t *acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+static NN_COLD void requant_pair_exact(const int32_t *acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                                int32_t oc_n, int32_t out_off, int32_t lo, int32_t hi, int8_t *o0, int8_t *o1)
 {
     for (int32_t c = 0; c < oc_n; c++, acc += 2) {
@@ -653,7 +653,7 @@ static void requant4(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t z
     }
 }
 
-static void requant4_exact(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n, int32_t out_off,
+static NN_COLD void requant4_exact(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n, int32_t out_off,
                            int32_t lo, int32_t hi, int8_t *const o[4])
 {
     for (int32_t c = 0; c < n; c++, acc += 4) {
@@ -664,7 +664,7 @@ static void requant4_exact(const int32_t *acc, const int32_t *mult, const int32_
 }
 
 /* Row mode's weights into the pair layout: each kernel row of kw x ic taps padded to row_bytes. */
-static void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh, int32_t seg, int32_t rb, int16_t *w)
+static NN_COLD void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh, int32_t seg, int32_t rb, int16_t *w)
 {
     const int32_t kc = kh * rb, pairs = (oc_n + 1) >> 1;
     for (int32_t c = 0; c < 2 * pairs; c++) {

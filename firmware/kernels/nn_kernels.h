@@ -15,6 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A kernel's cold code (border fills, remainders, per-call setup, the exact fallback requantizations): kept out
+ * of line and compiled for size, so the hot loops keep their inlining and the image stays small. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_COLD __attribute__((noinline, cold))
+#else
+#define NN_COLD __attribute__((noinline))
+#endif
+
 typedef struct {
     int32_t n, h, w, c;
 } nn_dims;

@@ -22,6 +22,19 @@
 #else
 #define NN_COLD __attribute__((noinline))
 #endif
+/* A kernel's per-call setup, run unconditionally (so not `cold`: that would make the whole caller cold): out of
+ * line and compiled for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_SETUP __attribute__((noinline, optimize("Os")))
+#else
+#define NN_SETUP __attribute__((noinline))
+#endif
+/* A kernel run once per inference on a few elements (softmax): compiled for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_SMALL __attribute__((optimize("Os")))
+#else
+#define NN_SMALL
+#endif
 
 typedef struct {
     int32_t n, h, w, c;

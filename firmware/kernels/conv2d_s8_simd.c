@@ -409,21 +409,11 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
         }                                                                                                     \
     }
 
-static void __attribute__((noinline)) requant_pair_zp(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp,
-                                                      int8_t *o0, int8_t *o1)
+/* One copy for both kinds (a folded zero point adds zp = 0): the pixel pair path is the fallback of plans whose
+ * paired filters do not fit. */
+static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
+                                                        int32_t zp, int8_t *o0, int8_t *o1)
     RQ_PAIR_BODY("add %[s], %[s], %[zp]\n")
-static void __attribute__((noinline)) requant_pair_folded(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
-                                                          int32_t zp, int8_t *o0, int8_t *o1)
-    RQ_PAIR_BODY("")
-
-static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
-{
-    if (zp) {
-        requant_pair_zp(acc, rq, oc_n, zp, o0, o1);
-    } else {
-        requant_pair_folded(acc, rq, oc_n, zp, o0, o1);
-    }
-}
 #else
 static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
 {
@@ -882,6 +872,24 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
     }
 }
 
+/* The pixel pair path's remainders: the partial last group of every filter (K % 4 != 0), the odd last channel. */
+static NN_COLD void pair_tails(const int8_t *filter, int32_t K, int32_t KC, int32_t oc_n, const uint32_t *pair,
+                               int32_t *acc)
+{
+    const int32_t pairs = oc_n >> 1;
+    if (KC != K || (K & 3)) { /* the partial last group of every filter */
+        const uint32_t *cp = pair + KC - 4;
+        for (int32_t c = 0; c < 2 * pairs; c++) {
+            dot_tail(filter + c * K, KC - 4, K, cp, &acc[2 * c], &acc[2 * c + 1]);
+        }
+    }
+    if (oc_n & 1) {
+        int32_t *a = acc + 4 * pairs;
+        a[0] = a[1] = 0;
+        dot_1x2(filter + (oc_n - 1) * K, pair, K, a);
+    }
+}
+
 /* The pixel pair path (plain OHWI weights with input channels a multiple of 4, or dilated rows). */
 static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
                      const nn_dims *f_d, const int8_t *filter, const int32_t *bias, const int32_t *mult,
@@ -932,16 +940,8 @@ static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv
                     acc[i] = 0;
                 }
             }
-            if (KC != K || (K & 3)) { /* the partial last group of every filter */
-                const uint32_t *cp = pair + KC - 4;
-                for (int32_t c = 0; c < 2 * pairs; c++) {
-                    dot_tail(filter + c * K, KC - 4, K, cp, &acc[2 * c], &acc[2 * c + 1]);
-                }
-            }
-            if (oc_n & 1) {
-                int32_t *a = acc + 4 * pairs;
-                a[0] = a[1] = 0;
-                dot_1x2(filter + (oc_n - 1) * K, pair, K, a);
+            if (KC != K || (K & 3) || (oc_n & 1)) {
+                pair_tails(filter, K, KC, oc_n, pair, acc);
             }
             int8_t *o0 = out_b + px * oc_n;
             int8_t *o1 = two ? o0 + oc_n : dummy;

@@ -270,7 +270,7 @@ typedef struct {
 
 /* The last 1 to 3 channels of a pixel, and every channel of a layer with a channel the fused
  * requantization cannot take: one channel at a time. */
-static NN_COLD void dw_channels(const dw_ctx *c, int32_t xoff, int32_t g, int8_t *o)
+static void dw_channels(const dw_ctx *c, int32_t xoff, int32_t g, int8_t *o)
 {
     for (; g < c->CO; g++) {
         int32_t acc = 0;

@@ -10,8 +10,8 @@
 
 #define AVGPOOL_SIMD_MAX_COUNT 255
 
-/* The reference's rounded average of a window sum, clamped. */
-static inline int8_t avg_out(int32_t acc, int32_t count, const nn_pool_params *p)
+/* The reference's rounded average of a window sum, clamped (once per output: one out-of-line copy). */
+static __attribute__((noinline)) int8_t avg_out(int32_t acc, int32_t count, const nn_pool_params *p)
 {
     acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
     return (int8_t)nn_clamp_i32(acc, p->act_min, p->act_max);
@@ -19,6 +19,22 @@ static inline int8_t avg_out(int32_t acc, int32_t count, const nn_pool_params *p
 
 static inline int32_t lane_lo(uint32_t v) { return (int32_t)(int16_t)(v & 0xFFFFu); }
 static inline int32_t lane_hi(uint32_t v) { return (int32_t)(int16_t)(v >> 16); }
+
+/* The last channels of a count not a multiple of 4, one at a time (cold). */
+static NN_COLD void avg_rest(const nn_pool_params *p, const int8_t *win, int32_t c0, int32_t C, int32_t row_step,
+                             int32_t rows, int32_t cols, int32_t count, int8_t *o)
+{
+    for (int32_t c = c0; c < C; c++) {
+        int32_t acc = 0;
+        const int8_t *row = win + c;
+        for (int32_t ky = 0; ky < rows; ky++, row += row_step) {
+            for (int32_t kx = 0; kx < cols; kx++) {
+                acc += row[kx * C];
+            }
+        }
+        o[c] = avg_out(acc, count, p);
+    }
+}
 
 void avgpool_s8_simd(const nn_pool_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *out_d, int8_t *out)
 {
@@ -66,15 +82,8 @@ void avgpool_s8_simd(const nn_pool_params *p, const nn_dims *in_d, const int8_t 
                     o[c + 2] = avg_out(lane_hi(s02), count, p);
                     o[c + 3] = avg_out(lane_hi(s13), count, p);
                 }
-                for (int32_t c = C4; c < C; c++) {
-                    int32_t acc = 0;
-                    const int8_t *row = win + c;
-                    for (int32_t ky = ys; ky < ye; ky++, row += row_step) {
-                        for (int32_t kx = 0; kx < xe - xs; kx++) {
-                            acc += row[kx * C];
-                        }
-                    }
-                    o[c] = avg_out(acc, count, p);
+                if (C4 < C) {
+                    avg_rest(p, win, C4, C, row_step, ye - ys, xe - xs, count, o);
                 }
             }
         }

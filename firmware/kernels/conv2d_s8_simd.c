@@ -94,7 +94,7 @@ static inline void fill_interior(const int8_t *src, int32_t kh, int32_t row_grou
 }
 
 /* The column of the output pixel whose window starts at (y0, x0), into the pixel's words at `words`. */
-static void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
+static NN_COLD void fill_column(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, const nn_dims *f_d,
                         int32_t y0, int32_t x0, uint32_t *words, int32_t gs, int32_t bo)
 {
     const int32_t ic = in_d->c, kh = f_d->h, kw = f_d->w;
@@ -409,21 +409,11 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
         }                                                                                                     \
     }
 
-static void __attribute__((noinline)) requant_pair_zp(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp,
-                                                      int8_t *o0, int8_t *o1)
+/* One copy for both kinds (a folded zero point adds zp = 0): the pixel pair path is the fallback of plans whose
+ * paired filters do not fit. */
+static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
+                                                        int32_t zp, int8_t *o0, int8_t *o1)
     RQ_PAIR_BODY("add %[s], %[s], %[zp]\n")
-static void __attribute__((noinline)) requant_pair_folded(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
-                                                          int32_t zp, int8_t *o0, int8_t *o1)
-    RQ_PAIR_BODY("")
-
-static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
-{
-    if (zp) {
-        requant_pair_zp(acc, rq, oc_n, zp, o0, o1);
-    } else {
-        requant_pair_folded(acc, rq, oc_n, zp, o0, o1);
-    }
-}
 #else
 static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
 {
@@ -434,7 +424,7 @@ static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_
 }
 #endif
 
-static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int32_t lo, int32_t hi,
+static __attribute__((noinline)) void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int32_t lo, int32_t hi,
                          int8_t *o0, int8_t *o1)
 {
     for (int32_t c = 0; c < oc_n; c++, acc += 2) {
@@ -443,7 +433,7 @@ static void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, in
     }
 }
 
-static void requant_pair_exact(const int32_t *acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+static NN_COLD void requant_pair_exact(const int32_t *acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                                int32_t oc_n, int32_t out_off, int32_t lo, int32_t hi, int8_t *o0, int8_t *o1)
 {
     for (int32_t c = 0; c < oc_n; c++, acc += 2) {
@@ -643,7 +633,7 @@ static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int3
 }
 #endif
 
-static void requant4(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int32_t lo, int32_t hi,
+static __attribute__((noinline)) void requant4(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int32_t lo, int32_t hi,
                      int8_t *const o[4])
 {
     for (int32_t c = 0; c < n; c++, acc += 4) {
@@ -653,7 +643,7 @@ static void requant4(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t z
     }
 }
 
-static void requant4_exact(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n, int32_t out_off,
+static NN_COLD void requant4_exact(const int32_t *acc, const int32_t *mult, const int32_t *shift, int32_t n, int32_t out_off,
                            int32_t lo, int32_t hi, int8_t *const o[4])
 {
     for (int32_t c = 0; c < n; c++, acc += 4) {
@@ -664,7 +654,7 @@ static void requant4_exact(const int32_t *acc, const int32_t *mult, const int32_
 }
 
 /* Row mode's weights into the pair layout: each kernel row of kw x ic taps padded to row_bytes. */
-static void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh, int32_t seg, int32_t rb, int16_t *w)
+static NN_COLD void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh, int32_t seg, int32_t rb, int16_t *w)
 {
     const int32_t kc = kh * rb, pairs = (oc_n + 1) >> 1;
     for (int32_t c = 0; c < 2 * pairs; c++) {
@@ -768,7 +758,7 @@ static void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_
 }
 
 /* Input row y (the zero point where it is outside the input), padded (see use_rows), into the slot at dst. */
-static void load_row(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, int32_t y, int32_t slot,
+static __attribute__((noinline)) void load_row(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, int32_t y, int32_t slot,
                      int8_t *dst)
 {
     const int32_t ic = in_d->c, row = in_d->w * ic;
@@ -821,7 +811,7 @@ static inline void fill_pixel(const conv_ctx *c, const nn_conv_params *p, const 
     }
 }
 
-static void conv_four(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
+static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
                       const nn_dims *f_d, const uint32_t *w, const int32_t *mult, const int32_t *shift,
                       const nn_dims *out_d, int8_t *out, int8_t *rows)
 {
@@ -882,8 +872,26 @@ static void conv_four(const conv_ctx *c, const nn_conv_params *p, const nn_dims 
     }
 }
 
+/* The pixel pair path's remainders: the partial last group of every filter (K % 4 != 0), the odd last channel. */
+static NN_COLD void pair_tails(const int8_t *filter, int32_t K, int32_t KC, int32_t oc_n, const uint32_t *pair,
+                               int32_t *acc)
+{
+    const int32_t pairs = oc_n >> 1;
+    if (KC != K || (K & 3)) { /* the partial last group of every filter */
+        const uint32_t *cp = pair + KC - 4;
+        for (int32_t c = 0; c < 2 * pairs; c++) {
+            dot_tail(filter + c * K, KC - 4, K, cp, &acc[2 * c], &acc[2 * c + 1]);
+        }
+    }
+    if (oc_n & 1) {
+        int32_t *a = acc + 4 * pairs;
+        a[0] = a[1] = 0;
+        dot_1x2(filter + (oc_n - 1) * K, pair, K, a);
+    }
+}
+
 /* The pixel pair path (plain OHWI weights with input channels a multiple of 4, or dilated rows). */
-static void conv_two(const conv_ctx *cx, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
+static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in,
                      const nn_dims *f_d, const int8_t *filter, const int32_t *bias, const int32_t *mult,
                      const int32_t *shift, const nn_dims *out_d, int8_t *out)
 {
@@ -916,8 +924,9 @@ static void conv_two(const conv_ctx *cx, const nn_conv_params *p, const nn_dims 
                 oy1 = oy;
                 ox1 = ox;
             }
-            fill_pixel(cx, p, in_d, in_b, f_d, oy, ox, pair, 4, 1);
-            fill_pixel(cx, p, in_d, in_b, f_d, oy1, ox1, pair + 2, 4, 1);
+            for (int32_t i = 0; i < 2; i++) { /* one copy of the fill for both pixels */
+                fill_pixel(cx, p, in_d, in_b, f_d, i ? oy1 : oy, i ? ox1 : ox, pair + 2 * i, 4, 1);
+            }
             oy = oy1;
             ox = ox1 + 1;
             if (ox == out_d->w) {
@@ -931,16 +940,8 @@ static void conv_two(const conv_ctx *cx, const nn_conv_params *p, const nn_dims 
                     acc[i] = 0;
                 }
             }
-            if (KC != K || (K & 3)) { /* the partial last group of every filter */
-                const uint32_t *cp = pair + KC - 4;
-                for (int32_t c = 0; c < 2 * pairs; c++) {
-                    dot_tail(filter + c * K, KC - 4, K, cp, &acc[2 * c], &acc[2 * c + 1]);
-                }
-            }
-            if (oc_n & 1) {
-                int32_t *a = acc + 4 * pairs;
-                a[0] = a[1] = 0;
-                dot_1x2(filter + (oc_n - 1) * K, pair, K, a);
+            if (KC != K || (K & 3) || (oc_n & 1)) {
+                pair_tails(filter, K, KC, oc_n, pair, acc);
             }
             int8_t *o0 = out_b + px * oc_n;
             int8_t *o1 = two ? o0 + oc_n : dummy;
@@ -955,9 +956,10 @@ static void conv_two(const conv_ctx *cx, const nn_conv_params *p, const nn_dims 
     }
 }
 
-void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
-                    const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                    const nn_dims *out_d, int8_t *out, int16_t *scratch)
+/* The per-call setup (once per call, out of line and compiled for size). */
+static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_dims *in_d, const nn_dims *f_d,
+                               const int32_t *bias, const int32_t *mult, const int32_t *shift, const nn_dims *out_d,
+                               int16_t *scratch)
 {
     const int32_t oc_n = out_d->c;
     conv_ctx c;
@@ -988,6 +990,16 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     c.row_groups = row_mode(p, f_d) ? row_bytes(f_d) >> 2 : (f_d->w * f_d->c) >> 2;
     c.row_step = p->dil_h * in_d->w * in_d->c;
     c.off2 = nn_pack16(p->input_offset, p->input_offset);
+    *cp = c;
+}
+
+void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                    const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                    const nn_dims *out_d, int8_t *out, int16_t *scratch)
+{
+    const int32_t oc_n = out_d->c;
+    conv_ctx c;
+    conv_setup(&c, p, in_d, f_d, bias, mult, shift, out_d, scratch);
     /* after the columns: row mode's repacked weights, then the padded rows */
     int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
     int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_cols(p, f_d) : 0));

@@ -595,32 +595,13 @@ static void dw_row33(const dw_ctx *c, int8_t *o)
     }
 }
 
-void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
-                              const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                              const nn_dims *out_d, int8_t *out, int8_t *scratch)
+/* One pass over the filter, a word (4 channels of a tap) at a time: the expanded weights, [group][tap][2]
+ * (a group's taps contiguous), and each channel's weight sum, for the bias with the input offset of every
+ * tap (padding included, see above) folded in. Once per call: out of line, compiled for size. */
+static __attribute__((noinline)) void dw_setup(const nn_conv_params *p, const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                              const int32_t *shift, int32_t CO, int32_t taps, int pairs33, dw_rq *rq, uint32_t *wx)
 {
-    const int32_t C = in_d->c, dm = p->depth_multiplier, CO = out_d->c;
-    const int32_t kh = f_d->h, kw = f_d->w, taps = kh * kw;
-    const int32_t H = in_d->h, W = in_d->w, OH = out_d->h, OW = out_d->w;
     const int32_t CO4 = (CO + 3) & ~3;
-    const int32_t span = span_w(p, f_d, out_d);
-    /* int32 offsets rather than pointers: the scratch size is the same on the host and on the target */
-    int32_t *row_off = (int32_t *)(void *)scratch;
-    dw_rq *rq = (dw_rq *)(void *)(scratch + 4 * kh);
-    uint32_t *wx = (uint32_t *)(void *)(scratch + 4 * kh + 16 * CO); /* [group][tap][2] */
-    int8_t *ring = scratch + 16 * CO + 4 * kh + 2 * taps * CO4;
-    const int32_t row_bytes = span * CO;
-    int fast = 1;
-    for (int32_t c = 0; c < CO; c++) {
-        fast &= dw_rq_fusable(mult[c], shift[c]);
-    }
-    /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
-     * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
-    const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
-                        (CO & 3) == 0;
-    /* one pass over the filter, a word (4 channels of a tap) at a time: the expanded weights, [group][tap][2]
-     * (a group's taps contiguous), and each channel's weight sum, for the bias with the input offset of every
-     * tap (padding included, see above) folded in */
     for (int32_t g = 0; g < CO4; g += 4) {
         uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
         int32_t sw[4] = {0, 0, 0, 0};
@@ -645,6 +626,32 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
             dw_rq_init(pairs33 ? (dw_rq *)(void *)(wg + 18) + i : &rq[c], b, mult[c], shift[c], p->output_offset);
         }
     }
+}
+
+void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                              const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              const nn_dims *out_d, int8_t *out, int8_t *scratch)
+{
+    const int32_t C = in_d->c, dm = p->depth_multiplier, CO = out_d->c;
+    const int32_t kh = f_d->h, kw = f_d->w, taps = kh * kw;
+    const int32_t H = in_d->h, W = in_d->w, OH = out_d->h, OW = out_d->w;
+    const int32_t CO4 = (CO + 3) & ~3;
+    const int32_t span = span_w(p, f_d, out_d);
+    /* int32 offsets rather than pointers: the scratch size is the same on the host and on the target */
+    int32_t *row_off = (int32_t *)(void *)scratch;
+    dw_rq *rq = (dw_rq *)(void *)(scratch + 4 * kh);
+    uint32_t *wx = (uint32_t *)(void *)(scratch + 4 * kh + 16 * CO); /* [group][tap][2] */
+    int8_t *ring = scratch + 16 * CO + 4 * kh + 2 * taps * CO4;
+    const int32_t row_bytes = span * CO;
+    int fast = 1;
+    for (int32_t c = 0; c < CO; c++) {
+        fast &= dw_rq_fusable(mult[c], shift[c]);
+    }
+    /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
+     * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
+    const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
+                        (CO & 3) == 0;
+    dw_setup(p, filter, bias, mult, shift, CO, taps, pairs33, rq, wx);
     if (pairs33) {
         wx = (uint32_t *)(void *)rq;
         rq = NULL;

@@ -255,7 +255,7 @@ static inline int32_t fc_requant(int32_t acc, int32_t m, int32_t s)
     return (int32_t)(r >> 32) >> (ts - 32);
 }
 
-static inline int8_t fc_out(int32_t acc, int32_t m, int32_t s, const nn_fc_params *p)
+static __attribute__((noinline)) int8_t fc_out(int32_t acc, int32_t m, int32_t s, const nn_fc_params *p)
 {
     return (int8_t)nn_clamp_i32(fc_requant(acc, m, s) + p->output_offset, p->act_min, p->act_max);
 }

@@ -15,6 +15,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A kernel's cold code (border fills, remainders, per-call setup, the exact fallback requantizations): kept out
+ * of line and compiled for size, so the hot loops keep their inlining and the image stays small. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_COLD __attribute__((noinline, cold))
+#else
+#define NN_COLD __attribute__((noinline))
+#endif
+/* A kernel's per-call setup, run unconditionally (so not `cold`: that would make the whole caller cold): out of
+ * line and compiled for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_SETUP __attribute__((noinline, optimize("Os")))
+#else
+#define NN_SETUP __attribute__((noinline))
+#endif
+/* A kernel run once per inference on a few elements (softmax): compiled for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_SMALL __attribute__((optimize("Os")))
+#else
+#define NN_SMALL
+#endif
+
 typedef struct {
     int32_t n, h, w, c;
 } nn_dims;

@@ -5,7 +5,7 @@
 #define SCALED_DIFF_INTEGER_BITS 5
 #define ACCUMULATION_INTEGER_BITS 12
 
-void softmax_s8_ref(int32_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
+NN_SMALL void softmax_s8_ref(int32_t rows, int32_t depth, int32_t input_multiplier, int32_t input_left_shift,
                     int32_t diff_min, const int8_t *in, int8_t *out)
 {
     for (int32_t r = 0; r < rows; r++) {

@@ -2,6 +2,11 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Everything here runs when a plan is loaded, never in an inference: compiled for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("Os")
+#endif
+
 #include "plan_reader.h"
 
 static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }

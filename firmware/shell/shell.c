@@ -19,6 +19,12 @@
 #include "shell.h"
 #include "slots.h"
 
+/* The shell runs between inferences (commands, frames, flash slots), never inside the timed nn_run: compiled for
+ * size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("Os")
+#endif
+
 #if defined(NN_SIMD) && NN_SIMD
 #define SHELL_SIMD 1
 #endif

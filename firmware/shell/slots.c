@@ -19,6 +19,12 @@
 #include "hal.h"
 #include "slots.h"
 
+/* The flash slots' bookkeeping runs between inferences (commands), never inside the timed nn_run: compiled for
+ * size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("Os")
+#endif
+
 #define SLOT_MAGIC 0x4C534E4Eu  /* "NNSL" */
 #define SLOT_VERSION 1u
 #define COMMIT_MAGIC 0x454E4F44u /* "DONE" */

@@ -1,6 +1,11 @@
 /* Decoding shared by the convolutions (conv.c, depthwise_conv.c): geometry, tensors, quantization. */
 #include "conv_common.h"
 
+/* Everything here runs when a plan is loaded, never in an inference: compiled for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("Os")
+#endif
+
 void nn_read_conv_geometry(const nn_op *op, nn_conv_params *p)
 {
     p->stride_w = nn_op_param(op, NN_CONV_P_STRIDE_W);

@@ -164,10 +164,9 @@ static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, i
     "ldr %[k], [%[q], #" #OFF "+8]\n"                                                                           \
     "ldr %[r], [%[q], #" #OFF "+12]\n"                                                                          \
     "add %[" #A "], %[" #A "], %[b]\n"                                                                          \
-    "asr %[s], %[" #A "], #31\n"                                                                               \
-    "lsl %[b], %[s], #31\n"                                                                                    \
+    "and %[b], %[" #A "], #0x80000000\n"                                                                      \
     "eor %[b], %[b], #0x40000000\n"                                                                            \
-    "add %[k], %[k], %[s]\n"                                                                                   \
+    "add %[k], %[k], %[" #A "], asr #31\n"                                                                     \
     "smlal %[b], %[k], %[" #A "], %[m]\n"                                                                      \
     "asr %[k], %[k], %[r]\n"                                                                                   \
     "ssat %[k], #8, %[k]\n"                                                                                    \
@@ -176,10 +175,10 @@ static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, i
 static inline __attribute__((always_inline)) void dw_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const dw_rq *q,
                                                          uint32_t lo4, uint32_t hi4, int8_t *o)
 {
-    uint32_t b, m, k, r, s, v = 0;
+    uint32_t b, m, k, r, v = 0;
     __asm__ volatile(DW_RQ_CH(a0, 0, 0) DW_RQ_CH(a1, 16, 8) DW_RQ_CH(a2, 32, 16) DW_RQ_CH(a3, 48, 24)
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b] "=&r"(b), [m] "=&r"(m), [k] "=&r"(k),
-              [r] "=&r"(r), [s] "=&r"(s), [v] "+r"(v)
+              [r] "=&r"(r), [v] "+r"(v)
             : [q] "r"(q));
     __asm__ volatile("ssub8 %[t], %[v], %[lo]\n"
                      "sel %[v], %[v], %[lo]\n"
@@ -364,10 +363,9 @@ typedef struct {
 /* Channel I of both pixels: the fused rounding (see conv2d_s8_simd.c), the accumulators already hold the
  * bias; the saturated results stay in the accumulators. */
 #define DW2_RQ1(A)                                                                                                \
-    "asr %[wo], %[" #A "], #31\n"                                                                              \
-    "lsl %[we], %[wo], #31\n"                                                                                  \
+    "and %[we], %[" #A "], #0x80000000\n"                                                                     \
     "eor %[we], %[we], #0x40000000\n"                                                                          \
-    "add %[wo], %[wo], %[io]\n"                                                                                \
+    "add %[wo], %[io], %[" #A "], asr #31\n"                                                                   \
     "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
     "asr %[wo], %[wo], %[r]\n"                                                                                 \
     "ssat %[" #A "], #8, %[wo]\n"
@@ -501,10 +499,9 @@ typedef struct {
     "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
     "ldr %[iv], [%[w], #72+16*" #I "+8]\n"                                                                     \
     "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
-    "asr %[wo], %[" #A "], #31\n"                                                                              \
-    "lsl %[we], %[wo], #31\n"                                                                                  \
+    "and %[we], %[" #A "], #0x80000000\n"                                                                     \
     "eor %[we], %[we], #0x40000000\n"                                                                          \
-    "add %[wo], %[wo], %[iv]\n"                                                                                \
+    "add %[wo], %[iv], %[" #A "], asr #31\n"                                                                   \
     "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
     "asr %[wo], %[wo], %[r]\n"                                                                                 \
     "ssat %[" #A "], #8, %[wo]\n"

@@ -71,6 +71,43 @@ static int32_t dw_rq_one(int32_t acc, const dw_rq *q, int32_t out_off)
     return (int32_t)(pr >> 32) >> q->rsh;
 }
 
+/*
+ * The two-pixel and lone-pixel 3x3 paths' requantization, on twice the accumulator (their weights and bias
+ * are doubled: x2 = 2 x, exact while |x| < 2^30, see dw_blk_ok). The fused rounding above,
+ * floor((x m + 2^30 + khi 2^32 - [x < 0] 2^31) / 2^(32 + rsh)), equals
+ * floor((F + 2 khi - [x < 0]) / 2^(rsh + 1)) with F = floor((x2 m + 2^31) / 2^32): one SMMLAR accumulating
+ * k2 = 2 khi - [x < 0], then an arithmetic shift by right = rsh + 1. The block's dw_rq then holds
+ * (2 bias, m, 2 khi, right).
+ */
+static void dw_rq2_init(dw_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+{
+    const int32_t right = -shift;
+    q->bias = (int32_t)((uint32_t)bias << 1);
+    q->m = m;
+    q->khi = (int32_t)((1u << (right - 1)) + ((uint32_t)out_off << right));
+    q->rsh = right;
+}
+
+/* Whether every channel's folded bias keeps x = acc + bias inside +-2^30 (|acc|, |weight sum * input offset|
+ * < 2^18 for a 3x3 int8 window): the doubled accumulator cannot wrap. */
+static int dw_blk_ok(const int32_t *bias, int32_t CO)
+{
+    for (int32_t c = 0; bias && c < CO; c++) {
+        if (bias[c] >= (1 << 29) || bias[c] <= -(1 << 29)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The requantized value (output zero point added, not clamped) of a doubled accumulator (dw_rq2_init). */
+static inline int32_t dw_rq2_one(int32_t acc2, const dw_rq *q)
+{
+    const int32_t x2 = (int32_t)((uint32_t)acc2 + (uint32_t)q->bias);
+    const int32_t f = (int32_t)(((int64_t)x2 * (int64_t)q->m + ((int64_t)1 << 31)) >> 32);
+    return (int32_t)((uint32_t)f + (uint32_t)q->khi + (uint32_t)(x2 >> 31)) >> q->rsh;
+}
+
 /* Ring row for input row y (0 <= y < H, or all zero point): pixels x0 - pad .. of the span, each input
  * channel repeated dm times. */
 static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
@@ -363,10 +400,8 @@ typedef struct {
 /* Channel I of both pixels: the fused rounding (see conv2d_s8_simd.c), the accumulators already hold the
  * bias; the saturated results stay in the accumulators. */
 #define DW2_RQ1(A)                                                                                                \
-    "and %[we], %[" #A "], #0x80000000\n"                                                                     \
-    "eor %[we], %[we], #0x40000000\n"                                                                          \
     "add %[wo], %[io], %[" #A "], asr #31\n"                                                                   \
-    "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
+    "smmlar %[wo], %[" #A "], %[ie], %[wo]\n"                                                                  \
     "asr %[wo], %[wo], %[r]\n"                                                                                 \
     "ssat %[" #A "], #8, %[wo]\n"
 #define DW2_RQ(I)                                                                                                 \
@@ -458,6 +493,17 @@ static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t strid
     }
 }
 #else
+/* Four doubled accumulators requantized (dw_rq2_one), clamped and stored as one word. */
+static void dw_blk_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const dw_rq *q, uint32_t lo4, uint32_t hi4,
+                       int8_t *o)
+{
+    const uint32_t v0 = (uint8_t)dw_clamp8(dw_rq2_one(a0, &q[0]), lo4, hi4);
+    const uint32_t v1 = (uint8_t)dw_clamp8(dw_rq2_one(a1, &q[1]), lo4, hi4);
+    const uint32_t v2 = (uint8_t)dw_clamp8(dw_rq2_one(a2, &q[2]), lo4, hi4);
+    const uint32_t v3 = (uint8_t)dw_clamp8(dw_rq2_one(a3, &q[3]), lo4, hi4);
+    nn_write32(o, v0 | (v1 << 8) | (v2 << 16) | (v3 << 24));
+}
+
 static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
 {
     dw33_pairs_args m = *args;
@@ -467,7 +513,7 @@ static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t strid
             int32_t a0, a1, a2, a3;
             const int32_t x = 4 * stride * i;
             dw_mac33(m.r0 + x, m.r1 + x, m.r2 + x, 4, blk, &a0, &a1, &a2, &a3);
-            dw_rq4(a0, a1, a2, a3, q, m.lo4, m.hi4, m.o + i * m.co);
+            dw_blk_rq4(a0, a1, a2, a3, q, m.lo4, m.hi4, m.o + i * m.co);
         }
         const int32_t adv = 8 * stride * m.per_group + m.r_skip;
         m.r0 += adv;
@@ -499,10 +545,8 @@ typedef struct {
     "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
     "ldr %[iv], [%[w], #72+16*" #I "+8]\n"                                                                     \
     "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
-    "and %[we], %[" #A "], #0x80000000\n"                                                                     \
-    "eor %[we], %[we], #0x40000000\n"                                                                          \
     "add %[wo], %[iv], %[" #A "], asr #31\n"                                                                   \
-    "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
+    "smmlar %[wo], %[" #A "], %[ie], %[wo]\n"                                                                  \
     "asr %[wo], %[wo], %[r]\n"                                                                                 \
     "ssat %[" #A "], #8, %[wo]\n"
 
@@ -550,7 +594,7 @@ static void dw33_lone(const uint32_t *blk, dw33_lone_args *args)
     for (; m.groups > 0; m.groups--, blk += 34, m.r0 += m.gstride, m.r1 += m.gstride, m.r2 += m.gstride, m.o += 4) {
         int32_t a0, a1, a2, a3;
         dw_mac33(m.r0, m.r1, m.r2, 4, blk, &a0, &a1, &a2, &a3);
-        dw_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), m.lo4, m.hi4, m.o);
+        dw_blk_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), m.lo4, m.hi4, m.o);
     }
 }
 #endif
@@ -614,7 +658,7 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
     /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
      * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
     const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
-                        (CO & 3) == 0;
+                        (CO & 3) == 0 && dw_blk_ok(bias, CO);
     /* one pass over the filter, a word (4 channels of a tap) at a time: the expanded weights, [group][tap][2]
      * (a group's taps contiguous), and each channel's weight sum, for the bias with the input offset of every
      * tap (padding included, see above) folded in */
@@ -630,8 +674,10 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
                     v |= (uint32_t)(uint8_t)filter[t * CO + g + i] << (8 * i);
                 }
             }
-            wg[2 * t] = nn_sxtb16(v);
-            wg[2 * t + 1] = nn_sxtb16_ror8(v);
+            const uint32_t e = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
+            /* the two-pixel path's weights doubled (dw_rq2_init): halfwords of at most 256 in magnitude */
+            wg[2 * t] = pairs33 ? nn_sadd16(e, e) : e;
+            wg[2 * t + 1] = pairs33 ? nn_sadd16(od, od) : od;
             for (int32_t i = 0; i < 4; i++) {
                 sw[i] += (int8_t)(v >> (8 * i));
             }
@@ -639,7 +685,11 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
         for (int32_t i = 0; i < 4 && g + i < CO; i++) {
             const int32_t c = g + i;
             const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw[i] * (uint32_t)p->input_offset);
-            dw_rq_init(pairs33 ? (dw_rq *)(void *)(wg + 18) + i : &rq[c], b, mult[c], shift[c], p->output_offset);
+            if (pairs33) {
+                dw_rq2_init((dw_rq *)(void *)(wg + 18) + i, b, mult[c], shift[c], p->output_offset);
+            } else {
+                dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
+            }
         }
     }
     if (pairs33) {

@@ -140,9 +140,9 @@ static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t 
     }
 }
 
-/* The same row in the channel-group-major layout of the two-pixel 3x3 path: the 4 channels of group g at
- * pixel i are the word at dst + (g * span + i) * 4, so a window's taps are 4 bytes apart. */
-static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
+/* load_row_groups pixel by pixel (every group of a pixel, four per step): for rows with fewer pixels than
+ * channel groups, whose group-by-group loops would be short. */
+static void load_row_groups_px(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
                             int32_t span, int8_t zp, int8_t *dst)
 {
     const int32_t groups = C * dm / 4, gstride = span * 4;
@@ -176,6 +176,73 @@ static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, i
                     dst[(co >> 2) * gstride + (co & 3)] = src[c];
                 }
             }
+        }
+    }
+}
+
+/* The same row in the channel-group-major layout of the two-pixel 3x3 path: the 4 channels of group g at
+ * pixel i are the word at dst + (g * span + i) * 4, so a window's taps are 4 bytes apart. The loop with
+ * the longer inner trip count: with at least as many inside pixels as groups, group by group (the left
+ * padding, the inside pixels, one load and one store per word, four pixels per step, the right padding),
+ * else pixel by pixel (load_row_groups_px). */
+static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
+                            int32_t span, int8_t zp, int8_t *dst)
+{
+    const int32_t groups = C * dm / 4, gstride = span * 4;
+    const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
+    /* pixels [0, x0) and [x1, span) of the span are padding */
+    int32_t x0 = pad_w < span ? pad_w : span, x1 = W + pad_w < span ? W + pad_w : span;
+    if (!y_inside) {
+        x0 = x1 = span;
+    }
+    if (x1 < x0) {
+        x1 = x0;
+    }
+    if (x1 - x0 < groups) {
+        load_row_groups_px(in_row, y_inside, W, C, dm, pad_w, span, zp, dst);
+        return;
+    }
+    if (dm != 1) {
+        for (int32_t g = 0; g < groups; g++) {
+            uint32_t *d = (uint32_t *)(void *)(dst + g * gstride);
+            for (int32_t i = 0; i < x0; i++) {
+                d[i] = zp4;
+            }
+            for (int32_t i = x1; i < span; i++) {
+                d[i] = zp4;
+            }
+        }
+        for (int32_t i = x0; i < x1; i++) {
+            const int8_t *src = in_row + (i - pad_w) * C;
+            int32_t co = 0;
+            for (int32_t c = 0; c < C; c++) {
+                for (int32_t m = 0; m < dm; m++, co++) {
+                    dst[(co >> 2) * gstride + i * 4 + (co & 3)] = src[c];
+                }
+            }
+        }
+        return;
+    }
+    for (int32_t g = 0; g < groups; g++) {
+        uint32_t *d = (uint32_t *)(void *)(dst + g * gstride);
+        int32_t i = 0;
+        for (; i < x0; i++) {
+            d[i] = zp4;
+        }
+        const int8_t *src = in_row + (x0 - pad_w) * C + 4 * g;
+        for (; i + 4 <= x1; i += 4, src += 4 * C) {
+            const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + C), v2 = nn_read32(src + 2 * C),
+                           v3 = nn_read32(src + 3 * C);
+            d[i] = v0;
+            d[i + 1] = v1;
+            d[i + 2] = v2;
+            d[i + 3] = v3;
+        }
+        for (; i < x1; i++, src += C) {
+            d[i] = nn_read32(src);
+        }
+        for (; i < span; i++) {
+            d[i] = zp4;
         }
     }
 }

@@ -726,32 +726,43 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
      * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
     const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
                         (CO & 3) == 0 && dw_blk_ok(bias, CO);
-    /* one pass over the filter, a word (4 channels of a tap) at a time: the expanded weights, [group][tap][2]
-     * (a group's taps contiguous), and each channel's weight sum, for the bias with the input offset of every
-     * tap (padding included, see above) folded in */
-    for (int32_t g = 0; g < CO4; g += 4) {
-        uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
-        int32_t sw[4] = {0, 0, 0, 0};
-        for (int32_t t = 0; t < taps; t++) {
+    /* the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read in its own order (tap
+     * by tap: sequential flash reads), a word (4 channels of a tap) at a time; then per group each channel's
+     * weight sum from the expanded words (in RAM), for the bias with the input offset of every tap (padding
+     * included, see above) folded in */
+    const int32_t wmul = pairs33 ? 2 : 1; /* the two-pixel path's weights doubled (dw_rq2_init) */
+    for (int32_t t = 0; t < taps; t++) {
+        const int8_t *ft = filter + t * CO;
+        for (int32_t g = 0; g < CO4; g += 4) {
+            uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
             uint32_t v = 0;
             if (g + 4 <= CO) {
-                v = nn_read32(filter + t * CO + g);
+                v = nn_read32(ft + g);
             } else {
                 for (int32_t i = 0; g + i < CO; i++) {
-                    v |= (uint32_t)(uint8_t)filter[t * CO + g + i] << (8 * i);
+                    v |= (uint32_t)(uint8_t)ft[g + i] << (8 * i);
                 }
             }
             const uint32_t e = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
-            /* the two-pixel path's weights doubled (dw_rq2_init): halfwords of at most 256 in magnitude */
+            /* doubled: halfwords of at most 256 in magnitude */
             wg[2 * t] = pairs33 ? nn_sadd16(e, e) : e;
             wg[2 * t + 1] = pairs33 ? nn_sadd16(od, od) : od;
-            for (int32_t i = 0; i < 4; i++) {
-                sw[i] += (int8_t)(v >> (8 * i));
-            }
+        }
+    }
+    for (int32_t g = 0; g < CO4; g += 4) {
+        const uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+        int32_t sw[4] = {0, 0, 0, 0};
+        for (int32_t t = 0; t < taps; t++) {
+            const uint32_t e = wg[2 * t], od = wg[2 * t + 1];
+            sw[0] += (int16_t)e;
+            sw[2] += (int16_t)(e >> 16);
+            sw[1] += (int16_t)od;
+            sw[3] += (int16_t)(od >> 16);
         }
         for (int32_t i = 0; i < 4 && g + i < CO; i++) {
             const int32_t c = g + i;
-            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw[i] * (uint32_t)p->input_offset);
+            const int32_t swi = sw[i] / wmul; /* exact: a sum of doubled weights is even */
+            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)swi * (uint32_t)p->input_offset);
             if (pairs33) {
                 dw_rq2_init((dw_rq *)(void *)(wg + 18) + i, b, mult[c], shift[c], p->output_offset);
             } else {

@@ -71,6 +71,43 @@ static int32_t dw_rq_one(int32_t acc, const dw_rq *q, int32_t out_off)
     return (int32_t)(pr >> 32) >> q->rsh;
 }
 
+/*
+ * The two-pixel and lone-pixel 3x3 paths' requantization, on twice the accumulator (their weights and bias
+ * are doubled: x2 = 2 x, exact while |x| < 2^30, see dw_blk_ok). The fused rounding above,
+ * floor((x m + 2^30 + khi 2^32 - [x < 0] 2^31) / 2^(32 + rsh)), equals
+ * floor((F + 2 khi - [x < 0]) / 2^(rsh + 1)) with F = floor((x2 m + 2^31) / 2^32): one SMMLAR accumulating
+ * k2 = 2 khi - [x < 0], then an arithmetic shift by right = rsh + 1. The block's dw_rq then holds
+ * (2 bias, m, 2 khi, right).
+ */
+static void dw_rq2_init(dw_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+{
+    const int32_t right = -shift;
+    q->bias = (int32_t)((uint32_t)bias << 1);
+    q->m = m;
+    q->khi = (int32_t)((1u << (right - 1)) + ((uint32_t)out_off << right));
+    q->rsh = right;
+}
+
+/* Whether every channel's folded bias keeps x = acc + bias inside +-2^30 (|acc|, |weight sum * input offset|
+ * < 2^18 for a 3x3 int8 window): the doubled accumulator cannot wrap. */
+static int dw_blk_ok(const int32_t *bias, int32_t CO)
+{
+    for (int32_t c = 0; bias && c < CO; c++) {
+        if (bias[c] >= (1 << 29) || bias[c] <= -(1 << 29)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The requantized value (output zero point added, not clamped) of a doubled accumulator (dw_rq2_init). */
+static inline int32_t dw_rq2_one(int32_t acc2, const dw_rq *q)
+{
+    const int32_t x2 = (int32_t)((uint32_t)acc2 + (uint32_t)q->bias);
+    const int32_t f = (int32_t)(((int64_t)x2 * (int64_t)q->m + ((int64_t)1 << 31)) >> 32);
+    return (int32_t)((uint32_t)f + (uint32_t)q->khi + (uint32_t)(x2 >> 31)) >> q->rsh;
+}
+
 /* Ring row for input row y (0 <= y < H, or all zero point): pixels x0 - pad .. of the span, each input
  * channel repeated dm times. */
 static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
@@ -103,9 +140,9 @@ static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t 
     }
 }
 
-/* The same row in the channel-group-major layout of the two-pixel 3x3 path: the 4 channels of group g at
- * pixel i are the word at dst + (g * span + i) * 4, so a window's taps are 4 bytes apart. */
-static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
+/* load_row_groups pixel by pixel (every group of a pixel, four per step): for rows with fewer pixels than
+ * channel groups, whose group-by-group loops would be short. */
+static void load_row_groups_px(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
                             int32_t span, int8_t zp, int8_t *dst)
 {
     const int32_t groups = C * dm / 4, gstride = span * 4;
@@ -143,6 +180,73 @@ static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, i
     }
 }
 
+/* The same row in the channel-group-major layout of the two-pixel 3x3 path: the 4 channels of group g at
+ * pixel i are the word at dst + (g * span + i) * 4, so a window's taps are 4 bytes apart. The loop with
+ * the longer inner trip count: with at least as many inside pixels as groups, group by group (the left
+ * padding, the inside pixels, one load and one store per word, four pixels per step, the right padding),
+ * else pixel by pixel (load_row_groups_px). */
+static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
+                            int32_t span, int8_t zp, int8_t *dst)
+{
+    const int32_t groups = C * dm / 4, gstride = span * 4;
+    const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
+    /* pixels [0, x0) and [x1, span) of the span are padding */
+    int32_t x0 = pad_w < span ? pad_w : span, x1 = W + pad_w < span ? W + pad_w : span;
+    if (!y_inside) {
+        x0 = x1 = span;
+    }
+    if (x1 < x0) {
+        x1 = x0;
+    }
+    if (x1 - x0 < groups) {
+        load_row_groups_px(in_row, y_inside, W, C, dm, pad_w, span, zp, dst);
+        return;
+    }
+    if (dm != 1) {
+        for (int32_t g = 0; g < groups; g++) {
+            uint32_t *d = (uint32_t *)(void *)(dst + g * gstride);
+            for (int32_t i = 0; i < x0; i++) {
+                d[i] = zp4;
+            }
+            for (int32_t i = x1; i < span; i++) {
+                d[i] = zp4;
+            }
+        }
+        for (int32_t i = x0; i < x1; i++) {
+            const int8_t *src = in_row + (i - pad_w) * C;
+            int32_t co = 0;
+            for (int32_t c = 0; c < C; c++) {
+                for (int32_t m = 0; m < dm; m++, co++) {
+                    dst[(co >> 2) * gstride + i * 4 + (co & 3)] = src[c];
+                }
+            }
+        }
+        return;
+    }
+    for (int32_t g = 0; g < groups; g++) {
+        uint32_t *d = (uint32_t *)(void *)(dst + g * gstride);
+        int32_t i = 0;
+        for (; i < x0; i++) {
+            d[i] = zp4;
+        }
+        const int8_t *src = in_row + (x0 - pad_w) * C + 4 * g;
+        for (; i + 4 <= x1; i += 4, src += 4 * C) {
+            const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + C), v2 = nn_read32(src + 2 * C),
+                           v3 = nn_read32(src + 3 * C);
+            d[i] = v0;
+            d[i + 1] = v1;
+            d[i + 2] = v2;
+            d[i + 3] = v3;
+        }
+        for (; i < x1; i++, src += C) {
+            d[i] = nn_read32(src);
+        }
+        for (; i < span; i++) {
+            d[i] = zp4;
+        }
+    }
+}
+
 /* One 4-channel tap against pre-expanded weights (we = (w0, w2), wo = (w1, w3)). */
 #define DW_TAP(IV, WE, WO)                                                                                        \
     do {                                                                                                      \
@@ -164,10 +268,9 @@ static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, i
     "ldr %[k], [%[q], #" #OFF "+8]\n"                                                                           \
     "ldr %[r], [%[q], #" #OFF "+12]\n"                                                                          \
     "add %[" #A "], %[" #A "], %[b]\n"                                                                          \
-    "asr %[s], %[" #A "], #31\n"                                                                               \
-    "lsl %[b], %[s], #31\n"                                                                                    \
+    "and %[b], %[" #A "], #0x80000000\n"                                                                      \
     "eor %[b], %[b], #0x40000000\n"                                                                            \
-    "add %[k], %[k], %[s]\n"                                                                                   \
+    "add %[k], %[k], %[" #A "], asr #31\n"                                                                     \
     "smlal %[b], %[k], %[" #A "], %[m]\n"                                                                      \
     "asr %[k], %[k], %[r]\n"                                                                                   \
     "ssat %[k], #8, %[k]\n"                                                                                    \
@@ -176,10 +279,10 @@ static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, i
 static inline __attribute__((always_inline)) void dw_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const dw_rq *q,
                                                          uint32_t lo4, uint32_t hi4, int8_t *o)
 {
-    uint32_t b, m, k, r, s, v = 0;
+    uint32_t b, m, k, r, v = 0;
     __asm__ volatile(DW_RQ_CH(a0, 0, 0) DW_RQ_CH(a1, 16, 8) DW_RQ_CH(a2, 32, 16) DW_RQ_CH(a3, 48, 24)
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b] "=&r"(b), [m] "=&r"(m), [k] "=&r"(k),
-              [r] "=&r"(r), [s] "=&r"(s), [v] "+r"(v)
+              [r] "=&r"(r), [v] "+r"(v)
             : [q] "r"(q));
     __asm__ volatile("ssub8 %[t], %[v], %[lo]\n"
                      "sel %[v], %[v], %[lo]\n"
@@ -364,11 +467,8 @@ typedef struct {
 /* Channel I of both pixels: the fused rounding (see conv2d_s8_simd.c), the accumulators already hold the
  * bias; the saturated results stay in the accumulators. */
 #define DW2_RQ1(A)                                                                                                \
-    "asr %[wo], %[" #A "], #31\n"                                                                              \
-    "lsl %[we], %[wo], #31\n"                                                                                  \
-    "eor %[we], %[we], #0x40000000\n"                                                                          \
-    "add %[wo], %[wo], %[io]\n"                                                                                \
-    "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
+    "add %[wo], %[io], %[" #A "], asr #31\n"                                                                   \
+    "smmlar %[wo], %[" #A "], %[ie], %[wo]\n"                                                                  \
     "asr %[wo], %[wo], %[r]\n"                                                                                 \
     "ssat %[" #A "], #8, %[wo]\n"
 #define DW2_RQ(I)                                                                                                 \
@@ -460,6 +560,17 @@ static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t strid
     }
 }
 #else
+/* Four doubled accumulators requantized (dw_rq2_one), clamped and stored as one word. */
+static void dw_blk_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const dw_rq *q, uint32_t lo4, uint32_t hi4,
+                       int8_t *o)
+{
+    const uint32_t v0 = (uint8_t)dw_clamp8(dw_rq2_one(a0, &q[0]), lo4, hi4);
+    const uint32_t v1 = (uint8_t)dw_clamp8(dw_rq2_one(a1, &q[1]), lo4, hi4);
+    const uint32_t v2 = (uint8_t)dw_clamp8(dw_rq2_one(a2, &q[2]), lo4, hi4);
+    const uint32_t v3 = (uint8_t)dw_clamp8(dw_rq2_one(a3, &q[3]), lo4, hi4);
+    nn_write32(o, v0 | (v1 << 8) | (v2 << 16) | (v3 << 24));
+}
+
 static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
 {
     dw33_pairs_args m = *args;
@@ -469,7 +580,7 @@ static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t strid
             int32_t a0, a1, a2, a3;
             const int32_t x = 4 * stride * i;
             dw_mac33(m.r0 + x, m.r1 + x, m.r2 + x, 4, blk, &a0, &a1, &a2, &a3);
-            dw_rq4(a0, a1, a2, a3, q, m.lo4, m.hi4, m.o + i * m.co);
+            dw_blk_rq4(a0, a1, a2, a3, q, m.lo4, m.hi4, m.o + i * m.co);
         }
         const int32_t adv = 8 * stride * m.per_group + m.r_skip;
         m.r0 += adv;
@@ -501,11 +612,8 @@ typedef struct {
     "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
     "ldr %[iv], [%[w], #72+16*" #I "+8]\n"                                                                     \
     "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
-    "asr %[wo], %[" #A "], #31\n"                                                                              \
-    "lsl %[we], %[wo], #31\n"                                                                                  \
-    "eor %[we], %[we], #0x40000000\n"                                                                          \
-    "add %[wo], %[wo], %[iv]\n"                                                                                \
-    "smlal %[we], %[wo], %[" #A "], %[ie]\n"                                                                   \
+    "add %[wo], %[iv], %[" #A "], asr #31\n"                                                                   \
+    "smmlar %[wo], %[" #A "], %[ie], %[wo]\n"                                                                  \
     "asr %[wo], %[wo], %[r]\n"                                                                                 \
     "ssat %[" #A "], #8, %[wo]\n"
 
@@ -553,7 +661,7 @@ static void dw33_lone(const uint32_t *blk, dw33_lone_args *args)
     for (; m.groups > 0; m.groups--, blk += 34, m.r0 += m.gstride, m.r1 += m.gstride, m.r2 += m.gstride, m.o += 4) {
         int32_t a0, a1, a2, a3;
         dw_mac33(m.r0, m.r1, m.r2, 4, blk, &a0, &a1, &a2, &a3);
-        dw_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), m.lo4, m.hi4, m.o);
+        dw_blk_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), m.lo4, m.hi4, m.o);
     }
 }
 #endif
@@ -595,39 +703,6 @@ static void dw_row33(const dw_ctx *c, int8_t *o)
     }
 }
 
-/* One pass over the filter, a word (4 channels of a tap) at a time: the expanded weights, [group][tap][2]
- * (a group's taps contiguous), and each channel's weight sum, for the bias with the input offset of every
- * tap (padding included, see above) folded in. Once per call: out of line, compiled for size. */
-static __attribute__((noinline)) void dw_setup(const nn_conv_params *p, const int8_t *filter, const int32_t *bias, const int32_t *mult,
-                              const int32_t *shift, int32_t CO, int32_t taps, int pairs33, dw_rq *rq, uint32_t *wx)
-{
-    const int32_t CO4 = (CO + 3) & ~3;
-    for (int32_t g = 0; g < CO4; g += 4) {
-        uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
-        int32_t sw[4] = {0, 0, 0, 0};
-        for (int32_t t = 0; t < taps; t++) {
-            uint32_t v = 0;
-            if (g + 4 <= CO) {
-                v = nn_read32(filter + t * CO + g);
-            } else {
-                for (int32_t i = 0; g + i < CO; i++) {
-                    v |= (uint32_t)(uint8_t)filter[t * CO + g + i] << (8 * i);
-                }
-            }
-            wg[2 * t] = nn_sxtb16(v);
-            wg[2 * t + 1] = nn_sxtb16_ror8(v);
-            for (int32_t i = 0; i < 4; i++) {
-                sw[i] += (int8_t)(v >> (8 * i));
-            }
-        }
-        for (int32_t i = 0; i < 4 && g + i < CO; i++) {
-            const int32_t c = g + i;
-            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw[i] * (uint32_t)p->input_offset);
-            dw_rq_init(pairs33 ? (dw_rq *)(void *)(wg + 18) + i : &rq[c], b, mult[c], shift[c], p->output_offset);
-        }
-    }
-}
-
 void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
                               const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                               const nn_dims *out_d, int8_t *out, int8_t *scratch)
@@ -650,8 +725,51 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
     /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
      * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
     const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
-                        (CO & 3) == 0;
-    dw_setup(p, filter, bias, mult, shift, CO, taps, pairs33, rq, wx);
+                        (CO & 3) == 0 && dw_blk_ok(bias, CO);
+    /* the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read in its own order (tap
+     * by tap: sequential flash reads), a word (4 channels of a tap) at a time; then per group each channel's
+     * weight sum from the expanded words (in RAM), for the bias with the input offset of every tap (padding
+     * included, see above) folded in */
+    const int32_t wmul = pairs33 ? 2 : 1; /* the two-pixel path's weights doubled (dw_rq2_init) */
+    for (int32_t t = 0; t < taps; t++) {
+        const int8_t *ft = filter + t * CO;
+        for (int32_t g = 0; g < CO4; g += 4) {
+            uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+            uint32_t v = 0;
+            if (g + 4 <= CO) {
+                v = nn_read32(ft + g);
+            } else {
+                for (int32_t i = 0; g + i < CO; i++) {
+                    v |= (uint32_t)(uint8_t)ft[g + i] << (8 * i);
+                }
+            }
+            const uint32_t e = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
+            /* doubled: halfwords of at most 256 in magnitude */
+            wg[2 * t] = pairs33 ? nn_sadd16(e, e) : e;
+            wg[2 * t + 1] = pairs33 ? nn_sadd16(od, od) : od;
+        }
+    }
+    for (int32_t g = 0; g < CO4; g += 4) {
+        const uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+        int32_t sw[4] = {0, 0, 0, 0};
+        for (int32_t t = 0; t < taps; t++) {
+            const uint32_t e = wg[2 * t], od = wg[2 * t + 1];
+            sw[0] += (int16_t)e;
+            sw[2] += (int16_t)(e >> 16);
+            sw[1] += (int16_t)od;
+            sw[3] += (int16_t)(od >> 16);
+        }
+        for (int32_t i = 0; i < 4 && g + i < CO; i++) {
+            const int32_t c = g + i;
+            const int32_t swi = sw[i] / wmul; /* exact: a sum of doubled weights is even */
+            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)swi * (uint32_t)p->input_offset);
+            if (pairs33) {
+                dw_rq2_init((dw_rq *)(void *)(wg + 18) + i, b, mult[c], shift[c], p->output_offset);
+            } else {
+                dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
+            }
+        }
+    }
     if (pairs33) {
         wx = (uint32_t *)(void *)rq;
         rq = NULL;

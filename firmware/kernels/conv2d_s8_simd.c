@@ -210,8 +210,8 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
     struct {
         const uint32_t *pair;
         int32_t *acc;
-        int32_t pairs, n32, four, rest, step, k;
-    } m = {pair, acc, pairs, n4 >> 3, (n4 >> 2) & 1, n4 & 3, 2 * K - 4 * n4, K};
+        int32_t pairs, n16, rest, step, k;
+    } m = {pair, acc, pairs, n4 >> 2, n4 & 3, 2 * K - 4 * n4, K};
     __asm__ volatile(
         "2:\n"
         "mov %[a00], #0\n"
@@ -219,25 +219,16 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         "mov %[a10], #0\n"
         "mov %[a11], #0\n"
         "ldr %[cp], %[mpair]\n"
-        "ldr %[n], %[mn32]\n"
+        "ldr %[n], %[mn16]\n"
         "cmp %[n], #0\n"
-        "beq 6f\n"
-        "1:\n" /* eight groups (32 taps) per iteration */
-        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
-        MAC2X2_GROUP(64, 16) MAC2X2_GROUP(80, 20) MAC2X2_GROUP(96, 24) MAC2X2_GROUP(112, 28)
-        "add %[cp], %[cp], #128\n"
-        "add %[wp], %[wp], #32\n"
-        "add %[wq], %[wq], #32\n"
-        "subs %[n], %[n], #1\n"
-        "bne 1b\n"
-        "6:\n"
-        "ldr %[n], %[mfour]\n"
-        "cmp %[n], #0\n"
-        "beq 3f\n" /* four more groups */
+        "beq 3f\n"
+        "1:\n" /* four groups (16 taps) per iteration: the path of plans in TFLite's filter layout only */
         MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
         "add %[cp], %[cp], #64\n"
         "add %[wp], %[wp], #16\n"
         "add %[wq], %[wq], #16\n"
+        "subs %[n], %[n], #1\n"
+        "bne 1b\n"
         "3:\n"
         "ldr %[n], %[mrest]\n"
         "cmp %[n], #0\n"
@@ -268,7 +259,7 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [wp] "+r"(wp), [wq] "+r"(wq),
           [cp] "+r"(cp), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
           [wa] "=&r"(wa), [wb] "=&r"(wb), [macc] "+m"(m.acc), [mpairs] "+m"(m.pairs)
-        : [mpair] "m"(m.pair), [mn32] "m"(m.n32), [mfour] "m"(m.four), [mrest] "m"(m.rest), [mstep] "m"(m.step),
+        : [mpair] "m"(m.pair), [mn16] "m"(m.n16), [mrest] "m"(m.rest), [mstep] "m"(m.step),
           [mk] "m"(m.k)
         : "cc", "memory");
 }

@@ -703,33 +703,15 @@ static void dw_row33(const dw_ctx *c, int8_t *o)
     }
 }
 
-void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
-                              const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                              const nn_dims *out_d, int8_t *out, int8_t *scratch)
+/* Once per call, out of line and compiled for size: the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read
+ * in its own order (tap by tap: sequential flash reads), a word (4 channels of a tap) at a time; then per group
+ * each channel's weight sum from the expanded words (in RAM), for the bias with the input offset of every tap
+ * (padding included, see above) folded in. */
+static NN_SETUP void dw_setup(const nn_conv_params *p, const int8_t *filter, const int32_t *bias,
+                              const int32_t *mult, const int32_t *shift, int32_t CO, int32_t taps, int pairs33,
+                              dw_rq *rq, uint32_t *wx)
 {
-    const int32_t C = in_d->c, dm = p->depth_multiplier, CO = out_d->c;
-    const int32_t kh = f_d->h, kw = f_d->w, taps = kh * kw;
-    const int32_t H = in_d->h, W = in_d->w, OH = out_d->h, OW = out_d->w;
     const int32_t CO4 = (CO + 3) & ~3;
-    const int32_t span = span_w(p, f_d, out_d);
-    /* int32 offsets rather than pointers: the scratch size is the same on the host and on the target */
-    int32_t *row_off = (int32_t *)(void *)scratch;
-    dw_rq *rq = (dw_rq *)(void *)(scratch + 4 * kh);
-    uint32_t *wx = (uint32_t *)(void *)(scratch + 4 * kh + 16 * CO); /* [group][tap][2] */
-    int8_t *ring = scratch + 16 * CO + 4 * kh + 2 * taps * CO4;
-    const int32_t row_bytes = span * CO;
-    int fast = 1;
-    for (int32_t c = 0; c < CO; c++) {
-        fast &= dw_rq_fusable(mult[c], shift[c]);
-    }
-    /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
-     * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
-    const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
-                        (CO & 3) == 0 && dw_blk_ok(bias, CO);
-    /* the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read in its own order (tap
-     * by tap: sequential flash reads), a word (4 channels of a tap) at a time; then per group each channel's
-     * weight sum from the expanded words (in RAM), for the bias with the input offset of every tap (padding
-     * included, see above) folded in */
     const int32_t wmul = pairs33 ? 2 : 1; /* the two-pixel path's weights doubled (dw_rq2_init) */
     for (int32_t t = 0; t < taps; t++) {
         const int8_t *ft = filter + t * CO;
@@ -770,6 +752,32 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
             }
         }
     }
+}
+
+void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
+                              const int8_t *filter, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              const nn_dims *out_d, int8_t *out, int8_t *scratch)
+{
+    const int32_t C = in_d->c, dm = p->depth_multiplier, CO = out_d->c;
+    const int32_t kh = f_d->h, kw = f_d->w, taps = kh * kw;
+    const int32_t H = in_d->h, W = in_d->w, OH = out_d->h, OW = out_d->w;
+    const int32_t CO4 = (CO + 3) & ~3;
+    const int32_t span = span_w(p, f_d, out_d);
+    /* int32 offsets rather than pointers: the scratch size is the same on the host and on the target */
+    int32_t *row_off = (int32_t *)(void *)scratch;
+    dw_rq *rq = (dw_rq *)(void *)(scratch + 4 * kh);
+    uint32_t *wx = (uint32_t *)(void *)(scratch + 4 * kh + 16 * CO); /* [group][tap][2] */
+    int8_t *ring = scratch + 16 * CO + 4 * kh + 2 * taps * CO4;
+    const int32_t row_bytes = span * CO;
+    int fast = 1;
+    for (int32_t c = 0; c < CO; c++) {
+        fast &= dw_rq_fusable(mult[c], shift[c]);
+    }
+    /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
+     * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
+    const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
+                        (CO & 3) == 0 && dw_blk_ok(bias, CO);
+    dw_setup(p, filter, bias, mult, shift, CO, taps, pairs33, rq, wx);
     if (pairs33) {
         wx = (uint32_t *)(void *)rq;
         rq = NULL;

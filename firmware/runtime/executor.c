@@ -35,7 +35,7 @@ static nn_layer_header *layer_slot(uint32_t i)
 }
 
 /* Decodes op i, checks what every op shares, then lets the op's prepare fill the layer's slot. */
-static int prepare_layer(uint32_t i)
+static NN_LOAD_TIME int prepare_layer(uint32_t i)
 {
     nn_op op;
     nn_tensor out;
@@ -63,7 +63,7 @@ static int prepare_layer(uint32_t i)
     return NN_OK;
 }
 
-int nn_load(const uint8_t *plan, uint32_t plan_len, uint8_t *arena, uint32_t arena_len)
+NN_LOAD_TIME int nn_load(const uint8_t *plan, uint32_t plan_len, uint8_t *arena, uint32_t arena_len)
 {
     nn_plan h;
     g_nn.loaded = 0;

@@ -25,7 +25,7 @@ typedef struct {
 } fc_s8_state;
 NN_STATE_FITS(fc_s8_state);
 
-int nn_fc_s8_prepare(const nn_op *op, void *state, const char **kernel)
+NN_LOAD_TIME int nn_fc_s8_prepare(const nn_op *op, void *state, const char **kernel)
 {
     fc_s8_state *s = state;
     nn_tensor x, w, out, mult, shift;

@@ -30,6 +30,13 @@ typedef struct {
     const char *kernel;
 } nn_layer_header;
 
+/* Code that runs when a plan is loaded (prepare), once before any timed run: compiled for size. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_LOAD_TIME __attribute__((optimize("Os")))
+#else
+#define NN_LOAD_TIME
+#endif
+
 #define NN_OP_STATE_BYTES (NN_LAYER_STATE_BYTES - sizeof(nn_layer_header))
 #define NN_STATE_FITS(type)                                                                                       \
     _Static_assert(sizeof(type) <= NN_OP_STATE_BYTES && _Alignof(type) <= _Alignof(nn_layer_header),              \

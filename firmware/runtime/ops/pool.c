@@ -10,7 +10,7 @@ typedef struct {
 } pool_state;
 NN_STATE_FITS(pool_state);
 
-static int prepare_pool(const nn_op *op, uint8_t dt, pool_state *s)
+static NN_LOAD_TIME int prepare_pool(const nn_op *op, uint8_t dt, pool_state *s)
 {
     nn_tensor x, out;
     const int is_float = dt == NN_DT_FLOAT32;

@@ -17,6 +17,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 from costmodel.boards import Board, get_board
 
@@ -179,6 +180,17 @@ def runtime_support(graph) -> list[tuple[int, str, str | None]]:
     return out
 
 
+def fit_plan(plan, unpaired: Callable[[], object], image, placement: str | None = DEFAULT_PLACEMENT,
+             board: Board | None = None) -> tuple[object, FitVerdict]:
+    """The plan a measurement uploads and its verdict: ``plan``, or, when a plan with int16 pair filters (twice
+    TFLite's bytes) does not fit, ``unpaired()`` (the same model in TFLite's filter layout) and its verdict."""
+    verdict = fit(plan, image, placement, board)
+    if not verdict.fits and plan.paired_filters:
+        plan = unpaired()
+        verdict = fit(plan, image, placement, board)
+    return plan, verdict
+
+
 def target_verdict(graph, board: Board, placement: str | None = DEFAULT_PLACEMENT, settings=None) -> dict:
     """What ``costmodel analyze --target`` reports: the fit verdict of the compiled model on the firmware the
     agent would build for ``board`` (``settings``: the measurement's default), and which layers the runtime
@@ -207,8 +219,7 @@ def target_verdict(graph, board: Board, placement: str | None = DEFAULT_PLACEMEN
     except (FirmwareBuildError, OSError) as exc:
         out["problem"] = f"cannot build the firmware to size it: {str(exc).splitlines()[0] if str(exc) else exc}"
         return out
-    verdict = fit(plan, image, placement, board)
-    if not verdict.fits and plan.paired_filters:  # the measurement's fallback: TFLite's filter layout
-        verdict = fit(compile_plan(graph, settings.variant, pair_filters=False), image, placement, board)
+    _, verdict = fit_plan(plan, lambda: compile_plan(graph, settings.variant, pair_filters=False), image,
+                          placement, board)
     out.update(verdict.to_dict())
     return out

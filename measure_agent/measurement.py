@@ -17,7 +17,7 @@ from costmodel.tflite import read_model
 from measure_agent.backends import Backend
 from measure_agent.energy import MONITOR_SPREAD, MONITORED, RunEnergy, run_energy
 from measure_agent.errors import DoesNotFit, InvalidModel, MeasureError, UnsupportedModel
-from measure_agent.fit import PlacementError, check_placement, fit
+from measure_agent.fit import PlacementError, check_placement, fit_plan
 from measure_agent.settings import FirmwareSettings, SettingsError, op_set
 from protos import agent_pb2 as pb
 
@@ -179,11 +179,9 @@ def measure(backend: Backend, request: pb.MeasureRequest, progress: Progress = l
 
     progress(pb.MeasureEvent.BUILDING, f"firmware {settings.label()}")
     image = backend.firmware(settings)
-    verdict = fit(plan, image, placement, board)  # the same verdict as `costmodel analyze --target`
-    if not verdict.fits and plan.paired_filters:  # the int16 pair filters are twice TFLite's: its layout instead
-        compiled = compiled_model(bytes(request.model), variant, False)
-        plan = compiled.plan
-        verdict = fit(plan, image, placement, board)
+    # the same verdict as `costmodel analyze --target`; the analysis is the same for either filter layout
+    plan, verdict = fit_plan(plan, lambda: compiled_model(bytes(request.model), variant, False).plan, image,
+                             placement, board)
     if not verdict.fits:
         raise DoesNotFit(verdict.reason)
     run = backend.run_plan(image, plan.blob, inputs, repetitions, placement=placement,

@@ -166,8 +166,10 @@ def test_measurement_falls_back_to_tflite_layout_when_pairs_do_not_fit(monkeypat
     from measure_agent.backends import BoardSpec, VirtualBackend
     from protos import agent_pb2 as pb
 
+    from measure_agent import fit as fit_module
+
     model = shared_model("kws_ref_model.tflite").read_bytes()
-    real_fit = measurement.fit
+    real_fit = fit_module.fit
     seen = []
 
     def fit(plan, image, placement, board=None):
@@ -177,7 +179,7 @@ def test_measurement_falls_back_to_tflite_layout_when_pairs_do_not_fit(monkeypat
             verdict = dataclasses.replace(verdict, fits=False, reason="does not fit (test)")
         return verdict
 
-    monkeypatch.setattr(measurement, "fit", fit)
+    monkeypatch.setattr(fit_module, "fit", fit)  # the verdict fit_plan asks for
     ref = Reference(model)
     x = np.random.default_rng(0).integers(-128, 128, size=ref.inputs[0]["shape"], dtype=np.int8)
     (want,) = ref.run([x])

@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nas.adapter import Lab  # noqa: E402
 from nas.datasets import digits  # noqa: E402
 from nas.objectives import Budgets, parse_objectives  # noqa: E402
-from nas.pareto import hypervolume  # noqa: E402
+from nas.pareto import covers, hypervolume  # noqa: E402
 from nas.search import STAGES, Search, SearchConfig, effective_params  # noqa: E402
 from nas.spaces import get_space  # noqa: E402
 from nas.storage import open_storage  # noqa: E402
@@ -123,8 +123,8 @@ def audit_dominated(search: Search, lab: Lab, study) -> dict:
                   "accuracy": (t.user_attrs.get("accuracy") or {}).get("int8")}
         if search.config.budgets.over(values):
             continue
-        if not any(all(p[o.name] >= values[o.name] if o.direction == "maximize" else p[o.name] <= values[o.name]
-                       for o in objectives) for p in points):
+        names, directions = [o.name for o in objectives], [o.direction for o in objectives]
+        if not any(covers([p[n] for n in names], [values[n] for n in names], directions) for p in points):
             false.append({"trial": t.number, "dominated_by": t.user_attrs.get("dominated_by"),
                           "measured_ms": m.latency_s * 1e3,
                           "predicted_ms": t.user_attrs["prediction"]["latency_s"] * 1e3})

@@ -9,13 +9,18 @@ def _as_min(points: Sequence[Sequence[float]], directions: Sequence[str]) -> lis
     return [tuple(-v if d == "maximize" else v for v, d in zip(p, directions)) for p in points]
 
 
+def covers(q: Sequence[float], p: Sequence[float], directions: Sequence[str]) -> bool:
+    """``q`` is at least as good as ``p`` in every objective (weak dominance: equal points cover each other)."""
+    return all(a >= b if d == "maximize" else a <= b for a, b, d in zip(q, p, directions))
+
+
 def front_indices(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
     """Indices of the non-dominated points."""
+    minimize = ["minimize"] * len(directions)
     pts = _as_min(points, directions)
     out = []
     for i, p in enumerate(pts):
-        dominated = any(all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p))
-                        for j, q in enumerate(pts) if j != i)
+        dominated = any(covers(q, p, minimize) and q != p for j, q in enumerate(pts) if j != i)
         if not dominated:
             out.append(i)
     return out

@@ -33,6 +33,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from nas.adapter import CostModel, Prediction, Verdict
 from nas.calibration import Calibration
 from nas.objectives import Budgets, Objective
+from nas.pareto import covers
 
 
 @dataclass
@@ -261,9 +262,9 @@ class DominatedRule:
         best = self.best_case(c)
         if best is None:
             return None
+        names, directions = [o.name for o in self.objectives], [o.direction for o in self.objectives]
         for number, values in self.measured():
-            if all(values[o.name] >= best[o.name] if o.direction == "maximize" else values[o.name] <= best[o.name]
-                   for o in self.objectives):
+            if covers([values[n] for n in names], [best[n] for n in names], directions):
                 theirs = ", ".join(f"{o.name} {o.show(values[o.name])}" for o in self.objectives)
                 ours = ", ".join(f"{o.name} {o.show(best[o.name])}" for o in self.objectives)
                 return Decision("prune", "dominated", f"trial {number} ({theirs}) dominates it at its best ({ours})",

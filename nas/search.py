@@ -154,6 +154,7 @@ class Search:
         self.cost_model = CostModel(lab.store, lab.target)
         self.calibration = {"latency": Calibration(), "energy": Calibration()}
         self.rules = [FitRule(config.budgets)]
+        self.dominated: DominatedRule | None = None   # also in rules; asked again once a candidate is trained
         if config.reuse:
             self.rules.append(KnownRule(self._known_architecture))
         if config.cost_model_rules:
@@ -162,8 +163,9 @@ class Search:
                 self.rules.append(InferiorRule(self.cost_model, self._evaluated_trial, policy=config.inferior,
                                                keep=config.capacity, confidence=config.confidence))
             if config.dominated:
-                self.rules.append(DominatedRule(config.objectives, self._measured_points, config.dominated_confidence,
-                                                self.calibration))
+                self.dominated = DominatedRule(config.objectives, self._measured_points, config.dominated_confidence,
+                                               self.calibration)
+                self.rules.append(self.dominated)
         self.summary = Summary(config.study)
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
@@ -232,9 +234,6 @@ class Search:
     def _measured_points(self) -> list[tuple[int, dict[str, float]]]:
         with self._lock:
             return list(self._points.items())
-
-    def _dominated_rule(self) -> DominatedRule | None:
-        return next((r for r in self.rules if isinstance(r, DominatedRule)), None)
 
     def _within_budgets(self, c: Candidate) -> bool:
         """Predicted (the point estimate) within the latency and energy budgets."""
@@ -425,10 +424,10 @@ class Search:
                     decision = None
             if candidate.prediction is not None:
                 attrs["prediction"] = _prediction_attrs(candidate)
-            dominated = self._dominated_rule()
-            if decision is None and dominated is not None and self.config.trains and self._within_budgets(candidate):
+            if (decision is None and self.dominated is not None and self.config.trains
+                    and self._within_budgets(candidate)):
                 candidate.accuracy = self._train(trial, candidate, stage, attrs)
-                decision = dominated.decide(candidate)
+                decision = self.dominated.decide(candidate)
             if decision is not None and decision.action == "reuse":
                 return self._measure_and_train(trial, candidate, stage, attrs, decision)
             if decision is not None:

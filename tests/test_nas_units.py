@@ -12,7 +12,7 @@ from nas import spaces
 from nas.adapter import Prediction, Repair, Verdict
 from nas.datasets import DatasetError, digits, load_npz
 from nas.objectives import Budgets, ObjectiveError, parse_objectives, parse_quantity
-from nas.pareto import front_indices, hypervolume
+from nas.pareto import covers, front_indices, hypervolume
 from nas.rules import BudgetRule, Candidate, DominatedRule, FitRule, InferiorRule, keras_layer
 from nas.samplers import SamplerError, check_sampler, make_sampler
 from nas.storage import StorageError, check_join, normalise, open_storage
@@ -68,6 +68,9 @@ def test_front_and_hypervolume():
     pts = [(0.9, 2.0), (0.8, 1.0), (0.7, 1.5), (0.95, 3.0)]
     dirs = ["maximize", "minimize"]
     assert front_indices(pts, dirs) == [0, 1, 3]
+    assert front_indices([(0.9, 2.0), (0.9, 2.0)], dirs) == [0, 1]           # equal points dominate neither
+    assert covers((0.9, 2.0), (0.9, 2.0), dirs) and covers((0.9, 1.0), (0.8, 2.0), dirs)
+    assert not covers((0.9, 2.0), (0.8, 1.0), dirs) and not covers((0.8, 1.0), (0.9, 1.0), dirs)
     # rectangles to the reference (accuracy 0, latency 4): exact union area
     hv = hypervolume(pts, (0.0, 4.0), dirs)
     assert hv == pytest.approx(0.8 * 3.0 + 0.1 * 2.0 + 0.05 * 1.0)

@@ -62,6 +62,8 @@ def test_measure_errors(tmp_path):
         ((str(model), "--agent", "127.0.0.1:1"), "--token"),
         ((str(bad), "--save", str(tmp_path / "x.json")), "not a TFLite flatbuffer"),
         ((str(model), "--target", "NUCLEO-G071RB", "--variant", "simd"), "simd"),
+        ((str(model), "--ops", "CONV_S8,NOPE"), "unknown op kind NOPE"),
+        ((str(model), "--ops", "SOFTMAX_S8"), "the firmware image of ops SOFTMAX_S8 does not run"),
     ]
     for args, needle in cases:
         result = run(*args, cwd=tmp_path)

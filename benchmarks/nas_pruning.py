@@ -24,6 +24,9 @@ Reported:
 - the hypervolume of the final Pareto front (accuracy up, latency down; reference: accuracy 0 and the
   latency budget), which pruning must not lower;
 - the mean time per trial of each stage (build, convert, analyse, predict, measure, learn, train);
+- the oracle's share (of the ``without`` search, which measured every candidate): what a rule that knew each
+  candidate's measured values could have saved, pruning what was over a budget or covered by a trial complete
+  when the candidate started; the ceiling for the cost model's rules on that sequence;
 - the audit of the budget rule (``with`` and ``warm``): every candidate it pruned is measured after the
   search; one measured within the budget is a false prune, the only way pruning can lose a front point; and
   of the ``known`` rule: every reused measurement of another model of the same architecture is measured
@@ -147,6 +150,35 @@ def why_measured(trials, budgets: Budgets) -> dict:
     return dict(why)
 
 
+def oracle(trials, objectives: list, budgets: Budgets) -> dict:
+    """What a rule that knew every candidate's measured values in advance could save on a search in which every
+    candidate was measured (the ``without`` search): a candidate measured over a budget, or covered by a trial
+    that this rule let through and that was complete when the candidate started (candidates in flight cannot
+    see each other). No sound rule of the budget/dominated kind saves more on the same sequence, so the share
+    is the ceiling the cost model's rules are measured against."""
+    names, directions = [o.name for o in objectives], [o.direction for o in objectives]
+    measured = [t for t in trials if (t.user_attrs.get("measurement") or {}) and t.datetime_start is not None
+                and not t.user_attrs["measurement"].get("from_store")]
+    measured.sort(key=lambda t: t.datetime_start)
+    kept: list = []                           # (complete time, values) of the candidates the oracle measured
+    saved = Counter()
+    for t in measured:
+        m = t.user_attrs["measurement"]
+        values = {"latency": m["latency_s"], "energy": m["energy_j"],
+                  "ram": float(m.get("arena_bytes") or 0), "flash": float(m.get("plan_bytes") or 0)}
+        if budgets.over(values):
+            saved["over budget"] += 1
+            continue
+        values["accuracy"] = (t.user_attrs.get("accuracy") or {}).get("int8")
+        point = [values[n] for n in names]
+        if None not in point and any(done < t.datetime_start and covers(q, point, directions) for done, q in kept):
+            saved["dominated"] += 1
+            continue
+        kept.append((t.datetime_complete, point))
+    total = len(measured)
+    return {"measured": total, "saved": dict(saved), "share": sum(saved.values()) / max(1, total)}
+
+
 def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, epochs: int, jobs: int,
         sampler: str = "tpe", warm_store: Path | None = None, keep_store: Path | None = None,
         audit_prunes: bool = True, replay: list[dict] | None = None) -> dict:
@@ -200,6 +232,8 @@ def run(mode: str, seed: int, trials: int, objectives: str, budgets: Budgets, ep
                 continue
             pruned_by_rule[rule] = pruned_by_rule.get(rule, 0) + 1
         out["measurements_saved"] = pruned_by_rule
+        if mode == "without":
+            out["oracle"] = oracle(trials_, config.objectives, budgets)
         out["why_measured"] = why_measured(trials_, budgets)
         out["params_sequence"] = [t.params for t in trials_ if t.user_attrs.get("outcome") != "interrupted"]
         out["budget_rule_audit"] = false_prunes
@@ -262,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             audited += f", known re-measured {k['checked']}: max difference {k['max_latency_difference_pct']:.2f} %"
         if r["mode"] != "without":
             audited += f", measured because {r['why_measured']}"
+        if r.get("oracle"):
+            audited += f", an oracle would save {r['oracle']['saved']} ({r['oracle']['share']:.0%})"
         return (f"{r['candidates_per_minute']} candidates/min, {r['measurements']} measured, saved "
                 f"{r['measurements_saved']} ({saved_share(r):.0%}){audited}, from store "
                 f"{r['measurements_from_store']}, failed {r['outcomes'].get('failed', 0)}, "
@@ -306,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                 "saved_by_rule": dict(saved),
                 "mean_measurements": statistics.mean(r["measurements"] for r in rs),
                 "mean_saved_share": statistics.mean(saved_share(r) for r in rs),
+                "mean_oracle_share": (statistics.mean(r["oracle"]["share"] for r in rs)
+                                      if all(r.get("oracle") for r in rs) else None),
                 "mean_candidates_per_minute": statistics.mean(r["candidates_per_minute"] or 0 for r in rs),
                 "false_prunes": sum((r.get("budget_rule_audit") or {}).get("within_budget", 0)
                                     for r in rs),
@@ -325,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
                    if v["budget_prunes_audited"] else "")
         if v["dominated_prunes_audited"]:
             audited += f", dominated not dominated {v['dominated_false_prunes']} of {v['dominated_prunes_audited']}"
+        if v["mean_oracle_share"] is not None:
+            audited += f", an oracle would save {v['mean_oracle_share']:.0%}"
         audited += f", trained {v['mean_trained']:.1f}"
         print(f"{key:14s}: mean HV {v['mean_hypervolume']:.6f} {v['hypervolumes']}, measurements "
               f"{v['mean_measurements']:.1f}, saved {v['mean_saved_share']:.0%} {v['saved_by_rule']}{audited}, "

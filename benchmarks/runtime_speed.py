@@ -1,15 +1,20 @@
-"""The runtime's speed on the four MLPerf Tiny models: the virtual NUCLEO-L4R5ZI (Cortex-M4 at 120 MHz), both
-runtime variants, the model's constants in flash (as deployed) and in SRAM. Per model: the total latency
-and its ratio to the published MLPerf Tiny latencies on the real board; per layer type: cycles per MAC.
+"""The runtime's speed on the four MLPerf Tiny models on one virtual board (default: the NUCLEO-L4R5ZI, Cortex-M4 at
+120 MHz; any board of the catalogue with --target, e.g. NUCLEO-F767ZI (Cortex-M7) or NUCLEO-L552ZE-Q (Cortex-M33)),
+both runtime variants, the model's constants in flash (as deployed) and in SRAM. Per model: the total latency,
+the filter layout the plan ran with and, on the NUCLEO-L4R5ZI only, its ratio to the published MLPerf Tiny
+latencies on that real board; per layer type: cycles per MAC.
 
     .venv/bin/python benchmarks/runtime_speed.py [--target NUCLEO-L4R5ZI] [--variants reference,simd]
         [--placements flash,sram] [--models kws,ad,vww,ic] [--markdown out.md] [--layers] [--ops all|model]
 
 Every measurement goes the way a real board's does (firmware ELF, serial protocol through a pseudo-terminal)
-and its outputs are checked against the TFLite reference interpreter. The published figures (real
+and its outputs are checked against the TFLite reference interpreter. A model that does not fit the board
+with the placement asked for is a row "does not fit" (with the reason), not a failure; a variant the board
+cannot run (simd without the DSP extension: M0+, M3) is refused up front. The published figures (real
 NUCLEO-L4R5ZI at 120 MHz, closed division, weights in flash): best KWS 43.19 ms, VWW 88.93 ms, IC 165.13 ms
 (X-CUBE-AI 9.0, v1.2), AD 4.052 ms (Plumerai, v1.1); TFLite Micro's reference kernels (v0.5) KWS 181.9 ms,
-VWW 600.5 ms, IC 704.3 ms, AD 10.05 ms.
+VWW 600.5 ms, IC 704.3 ms, AD 10.05 ms. They are for that board only: on another target the ratio columns
+are left out.
 """
 
 from __future__ import annotations
@@ -26,13 +31,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from costmodel.boards import get_board  # noqa: E402
 from measure_agent.backends import BoardSpec, VirtualBackend  # noqa: E402
-from measure_agent.measurement import measure  # noqa: E402
+from measure_agent.errors import DoesNotFit  # noqa: E402
+from measure_agent.measurement import compiled_model, measure  # noqa: E402
+from measure_agent.settings import FirmwareSettings, SettingsError  # noqa: E402
 from measure_agent.plan.reference import Reference  # noqa: E402
 from protos import agent_pb2 as pb  # noqa: E402
 
 MODELS = Path(os.environ.get("MCU_NAS_SHARED_MODELS", REPO.parent / "shared" / "models"))
-# name -> (file, best published ms, TFLite Micro reference kernels ms)
+# name -> (file, best published ms, TFLite Micro reference kernels ms), on the real PUBLISHED_TARGET
+PUBLISHED_TARGET = "NUCLEO-L4R5ZI"
 PUBLISHED = {
     "kws": ("kws_ref_model.tflite", 43.19, 181.9),
     "ad": ("ad01_int8.tflite", 4.052, 10.05),
@@ -75,9 +84,16 @@ def by_type(result) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def filter_layout(model: bytes, variant: str, plan_bytes: int) -> str:
+    """The conv filter layout the measured plan had: "pairs" (int16 pair filters) or "tflite" (TFLite's int8
+    layout: the variant has no pairs, or the paired plan did not fit and the measurement fell back to it)."""
+    plan = compiled_model(model, variant).plan
+    return "pairs" if plan.paired_filters and plan_bytes == len(plan.blob) else "tflite"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="NUCLEO-L4R5ZI")
+    ap.add_argument("--target", default=PUBLISHED_TARGET)
     ap.add_argument("--variants", default="simd,reference")
     ap.add_argument("--placements", default="flash,sram")
     ap.add_argument("--models", default="kws,ad,vww,ic")
@@ -86,8 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ops", default="all", choices=["all", "model"],
                     help="firmware image of every op (default) or of only the model's ops, as a deployment links")
     args = ap.parse_args(argv)
+    board = get_board(args.target)
+    published = args.target == PUBLISHED_TARGET
+    for variant in args.variants.split(","):
+        try:
+            FirmwareSettings.for_board(board, variant)
+        except SettingsError as exc:
+            print(f"{args.target}: {exc}", file=sys.stderr)
+            return 2
 
-    rows, types, layer_lines = [], [], []
+    rows, types, layer_lines, misfits = [], [], [], []
     for variant in args.variants.split(","):
         backend = VirtualBackend(BoardSpec(id=f"speed-{variant}", kind="virtual", target=args.target))
         try:
@@ -100,13 +124,19 @@ def main(argv: list[str] | None = None) -> int:
                 (expected,) = ref.run([x])
                 for placement in args.placements.split(","):
                     t0 = time.perf_counter()
-                    result = run(backend, model, variant, placement, x, args.ops)
+                    try:
+                        result = run(backend, model, variant, placement, x, args.ops)
+                    except DoesNotFit as exc:
+                        misfits.append((name, variant, placement, str(exc)))
+                        print(f"{name} {variant} {placement}: {exc}", file=sys.stderr)
+                        continue
                     wall = time.perf_counter() - t0
                     out = np.frombuffer(result.outputs[0].data, np.int8).reshape(expected.shape)
                     ms = result.latency_s * 1e3
                     macs = sum(layer.macs for layer in result.layers)
                     rows.append((name, variant, placement, ms, result.total_cycles / max(macs, 1), ms / best, ms / tflm,
-                                 bool(np.array_equal(out, expected)), wall, result.firmware_build_id))
+                                 bool(np.array_equal(out, expected)), wall, result.firmware_build_id,
+                                 filter_layout(model, variant, result.plan_bytes), result.flash_bytes))
                     types.append((name, variant, placement, by_type(result)))
                     if args.layers:
                         for layer in result.layers:
@@ -117,12 +147,22 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             backend.close()
 
-    lines = [f"Virtual {args.target}, firmware -O2, hard float; latency at the board's default clock.", "",
-             "| model | variant | constants | ms | cycles/MAC | / best published | / TFLM reference | exact |",
-             "|---|---|---|---:|---:|---:|---:|---|"]
-    for name, variant, placement, ms, cpm, r_best, r_tflm, exact, _, _ in rows:
-        lines.append(f"| {name} | {variant} | {placement} | {ms:.2f} | {cpm:.2f} | {r_best:.2f} | {r_tflm:.2f} | "
-                     f"{'yes' if exact else 'NO'} |")
+    clock = f"{board.default_clock_hz / 1e6:g} MHz"
+    lines = [f"Virtual {args.target} ({board.core}, {clock}), firmware -O2, "
+             f"{'hard' if board.fpu != 'none' else 'soft'} float, ops {args.ops}.", ""]
+    ratio_head = " / best published | / TFLM reference |" if published else ""
+    lines += ["| model | variant | constants | filters | ms | cycles/MAC |" + ratio_head + " firmware flash | exact |",
+              "|---|---|---|---|---:|---:|" + ("---:|---:|" if published else "") + "---:|---|"]
+    for name, variant, placement, ms, cpm, r_best, r_tflm, exact, _, _, layout, fw_flash in rows:
+        ratios = f" {r_best:.2f} | {r_tflm:.2f} |" if published else ""
+        lines.append(f"| {name} | {variant} | {placement} | {layout} | {ms:.2f} | {cpm:.2f} |{ratios} "
+                     f"{fw_flash:,} | {'yes' if exact else 'NO'} |")
+    for name, variant, placement, reason in misfits:
+        lines.append(f"| {name} | {variant} | {placement} | | does not fit | |{' | |' if published else ''} | "
+                     f"{reason.split(': ', 1)[-1]} |")
+    if not published:
+        lines += ["", f"(The published MLPerf Tiny latencies are for a real {PUBLISHED_TARGET}: no ratio on "
+                      f"{args.target}.)"]
     lines += ["", "Cycles per MAC by layer type (MACs as in costmodel.analysis):", "",
               "| model | variant | constants | " + " | ".join(LAYER_TYPES) + " |",
               "|---|---|---|" + "---:|" * len(LAYER_TYPES)]

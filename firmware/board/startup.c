@@ -50,6 +50,13 @@ __attribute__((noreturn)) void Reset_Handler(void)
     uint32_t *src = &_sidata, *dst = &_sdata;
     while (dst < &_edata) *dst++ = *src++;
     for (dst = &_sbss; dst < &_ebss; dst++) *dst = 0;
+#if defined(BOARD_CODE_TCM_BASE)
+    /* the hot kernels' code into the instruction TCM (zero wait state, no I-cache misses) */
+    extern uint32_t _siitcm, _sitcm, _eitcm;
+    for (src = &_siitcm, dst = &_sitcm; dst < &_eitcm;) *dst++ = *src++;
+    cm_dsb();
+    cm_isb();
+#endif
 
 #if !defined(CM_BASELINE)
     SCB_VTOR = BOARD_FLASH_BASE;

@@ -5,9 +5,10 @@ from __future__ import annotations
 from costmodel.boards import Board
 from costmodel.clocks import ClockPlan, clock_plan
 
+from .flags import CORE_MACRO as _CORE_MACRO
+from .linker import code_tcm
+
 UART_BAUD = 115200
-_CORE_MACRO = {"cortex-m0plus": "M0PLUS", "cortex-m3": "M3", "cortex-m4": "M4", "cortex-m7": "M7",
-               "cortex-m33": "M33"}
 
 
 def _set(addr: int, bits: int) -> tuple[int, int, int]:
@@ -247,6 +248,8 @@ def board_config_header(board: Board, *, baud: int = UART_BAUD, clock_hz: int | 
         f"#define BOARD_FLASH_ACR_LATENCY_MASK 0x{fam.flash_acr_latency_mask:X}u",
         f"#define BOARD_FLASH_ACR_ACCEL_BITS 0x{accel_bits:X}u",
     ]
+    if code_tcm(board) is not None:  # the hot kernels run from it (linker.py CODE_TCM_KERNELS)
+        lines.append(f"#define BOARD_CODE_TCM_BASE 0x{code_tcm(board).base:08X}u")
     if fam.icache_cr is not None and board.icache_bytes:
         lines.append(f"#define BOARD_ICACHE_CR 0x{fam.icache_cr:08X}u")
     lines += [

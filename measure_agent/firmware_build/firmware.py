@@ -24,11 +24,11 @@ from measure_agent.settings import FLOAT_ABIS, OPT_LEVELS, VARIANTS, FirmwareSet
 
 from . import cache, flags
 from .board_config import board_config_header
-from .linker import linker_script, stack_bytes_for
+from .linker import CODE_TCM_KERNELS, CODE_TCM_REGION, code_tcm, linker_script, stack_bytes_for
 from .sources import BOARD_DIR, SHELL_DIR, hash_files, headers, resolve_runtime, runtime_sources
 from .toolchain import FirmwareBuildError, compile_all, compiler_version, run
 
-BUILD_FORMAT = 2          # bump when the build recipe changes in a way the hash would not see
+BUILD_FORMAT = 3          # bump when the build recipe changes in a way the hash would not see
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class FirmwareImage:
     runtime: str = ""          # "nn" (firmware/runtime) or "stub"
     ops: tuple[str, ...] = ()  # the plan op kinds the image runs; (): every op of the runtime
     stack_bytes: int = 0
+    code_tcm: tuple[str, ...] = ()  # the kernels (object stems) whose code runs from the instruction TCM
     flash_total: int = 0
     sram_total: int = 0
     sections: dict = field(default_factory=dict, compare=False)
@@ -73,7 +74,8 @@ class FirmwareRecipe:
     settings: FirmwareSettings
     runtime: str
     header: str                # board_config.h
-    ldscript: str
+    ldscript: str              # with every kernel of code_tcm_kernels in the code TCM (the build may keep fewer)
+    code_tcm_kernels: tuple[str, ...]
     stack_bytes: int
     sources: tuple[Path, ...]
     include_dirs: tuple[Path, ...]
@@ -106,7 +108,8 @@ def firmware_recipe(board: Board, settings: FirmwareSettings | None = None, *, r
     compiler = compiler_version(flags.FIRMWARE_CC)
     stack = stack_bytes_for(board)
     header = board_config_header(board, clock_hz=settings.clock_hz or None)
-    ldscript = linker_script(board, stack)
+    tcm_kernels = CODE_TCM_KERNELS.get(settings.variant, ()) if code_tcm(board) else ()
+    ldscript = linker_script(board, stack, tcm_kernels)
     rt_sources, rt_includes = runtime_sources(runtime)
     sources = sorted(SHELL_DIR.glob("*.c")) + sorted(BOARD_DIR.glob("*.c")) + rt_sources
     cflags = flags.firmware_cflags(board, settings, runtime, extra_cflags)
@@ -119,7 +122,7 @@ def firmware_recipe(board: Board, settings: FirmwareSettings | None = None, *, r
     h.update(header.encode())
     h.update(ldscript.encode())
     hash_files(h, sources + headers([SHELL_DIR, BOARD_DIR, *rt_includes]))
-    return FirmwareRecipe(board, settings, runtime, header, ldscript, stack, tuple(sources),
+    return FirmwareRecipe(board, settings, runtime, header, ldscript, tcm_kernels, stack, tuple(sources),
                           (SHELL_DIR, BOARD_DIR, *rt_includes), tuple(cflags), h.hexdigest()[:16])
 
 
@@ -154,6 +157,7 @@ def build_firmware(board: Board | str, settings: FirmwareSettings | None = None,
         d = json.loads(meta.read_text())
         d["path"] = final / "firmware.elf"
         d["ops"] = tuple(d.get("ops", ()))
+        d["code_tcm"] = tuple(d.get("code_tcm", ()))
         return FirmwareImage(**d, cached=True)
 
     cc = flags.FIRMWARE_CC
@@ -161,24 +165,41 @@ def build_firmware(board: Board | str, settings: FirmwareSettings | None = None,
         gen = tmp / "gen"
         gen.mkdir()
         (gen / "board_config.h").write_text(recipe.header)
-        (tmp / "link.ld").write_text(recipe.ldscript)
         objdir = tmp / "obj"
         objdir.mkdir()
         cflags = [*recipe.cflags, f'-DFW_BUILD_ID="{recipe.build_id}"',
                   *(f"-I{d}" for d in (gen, *recipe.include_dirs))]
         objs = compile_all(cc, list(recipe.sources), cflags, objdir, jobs)
         elf = tmp / "firmware.elf"
-        run([cc, *flags.firmware_ldflags(board, s, str(tmp / "link.ld"), str(tmp / "firmware.map")),
-             *map(str, objs), *flags.LINK_LIBS, "-o", str(elf)], f"link failed for {board.name}")
+        tcm_kernels = _link(recipe, objs, tmp, elf)
         image = FirmwareImage(
             path=final / "firmware.elf", build_id=recipe.build_id, board=board.name, variant=s.variant,
             float_abi=s.float_abi, opt_level=s.opt_level, runtime=recipe.runtime, ops=s.ops, stack_bytes=recipe.stack_bytes,
+            code_tcm=tcm_kernels,
             flash_total=board.flash.size, sram_total=board.sram.size, **_sizes(elf, recipe.stack_bytes))
         if image.flash_bytes > board.flash.size:
             raise FirmwareBuildError(f"{board.name}: image of {image.flash_bytes} bytes exceeds flash")
         shutil.rmtree(objdir, ignore_errors=True)
         (tmp / "image.json").write_text(json.dumps(image.to_json(), indent=2))
     return image
+
+
+def _link(recipe: FirmwareRecipe, objs: list[Path], tmp: Path, elf: Path) -> tuple[str, ...]:
+    """Link the objects into ``elf`` with the longest prefix of the recipe's code TCM kernels that fits the TCM
+    (kernels grow: one that no longer fits runs from flash, the build does not fail); returns that prefix."""
+    board, kernels = recipe.board, recipe.code_tcm_kernels
+    for n in range(len(kernels), -1, -1):
+        script = recipe.ldscript if n == len(kernels) else linker_script(board, recipe.stack_bytes, kernels[:n])
+        (tmp / "link.ld").write_text(script)
+        try:
+            run([flags.FIRMWARE_CC, *flags.firmware_ldflags(board, recipe.settings, str(tmp / "link.ld"),
+                                                            str(tmp / "firmware.map")),
+                 *map(str, objs), *flags.LINK_LIBS, "-o", str(elf)], f"link failed for {board.name}")
+            return kernels[:n]
+        except FirmwareBuildError as exc:
+            if n == 0 or f"region `{CODE_TCM_REGION}' overflowed" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
 
 
 def matrix_settings(board: Board) -> list[FirmwareSettings]:

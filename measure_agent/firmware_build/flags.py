@@ -12,7 +12,10 @@ from measure_agent.settings import FirmwareSettings
 FIRMWARE_CC = "arm-none-eabi-gcc"
 HOST_CC = "gcc"
 
-# -mcpu per core, and the FPU of the cores that have one (hard float ABI only)
+# -mcpu per core (it sets -mtune to the same core: GCC schedules for the M7's dual-issue pipeline, the M33's
+# and the M4's three stages), and the FPU of the cores that have one (hard float ABI only): the M4 has FPv4-SP,
+# the M33 FPv5-SP, the M7 FPv5 with double precision (STM32F76x/F77x/H7) or single precision only (F74x/F75x),
+# as the board's `fpu` says
 MCPU = {
     "cortex-m0plus": "cortex-m0plus",
     "cortex-m3": "cortex-m3",
@@ -21,6 +24,11 @@ MCPU = {
     "cortex-m33": "cortex-m33",
 }
 FPU = {"cortex-m4": "fpv4-sp-d16", "cortex-m7": "fpv5-d16", "cortex-m33": "fpv5-sp-d16"}
+FPU_SINGLE_ONLY = {"cortex-m7": "fpv5-sp-d16"}
+# the core as a macro of every firmware source (NN_CORE_M7, ...): a kernel can pick an instruction order for one
+# core's pipeline (the M7 dual-issues a load with a multiply-accumulate; the M4 and M33 pipeline adjacent loads)
+CORE_MACRO = {"cortex-m0plus": "M0PLUS", "cortex-m3": "M3", "cortex-m4": "M4", "cortex-m7": "M7",
+              "cortex-m33": "M33"}
 
 # Same arithmetic semantics on the board and on the host (plan/host.py, the host shell), so the board
 # computes bit for bit what the host checks: no FMA contraction, IEEE floats, wrapping signed ints.
@@ -49,11 +57,13 @@ HOST_SHELL_DEFINES = ('-DFW_VARIANT="reference"', '-DFW_FLOAT_ABI="host"', f'-DF
 HOST_RUNTIME_FLAGS = ("-O2", "-std=c11", "-fPIC", "-shared", "-Wall", "-Wextra", *RUNTIME_SEMANTICS)
 
 
-def cpu_flags(core: str, float_abi: str) -> list[str]:
-    """Instruction set, core and float ABI: for compiling and for linking (multilib selection)."""
+def cpu_flags(core: str, float_abi: str, fpu: str = "") -> list[str]:
+    """Instruction set, core and float ABI: for compiling and for linking (multilib selection). ``fpu``: the
+    board's FPU (``sp`` / ``dp``; default: the core's widest)."""
     flags = ["-mthumb", f"-mcpu={MCPU[core]}"]
     if float_abi == "hard":
-        flags += [f"-mfpu={FPU[core]}", "-mfloat-abi=hard"]
+        unit = FPU_SINGLE_ONLY.get(core, FPU[core]) if fpu == "sp" else FPU[core]
+        flags += [f"-mfpu={unit}", "-mfloat-abi=hard"]
     else:
         flags += ["-mfloat-abi=soft"]
     return flags
@@ -68,8 +78,8 @@ def firmware_cflags(board: Board, settings: FirmwareSettings, runtime: str,
                     extra_cflags: tuple[str, ...] | list[str] = ()) -> list[str]:
     """Compiler flags of every firmware source (without the build id and include directories)."""
     return [
-        *cpu_flags(board.core, settings.float_abi), settings.opt_level, *DEBUG, C_STANDARD, *RUNTIME_SEMANTICS,
-        *WARNINGS, *SECTIONS,
+        *cpu_flags(board.core, settings.float_abi, board.fpu), settings.opt_level, *DEBUG, C_STANDARD,
+        *RUNTIME_SEMANTICS, *WARNINGS, *SECTIONS, f"-DNN_CORE_{CORE_MACRO[board.core]}=1",
         f'-DFW_VARIANT="{settings.variant}"', f'-DFW_FLOAT_ABI="{settings.float_abi}"',
         f'-DFW_OPT="{settings.opt_level}"', f"-DSHELL_MAX_LAYERS={shell_max_layers(board)}u",
         *RUNTIME_DEFINES[runtime], *(["-DNN_SIMD=1"] if settings.variant == "simd" else []),
@@ -84,7 +94,7 @@ def op_set_defines(ops: tuple[str, ...]) -> list[str]:
 
 def firmware_ldflags(board: Board, settings: FirmwareSettings, script: str, mapfile: str) -> list[str]:
     """Linker flags before the objects (``script``: the linker script, ``mapfile``: where the map goes)."""
-    return [*cpu_flags(board.core, settings.float_abi), settings.opt_level, *LINK_SPECS, f"-T{script}",
+    return [*cpu_flags(board.core, settings.float_abi, board.fpu), settings.opt_level, *LINK_SPECS, f"-T{script}",
             "-Wl,--gc-sections", f"-Wl,-Map={mapfile}", "-Wl,--no-warn-rwx-segments"]
 
 

@@ -57,15 +57,15 @@ static inline void expand_groups(const int8_t *src, int32_t n4, uint32_t off2, u
 {
     for (; n4 >= 2; n4 -= 2, src += 8, dst += 2 * gs) {
         const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4);
-        dst[0] = nn_sadd16(nn_sxtb16(v0), off2);
-        dst[bo] = nn_sadd16(nn_sxtb16_ror8(v0), off2);
-        dst[gs] = nn_sadd16(nn_sxtb16(v1), off2);
-        dst[gs + bo] = nn_sadd16(nn_sxtb16_ror8(v1), off2);
+        dst[0] = nn_sxtab16(off2, v0);
+        dst[bo] = nn_sxtab16_ror8(off2, v0);
+        dst[gs] = nn_sxtab16(off2, v1);
+        dst[gs + bo] = nn_sxtab16_ror8(off2, v1);
     }
     if (n4) {
         const uint32_t v = nn_read32(src);
-        dst[0] = nn_sadd16(nn_sxtb16(v), off2);
-        dst[bo] = nn_sadd16(nn_sxtb16_ror8(v), off2);
+        dst[0] = nn_sxtab16(off2, v);
+        dst[bo] = nn_sxtab16_ror8(off2, v);
     }
 }
 
@@ -714,8 +714,8 @@ size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
 #define FILL_GROUP(G)                                                                                             \
     do {                                                                                                      \
         const uint32_t v_ = nn_read32(src + 4 * (G));                                                         \
-        words[8 * (G)] = nn_sadd16(nn_sxtb16(v_), off2);                                                      \
-        words[8 * (G) + 4] = nn_sadd16(nn_sxtb16_ror8(v_), off2);                                             \
+        words[8 * (G)] = nn_sxtab16(off2, v_);                                                                \
+        words[8 * (G) + 4] = nn_sxtab16_ror8(off2, v_);                                                       \
     } while (0)
 
 /* One pixel's column from its kh padded rows (at ring + row[ky] + xo) into the four pixel layout: the short rows

@@ -358,6 +358,41 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
     return (int32_t)(p >> 32) >> q->rsh;
 }
 
+/*
+ * The four pixel path's shorter form, for layers whose every channel has a multiplier m >= 0, a right shift
+ * r = -shift in [1, 22] and sums that stay within +-2^30 (|bias| + K x 255 x 128 < 2^30; conv_mm_ok):
+ * SaturatingRoundingDoublingHighMul(x, m) is h = floor((x m + 2^30) / 2^31) (it cannot saturate with m >= 0),
+ * exactly SMMLAR(2x, m, 0) = floor((2x m + 2^31) / 2^32); RoundingDivideByPOT(h, r) is
+ * (h + 2^(r-1) - [h < 0]) >> r, and [h < 0] may be [x < 0] instead (x < 0 with h = 0 gives the same). With the
+ * output zero point folded (an exact multiple of the divisor; r <= 22 keeps the sum within int32):
+ *     out + zp = (SMMLAR(2x, m, k) - [x < 0]) >> r,   k = 2^(r-1) + zp 2^r   (conv_rq's khi and rsh fields).
+ * With the output zero point -128 (and the full int8 range) the [x < 0] term can go: a negative x gives a result
+ * <= -128 either way, which the saturation makes -128.
+ */
+static inline int conv_mm_ok(int32_t m, int32_t shift, int32_t bias, int32_t taps)
+{
+    const int32_t r = m == 0 ? 1 : -shift;
+    const int64_t b = bias;
+    return m >= 0 && r >= 1 && r <= 22 && (b < 0 ? -b : b) + (int64_t)taps * 255 * 128 < ((int64_t)1 << 30);
+}
+
+static void conv_rq_init_mm(conv_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+{
+    const int32_t r = m == 0 ? 1 : -shift;
+    q->bias = bias;
+    q->m = m;
+    q->rsh = r;
+    q->khi = (int32_t)((1u << (r - 1)) + ((uint32_t)out_off << r));
+}
+
+/* The requantized value plus the output zero point, x the sum with the bias. */
+static inline int32_t conv_rq_apply_mm(int32_t x, const conv_rq *q)
+{
+    const int64_t p = (int64_t)(int32_t)((uint32_t)x << 1) * q->m + (int64_t)0x80000000u +
+                      (int64_t)((uint64_t)(uint32_t)q->khi << 32);
+    return (int32_t)((uint32_t)(int32_t)(p >> 32) + (uint32_t)(x >> 31)) >> q->rsh;
+}
+
 /* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
  * o1 may alias a dummy buffer (a lone last pixel); zp: the output zero point where it is not folded (else 0). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -624,6 +659,77 @@ static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int3
 }
 #endif
 
+/* The same in the shorter form (conv_mm_ok layers): zp the output zero point. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One output from the sum X (with the bias): T holds k, or k - [x < 0]. */
+#define RQMM_OUT(X, T, O)                                                                                         \
+    "smmlar %[" #X "], %[" #X "], %[m], %[" #T "]\n"                                                          \
+    "asr %[" #X "], %[" #X "], %[r]\n"                                                                        \
+    "ssat %[" #X "], #8, %[" #X "]\n"                                                                         \
+    "strb %[" #X "], [%[" #O "]], #1\n"
+/* The channel's constants; the last load steps the pointer (no load's address depends on a loaded register, so
+ * they pipeline). */
+#define RQMM_CONSTANTS                                                                                            \
+    "ldr %[m], [%[q], #4]\n"                                                                                  \
+    "ldr %[k], [%[q], #8]\n"                                                                                  \
+    "ldr %[r], [%[q], #12]\n"                                                                                 \
+    "add %[q], %[q], #16\n"
+#define RQMM_OPERANDS                                                                                             \
+    : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n), [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [o3] "+r"(o3), \
+      [m] "=&r"(m), [k] "=&r"(k), [r] "=&r"(r), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)    \
+    :                                                                                                         \
+    : "cc", "memory"
+
+static void __attribute__((noinline)) requant4_mm(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp,
+                                                  int8_t *const o[4])
+{
+    int8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+    uint32_t m, k, r, x0, x1, x2, x3;
+    if (zp == -128) { /* no [x < 0] term: the four sums loaded together, each doubled in place */
+        __asm__ volatile("1:\n" RQMM_CONSTANTS
+                         "ldr %[x1], [%[acc], #4]\n"
+                         "ldr %[x2], [%[acc], #8]\n"
+                         "ldr %[x3], [%[acc], #12]\n"
+                         "ldr %[x0], [%[acc]], #16\n"
+                         "lsl %[x0], %[x0], #1\n"
+                         "lsl %[x1], %[x1], #1\n"
+                         "lsl %[x2], %[x2], #1\n"
+                         "lsl %[x3], %[x3], #1\n"
+                         RQMM_OUT(x0, k, o0) RQMM_OUT(x1, k, o1) RQMM_OUT(x2, k, o2) RQMM_OUT(x3, k, o3)
+                         "subs %[n], %[n], #1\n"
+                         "bne 1b\n" RQMM_OPERANDS);
+    } else { /* two sums at a time (x0, x2), x1 and x3 holding k - [x < 0] */
+        __asm__ volatile("1:\n" RQMM_CONSTANTS
+                         "ldr %[x2], [%[acc], #4]\n"
+                         "ldr %[x0], [%[acc]], #8\n"
+                         "add %[x1], %[k], %[x0], asr #31\n"
+                         "add %[x3], %[k], %[x2], asr #31\n"
+                         "lsl %[x0], %[x0], #1\n"
+                         "lsl %[x2], %[x2], #1\n"
+                         RQMM_OUT(x0, x1, o0) RQMM_OUT(x2, x3, o1)
+                         "ldr %[x2], [%[acc], #4]\n"
+                         "ldr %[x0], [%[acc]], #8\n"
+                         "add %[x1], %[k], %[x0], asr #31\n"
+                         "add %[x3], %[k], %[x2], asr #31\n"
+                         "lsl %[x0], %[x0], #1\n"
+                         "lsl %[x2], %[x2], #1\n"
+                         RQMM_OUT(x0, x1, o2) RQMM_OUT(x2, x3, o3)
+                         "subs %[n], %[n], #1\n"
+                         "bne 1b\n" RQMM_OPERANDS);
+    }
+}
+#else
+static void requant4_mm(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int8_t *const o[4])
+{
+    (void)zp;
+    for (int32_t c = 0; c < n; c++, acc += 4) {
+        for (int32_t i = 0; i < 4; i++) {
+            o[i][c] = (int8_t)nn_ssat8(conv_rq_apply_mm(acc[i], &rq[c]));
+        }
+    }
+}
+#endif
+
 static __attribute__((noinline)) void requant4(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int32_t lo, int32_t hi,
                      int8_t *const o[4])
 {
@@ -784,6 +890,7 @@ typedef struct {
     int8_t *dummy;
     uint32_t *cols;
     int fast, fold, full;
+    int mm; /* the four pixel path's shorter requantization (conv_mm_ok) */
     int32_t oy_lo, oy_hi, ox_lo, ox_hi;
     int interior_ok;
     int32_t row_groups, row_step;
@@ -852,7 +959,9 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                 }
             }
             dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
-            if (c->fast && c->full) {
+            if (c->mm) {
+                requant4_mm(c->acc, c->rq, oc_n, p->output_offset, o);
+            } else if (c->fast && c->full) {
                 requant4_full(c->acc, c->rq, oc_n, zp_add, o);
             } else if (c->fast) {
                 requant4(c->acc, c->rq, oc_n, zp_add, p->act_min, p->act_max, o);
@@ -950,7 +1059,7 @@ static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv
 /* The per-call setup (once per call, out of line and compiled for size). */
 static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_dims *in_d, const nn_dims *f_d,
                                const int32_t *bias, const int32_t *mult, const int32_t *shift, const nn_dims *out_d,
-                               int16_t *scratch)
+                               int16_t *scratch, int four)
 {
     const int32_t oc_n = out_d->c;
     conv_ctx c;
@@ -974,6 +1083,13 @@ static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_
         }
     }
     c.full = p->act_min == -128 && p->act_max == 127;
+    c.mm = four && c.full;
+    for (int32_t k = 0; k < oc_n && c.mm; k++) {
+        c.mm = conv_mm_ok(mult[k], shift[k], bias ? bias[k] : 0, k_cols(p, f_d));
+    }
+    for (int32_t k = 0; k < oc_n && c.mm; k++) {
+        conv_rq_init_mm(&c.rq[k], bias ? bias[k] : 0, mult[k], shift[k], p->output_offset);
+    }
     /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
     full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &c.oy_lo, &c.oy_hi);
     full_range(p->stride_w, p->pad_w, f_d->w, p->dil_w, in_d->w, out_d->w, &c.ox_lo, &c.ox_hi);
@@ -990,7 +1106,7 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
 {
     const int32_t oc_n = out_d->c;
     conv_ctx c;
-    conv_setup(&c, p, in_d, f_d, bias, mult, shift, out_d, scratch);
+    conv_setup(&c, p, in_d, f_d, bias, mult, shift, out_d, scratch, p->filter_pairs || row_mode(p, f_d));
     /* after the columns: row mode's repacked weights, then the padded rows */
     int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
     int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_cols(p, f_d) : 0));

@@ -480,19 +480,20 @@ static NN_COLD void requant_pair_exact(const int32_t *acc, const int32_t *bias, 
  * pixel p.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* One word step at weight byte offset W and column byte offset C: 6 loads (4 pipelined), 8 SMLAD, 16 MACs in
- * 16 cycles on the M4; 14 registers (8 accumulators, 2 pointers, 4 operands), so the counters live in memory. */
-#define MAC2X4_STEP(W, C)                                                                                         \
-    "ldr %[w0], [%[wp], #" #W "]\n"                                                                             \
-    "ldr %[w1], [%[wp], #" #W "+4]\n"                                                                           \
-    "ldr %[c0], [%[cp], #" #C "]\n"                                                                             \
-    "ldr %[c1], [%[cp], #" #C "+4]\n"                                                                           \
+/* One word step: 6 loads (4 pipelined, then 2), 8 SMLAD, 16 MACs in 16 cycles on the M4; the last load of each
+ * group steps its pointer (no load's address depends on a loaded register, so they pipeline and no add is needed).
+ * 14 registers (8 accumulators, 2 pointers, 4 operands), so the counters live in memory. */
+#define MAC2X4_STEP                                                                                               \
+    "ldr %[c1], [%[cp], #4]\n"                                                                                \
+    "ldr %[w1], [%[wp], #4]\n"                                                                                \
+    "ldr %[w0], [%[wp]], #8\n"                                                                                \
+    "ldr %[c0], [%[cp]], #8\n"                                                                                \
     "smlad %[a00], %[w0], %[c0], %[a00]\n"                                                                     \
     "smlad %[a10], %[w1], %[c0], %[a10]\n"                                                                     \
     "smlad %[a01], %[w0], %[c1], %[a01]\n"                                                                     \
     "smlad %[a11], %[w1], %[c1], %[a11]\n"                                                                     \
-    "ldr %[c0], [%[cp], #" #C "+8]\n"                                                                           \
-    "ldr %[c1], [%[cp], #" #C "+12]\n"                                                                          \
+    "ldr %[c1], [%[cp], #4]\n"                                                                                \
+    "ldr %[c0], [%[cp]], #8\n"                                                                                \
     "smlad %[a02], %[w0], %[c0], %[a02]\n"                                                                     \
     "smlad %[a12], %[w1], %[c0], %[a12]\n"                                                                     \
     "smlad %[a03], %[w0], %[c1], %[a03]\n"                                                                     \
@@ -504,12 +505,13 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
     const uint32_t *wp = w, *cp = cols;
     int32_t a00, a01, a02, a03, a10, a11, a12, a13;
     uint32_t w0, w1, c0, c1;
+    /* end8: the columns' address after the 8-step part; rest: the word steps after it (0, 2, 4 or 6) */
     struct {
-        const uint32_t *cols;
+        const uint32_t *cols, *end8;
         const conv_rq *rq;
         int32_t *acc;
-        int32_t pairs, n8, rest, cnt;
-    } m = {cols, rq, acc, pairs, nw >> 3, (nw & 7) >> 1, 0};
+        int32_t pairs, rest;
+    } m = {cols, cols + 4 * (nw & ~7), rq, acc, pairs, nw & 7};
     __asm__ volatile(
         "2:\n"
         "ldr %[c0], %[mrq]\n" /* the pair's biases start the accumulators */
@@ -526,32 +528,24 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
         "mov %[a12], %[w1]\n"
         "mov %[a13], %[w1]\n"
         "ldr %[cp], %[mcols]\n"
-        "ldr %[c0], %[mn8]\n"
-        "cmp %[c0], #0\n"
+        "ldr %[c0], %[mend8]\n"
+        "cmp %[cp], %[c0]\n"
         "beq 3f\n"
-        "str %[c0], %[mcnt]\n"
         "1:\n" /* eight word steps (16 taps) per iteration */
-        MAC2X4_STEP(0, 0) MAC2X4_STEP(8, 16) MAC2X4_STEP(16, 32) MAC2X4_STEP(24, 48)
-        MAC2X4_STEP(32, 64) MAC2X4_STEP(40, 80) MAC2X4_STEP(48, 96) MAC2X4_STEP(56, 112)
-        "add %[cp], %[cp], #128\n"
-        "add %[wp], %[wp], #64\n"
-        "ldr %[c0], %[mcnt]\n"
-        "subs %[c0], %[c0], #1\n"
-        "str %[c0], %[mcnt]\n"
+        MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP
+        "ldr %[c0], %[mend8]\n"
+        "cmp %[cp], %[c0]\n"
         "bne 1b\n"
-        "3:\n"
+        "3:\n" /* the remaining 0 to 6 word steps, straight */
         "ldr %[c0], %[mrest]\n"
-        "cmp %[c0], #0\n"
+        "tst %[c0], #4\n"
+        "beq 4f\n"
+        MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP
+        "4:\n"
+        "ldr %[c0], %[mrest]\n"
+        "tst %[c0], #2\n"
         "beq 5f\n"
-        "str %[c0], %[mcnt]\n"
-        "4:\n" /* the remaining 1 to 3 groups of 4 taps */
-        MAC2X4_STEP(0, 0) MAC2X4_STEP(8, 16)
-        "add %[cp], %[cp], #32\n"
-        "add %[wp], %[wp], #16\n"
-        "ldr %[c0], %[mcnt]\n"
-        "subs %[c0], %[c0], #1\n"
-        "str %[c0], %[mcnt]\n"
-        "bne 4b\n"
+        MAC2X4_STEP MAC2X4_STEP
         "5:\n"
         "ldr %[c0], %[macc]\n"
         "str %[a00], [%[c0]]\n"
@@ -571,8 +565,8 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a02] "=&r"(a02), [a03] "=&r"(a03), [a10] "=&r"(a10),
           [a11] "=&r"(a11), [a12] "=&r"(a12), [a13] "=&r"(a13), [wp] "+r"(wp), [cp] "+r"(cp), [w0] "=&r"(w0),
           [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1), [mrq] "+m"(m.rq), [macc] "+m"(m.acc),
-          [mpairs] "+m"(m.pairs), [mcnt] "+m"(m.cnt)
-        : [mcols] "m"(m.cols), [mn8] "m"(m.n8), [mrest] "m"(m.rest)
+          [mpairs] "+m"(m.pairs)
+        : [mcols] "m"(m.cols), [mend8] "m"(m.end8), [mrest] "m"(m.rest)
         : "cc", "memory");
 }
 #else
@@ -883,6 +877,21 @@ static __attribute__((noinline)) void load_row(const nn_conv_params *p, const nn
     }
 }
 
+/* The columns of n (1 to 4) consecutive pixels of a 1x1 stride 1 convolution without padding, ic a multiple of 4:
+ * their inputs are contiguous (unused pixels repeat the last one). */
+static inline void fill_pointwise(const int8_t *src, int32_t ic, int32_t n, uint32_t off2, uint32_t *cols)
+{
+    for (int32_t i = 0; i < 4; i++) {
+        const int8_t *s = src + (i < n ? i : n - 1) * ic;
+        uint32_t *wd = cols + i;
+        for (int32_t g = 0; g < ic; g += 4, wd += 8) {
+            const uint32_t v = nn_read32(s + g);
+            wd[0] = nn_sxtab16(off2, v);
+            wd[4] = nn_sxtab16_ror8(off2, v);
+        }
+    }
+}
+
 /* What both paths share: the requantization table, its kind, the interior ranges. */
 typedef struct {
     conv_rq *rq;
@@ -920,6 +929,8 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
     const int32_t zp_add = c->fold ? 0 : p->output_offset;
     const int32_t slot = rows ? rows_slot(p, f_d, out_d) : 0, groups = row_bytes(f_d) >> 2;
     const int32_t ring = rows ? rows_ring(p, f_d) : 0;
+    const int pointwise = !rows && f_d->h == 1 && f_d->w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                          in_d->h == out_d->h && in_d->w == out_d->w && (in_d->c & 3) == 0;
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * in_d->h * in_d->w * in_d->c;
         int8_t *out_b = out + b * pixels * oc_n;
@@ -929,7 +940,13 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
         for (int32_t px = 0; px < pixels; px += 4) {
             const int32_t n = pixels - px < 4 ? pixels - px : 4;
             int8_t *o[4];
-            for (int32_t i = 0; i < 4; i++) { /* unused pixels repeat the last one, their outputs discarded */
+            for (int32_t i = 0; i < 4; i++) { /* unused pixels' outputs discarded */
+                o[i] = i < n ? out_b + (px + i) * oc_n : c->dummy;
+            }
+            if (pointwise) {
+                fill_pointwise(in_b + px * in_d->c, in_d->c, n, c->off2, c->cols);
+            }
+            for (int32_t i = 0; i < 4 && !pointwise; i++) { /* unused pixels repeat the last one */
                 if (rows) {
                     if (ring_oy != oy) {
                         const int32_t y0 = oy * p->stride_h - p->pad_h, last = y0 + ring - 1;
@@ -950,7 +967,6 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                 } else {
                     fill_pixel(c, p, in_d, in_b, f_d, oy, ox, c->cols + i, 8, 4);
                 }
-                o[i] = i < n ? out_b + (px + i) * oc_n : c->dummy;
                 if (i + 1 < n || (i == 3 && n == 4)) { /* the next pixel (after the last: the next pass's first) */
                     if (++ox == out_d->w) {
                         ox = 0;

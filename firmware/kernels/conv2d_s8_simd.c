@@ -369,11 +369,17 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
  * With the output zero point -128 (and the full int8 range) the [x < 0] term can go: a negative x gives a result
  * <= -128 either way, which the saturation makes -128.
  */
-static inline int conv_mm_ok(int32_t m, int32_t shift, int32_t bias, int32_t taps)
+static inline int conv_mm_ok(int32_t m, int32_t shift, int32_t bias, int32_t room)
 {
     const int32_t r = m == 0 ? 1 : -shift;
-    const int64_t b = bias;
-    return m >= 0 && r >= 1 && r <= 22 && (b < 0 ? -b : b) + (int64_t)taps * 255 * 128 < ((int64_t)1 << 30);
+    const uint32_t b = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias;
+    return m >= 0 && r >= 1 && r <= 22 && b < (uint32_t)room;
+}
+/* The bound on |bias| of the shorter form: 2^30 - taps x 255 x 128 (0 when there is none). */
+static inline int32_t conv_mm_room(int32_t taps)
+{
+    const int64_t room = ((int64_t)1 << 30) - (int64_t)taps * 255 * 128;
+    return room > 0 ? (int32_t)room : 0;
 }
 
 static void conv_rq_init_mm(conv_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
@@ -881,14 +887,18 @@ static __attribute__((noinline)) void load_row(const nn_conv_params *p, const nn
  * their inputs are contiguous (unused pixels repeat the last one). */
 static inline void fill_pointwise(const int8_t *src, int32_t ic, int32_t n, uint32_t off2, uint32_t *cols)
 {
-    for (int32_t i = 0; i < 4; i++) {
-        const int8_t *s = src + (i < n ? i : n - 1) * ic;
-        uint32_t *wd = cols + i;
-        for (int32_t g = 0; g < ic; g += 4, wd += 8) {
-            const uint32_t v = nn_read32(s + g);
-            wd[0] = nn_sxtab16(off2, v);
-            wd[4] = nn_sxtab16_ror8(off2, v);
-        }
+    const int8_t *s1 = src + (n > 1 ? ic : 0), *s2 = src + (n > 2 ? 2 * ic : (n - 1) * ic);
+    const int8_t *s3 = src + (n - 1) * ic;
+    for (int32_t g = 0; g < ic; g += 4, cols += 8) {
+        const uint32_t v0 = nn_read32(src + g), v1 = nn_read32(s1 + g), v2 = nn_read32(s2 + g), v3 = nn_read32(s3 + g);
+        cols[0] = nn_sxtab16(off2, v0);
+        cols[1] = nn_sxtab16(off2, v1);
+        cols[2] = nn_sxtab16(off2, v2);
+        cols[3] = nn_sxtab16(off2, v3);
+        cols[4] = nn_sxtab16_ror8(off2, v0);
+        cols[5] = nn_sxtab16_ror8(off2, v1);
+        cols[6] = nn_sxtab16_ror8(off2, v2);
+        cols[7] = nn_sxtab16_ror8(off2, v3);
     }
 }
 
@@ -1083,9 +1093,14 @@ static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_
     c.acc = (int32_t *)(void *)((uint8_t *)scratch + scratch_rq_bytes(oc_n));
     c.dummy = (int8_t *)c.acc + scratch_acc_bytes(oc_n);
     c.cols = (uint32_t *)(void *)(c.dummy + scratch_dummy_bytes(oc_n));
-    c.fast = 1;
-    c.fold = 1;
-    for (int32_t k = 0; k < oc_n; k++) {
+    c.full = p->act_min == -128 && p->act_max == 127;
+    c.mm = four && c.full;
+    const int32_t room = conv_mm_room(k_cols(p, f_d));
+    for (int32_t k = 0; k < oc_n && c.mm; k++) {
+        c.mm = conv_mm_ok(mult[k], shift[k], bias ? bias[k] : 0, room);
+    }
+    c.fast = c.fold = 1;
+    for (int32_t k = 0; k < oc_n && !c.mm; k++) {
         const int32_t right = conv_rq_right(mult[k], shift[k]);
         c.fast &= right >= 2;
         c.fold &= right <= 22;
@@ -1093,18 +1108,12 @@ static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_
     for (int32_t k = 0; k < oc_even(oc_n); k++) { /* the four pixel path reads every bias, the pad channel's 0 */
         c.rq[k].bias = bias && k < oc_n ? bias[k] : 0;
     }
-    if (c.fast) {
-        for (int32_t k = 0; k < oc_n; k++) {
+    for (int32_t k = 0; k < oc_n; k++) {
+        if (c.mm) {
+            conv_rq_init_mm(&c.rq[k], c.rq[k].bias, mult[k], shift[k], p->output_offset);
+        } else if (c.fast) {
             conv_rq_init(&c.rq[k], c.rq[k].bias, mult[k], conv_rq_right(mult[k], shift[k]), c.fold, p->output_offset);
         }
-    }
-    c.full = p->act_min == -128 && p->act_max == 127;
-    c.mm = four && c.full;
-    for (int32_t k = 0; k < oc_n && c.mm; k++) {
-        c.mm = conv_mm_ok(mult[k], shift[k], bias ? bias[k] : 0, k_cols(p, f_d));
-    }
-    for (int32_t k = 0; k < oc_n && c.mm; k++) {
-        conv_rq_init_mm(&c.rq[k], bias ? bias[k] : 0, mult[k], shift[k], p->output_offset);
     }
     /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
     full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &c.oy_lo, &c.oy_hi);

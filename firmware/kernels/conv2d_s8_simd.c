@@ -358,22 +358,12 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
     return (int32_t)(p >> 32) >> q->rsh;
 }
 
-/*
- * The four pixel path's shorter form, for layers whose every channel has a multiplier m >= 0, a right shift
- * r = -shift in [1, 22] and sums that stay within +-2^30 (|bias| + K x 255 x 128 < 2^30; conv_mm_ok):
- * SaturatingRoundingDoublingHighMul(x, m) is h = floor((x m + 2^30) / 2^31) (it cannot saturate with m >= 0),
- * exactly SMMLAR(2x, m, 0) = floor((2x m + 2^31) / 2^32); RoundingDivideByPOT(h, r) is
- * (h + 2^(r-1) - [h < 0]) >> r, and [h < 0] may be [x < 0] instead (x < 0 with h = 0 gives the same). With the
- * output zero point folded (an exact multiple of the divisor; r <= 22 keeps the sum within int32):
- *     out + zp = (SMMLAR(2x, m, k) - [x < 0]) >> r,   k = 2^(r-1) + zp 2^r   (conv_rq's khi and rsh fields).
- * With the output zero point -128 (and the full int8 range) the [x < 0] term can go: a negative x gives a result
- * <= -128 either way, which the saturation makes -128.
- */
+/* The four pixel path's shorter form (nn_quant.h nn_rq_mm_apply), for layers whose every channel has
+ * nn_rq_mm_ok constants and sums within +-2^30 (|bias| + K x 255 x 128 < 2^30): conv_rq's khi holds k, rsh r. */
 static inline int conv_mm_ok(int32_t m, int32_t shift, int32_t bias, int32_t room)
 {
-    const int32_t r = m == 0 ? 1 : -shift;
     const uint32_t b = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias;
-    return m >= 0 && r >= 1 && r <= 22 && b < (uint32_t)room;
+    return nn_rq_mm_ok(m, shift) && b < (uint32_t)room;
 }
 /* The bound on |bias| of the shorter form: 2^30 - taps x 255 x 128 (0 when there is none). */
 static inline int32_t conv_mm_room(int32_t taps)
@@ -384,19 +374,10 @@ static inline int32_t conv_mm_room(int32_t taps)
 
 static void conv_rq_init_mm(conv_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
 {
-    const int32_t r = m == 0 ? 1 : -shift;
     q->bias = bias;
     q->m = m;
-    q->rsh = r;
-    q->khi = (int32_t)((1u << (r - 1)) + ((uint32_t)out_off << r));
-}
-
-/* The requantized value plus the output zero point, x the sum with the bias. */
-static inline int32_t conv_rq_apply_mm(int32_t x, const conv_rq *q)
-{
-    const int64_t p = (int64_t)(int32_t)((uint32_t)x << 1) * q->m + (int64_t)0x80000000u +
-                      (int64_t)((uint64_t)(uint32_t)q->khi << 32);
-    return (int32_t)((uint32_t)(int32_t)(p >> 32) + (uint32_t)(x >> 31)) >> q->rsh;
+    q->rsh = nn_rq_mm_shift(m, shift);
+    q->khi = nn_rq_mm_k(q->rsh, out_off);
 }
 
 /* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
@@ -661,7 +642,7 @@ static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int3
 
 /* The same in the shorter form (conv_mm_ok layers): zp the output zero point. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* One output from the sum X (with the bias): T holds k, or k - [x < 0]. */
+/* One output from the sum X (with the bias) doubled: T holds k, or k - [x < 0] (nn_rq_mm_apply). */
 #define RQMM_OUT(X, T, O)                                                                                         \
     "smmlar %[" #X "], %[" #X "], %[m], %[" #T "]\n"                                                          \
     "asr %[" #X "], %[" #X "], %[r]\n"                                                                        \
@@ -724,7 +705,7 @@ static void requant4_mm(const int32_t *acc, const conv_rq *rq, int32_t n, int32_
     (void)zp;
     for (int32_t c = 0; c < n; c++, acc += 4) {
         for (int32_t i = 0; i < 4; i++) {
-            o[i][c] = (int8_t)nn_ssat8(conv_rq_apply_mm(acc[i], &rq[c]));
+            o[i][c] = (int8_t)nn_ssat8(nn_rq_mm_apply(acc[i], rq[c].m, rq[c].khi, rq[c].rsh));
         }
     }
 }

@@ -61,6 +61,10 @@ PAIR_CASES = [
     dict(shape=(3, 3, 28), filters=4, k=1, s=1, pad="valid", act="none"),
     dict(shape=(5, 2, 20), filters=11, k=1, s=1, pad="valid", act="relu6"),
     dict(shape=(4, 5, 20), filters=7, k=1, s=2, pad="valid", act="relu"),
+    # packed rows (the kh x kw x ic taps back to back): 3x3x3 of stride 2 with the bottom and right padding of
+    # "same" (the in-register gather), and a 7x7x7 window too long to pack (rows padded to 4 bytes again)
+    dict(shape=(9, 7, 3), filters=5, k=3, s=2, pad="same", act="relu"),
+    dict(shape=(9, 9, 7), filters=3, k=7, s=1, pad="same", act="none"),
 ]
 SCALES = [1.0, 2.0**7, 2.0**-16, 1.0, 2.0**-14, 2.0**12, 2.0**-23]
 
@@ -235,7 +239,7 @@ def test_pair_filters_requantization_bound_on_board(p, over):
 
 
 @needs_gcc
-@pytest.mark.parametrize("p", [PAIR_CASES[i] for i in (2, 18, 19, 20)], ids=_id)
+@pytest.mark.parametrize("p", [PAIR_CASES[i] for i in (2, 9, 18, 19, 20, 23)], ids=_id)
 def test_pair_filters_unusual_multipliers_and_biases_on_board(p):
     from tests.test_vboard_exactness import check
 

@@ -40,10 +40,24 @@ static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d)
 }
 /* Bytes of one kernel row in row mode (kw x ic rounded up to a multiple of 4). */
 static inline int32_t row_bytes(const nn_dims *f_d) { return (f_d->w * f_d->c + 3) & ~3; }
-/* Taps per column as the dot products see them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
-static inline int32_t k_cols(const nn_conv_params *p, const nn_dims *f_d)
+/* Packed rows: row mode whose kernel rows are not a multiple of 4 bytes (a 3x3x3 first convolution) takes the
+ * kh x kw x ic taps back to back, one zero-weight pad at the end only (27 -> 28 taps, not 3 x 12 = 36), when they fit
+ * NN_CONV_PACKED_MAX bytes (gathered on the stack). */
+#define NN_CONV_PACKED_MAX 256
+static inline int32_t packed_taps(const nn_dims *f_d) { return (f_d->h * f_d->w * f_d->c + 3) & ~3; }
+static inline int packed_rows(const nn_conv_params *p, const nn_dims *f_d)
+{
+    return row_mode(p, f_d) && ((f_d->w * f_d->c) & 3) != 0 && packed_taps(f_d) <= NN_CONV_PACKED_MAX;
+}
+/* Taps per column as the scratch holds them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
+static inline int32_t k_alloc(const nn_conv_params *p, const nn_dims *f_d)
 {
     return row_mode(p, f_d) ? f_d->h * row_bytes(f_d) : (f_d->h * f_d->w * f_d->c + 3) & ~3;
+}
+/* Taps per column as the dot products see them: packed rows fewer than the scratch holds. */
+static inline int32_t k_cols(const nn_conv_params *p, const nn_dims *f_d)
+{
+    return packed_rows(p, f_d) ? packed_taps(f_d) : k_alloc(p, f_d);
 }
 
 
@@ -790,7 +804,7 @@ static inline int32_t rows_slot(const nn_conv_params *p, const nn_dims *f_d, con
 
 size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
 {
-    const size_t kc = (size_t)k_cols(p, f_d), oc2 = (size_t)oc_even(f_d->n);
+    const size_t kc = (size_t)k_alloc(p, f_d), oc2 = (size_t)oc_even(f_d->n);
     return scratch_rq_bytes(f_d->n) + scratch_acc_bytes(f_d->n) + scratch_dummy_bytes(f_d->n) +
            4u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc2 * kc * sizeof(int16_t) : 0u) +
            (use_rows(p, f_d, out_d) ? (size_t)rows_ring(p, f_d) * (size_t)rows_slot(p, f_d, out_d) + 4u * (size_t)f_d->h
@@ -833,6 +847,43 @@ static void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_
             expand_groups(ring + row[ky] + xo, groups, off2, words, 8, 4);
         }
     }
+}
+
+/* Packed rows of a 3x3x3 window: the 7 words of 27 taps (and a pad byte against a zero weight) from three 9-byte
+ * runs, in registers. */
+#define PACKED_WORD(G, V)                                                                                         \
+    do {                                                                                                      \
+        const uint32_t v_ = (V);                                                                              \
+        words[8 * (G)] = nn_sxtab16(off2, v_);                                                                \
+        words[8 * (G) + 4] = nn_sxtab16_ror8(off2, v_);                                                       \
+    } while (0)
+static inline void fill_packed333(const int8_t *ring, const int32_t *row, int32_t xo, uint32_t off2, uint32_t *words)
+{
+    const int8_t *r0 = ring + row[0] + xo, *r1 = ring + row[1] + xo, *r2 = ring + row[2] + xo;
+    const uint32_t b0 = nn_read32(r1), b1 = nn_read32(r1 + 4), c0 = nn_read32(r2), c1 = nn_read32(r2 + 4);
+    PACKED_WORD(0, nn_read32(r0));
+    PACKED_WORD(1, nn_read32(r0 + 4));
+    PACKED_WORD(2, (uint32_t)(uint8_t)r0[8] | b0 << 8);
+    PACKED_WORD(3, b0 >> 24 | b1 << 8);
+    PACKED_WORD(4, b1 >> 24 | (uint32_t)(uint8_t)r1[8] << 8 | c0 << 16);
+    PACKED_WORD(5, c0 >> 16 | c1 << 16);
+    PACKED_WORD(6, c1 >> 16 | nn_read32(r2 + 8) << 16);
+}
+
+/* Packed rows (packed_rows): one pixel's kh runs of seg = kw x ic bytes (at ring + row[ky] + xo) gathered back to
+ * back, word by word (each run's last word spills up to 3 bytes into the next run's place, which the next run then
+ * overwrites, and past the end, against zero weights), then k4 taps into the four pixel layout. */
+static __attribute__((noinline)) void fill_packed(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t seg, int32_t k4,
+                        uint32_t off2, uint32_t *words)
+{
+    uint8_t tmp[NN_CONV_PACKED_MAX + 4];
+    for (int32_t ky = 0, at = 0; ky < kh; ky++, at += seg) {
+        const int8_t *src = ring + row[ky] + xo;
+        for (int32_t t = 0; t < seg; t += 4) {
+            nn_write32(tmp + at + t, nn_read32(src + t));
+        }
+    }
+    expand_groups((const int8_t *)tmp, k4 >> 2, off2, words, 8, 4);
 }
 
 /* Input row y (the zero point where it is outside the input), padded (see use_rows), into the slot at dst. */
@@ -920,6 +971,7 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
     const int32_t zp_add = c->fold ? 0 : p->output_offset;
     const int32_t slot = rows ? rows_slot(p, f_d, out_d) : 0, groups = row_bytes(f_d) >> 2;
     const int32_t ring = rows ? rows_ring(p, f_d) : 0;
+    const int packed = packed_rows(p, f_d), packed333 = packed && f_d->h == 3 && f_d->w * f_d->c == 9;
     const int pointwise = !rows && f_d->h == 1 && f_d->w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                           in_d->h == out_d->h && in_d->w == out_d->w && (in_d->c & 3) == 0;
     for (int32_t b = 0; b < out_d->n; b++) {
@@ -954,7 +1006,14 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                         }
                         ring_oy = oy;
                     }
-                    fill_rows(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, groups, c->off2, c->cols + i);
+                    if (packed333) {
+                        fill_packed333(rows, row_off, ox * p->stride_w * in_d->c, c->off2, c->cols + i);
+                    } else if (packed) {
+                        fill_packed(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, f_d->w * f_d->c, nw << 1,
+                                    c->off2, c->cols + i);
+                    } else {
+                        fill_rows(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, groups, c->off2, c->cols + i);
+                    }
                 } else {
                     fill_pixel(c, p, in_d, in_b, f_d, oy, ox, c->cols + i, 8, 4);
                 }
@@ -1114,13 +1173,17 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
     conv_ctx c;
     conv_setup(&c, p, in_d, f_d, bias, mult, shift, out_d, scratch, p->filter_pairs || row_mode(p, f_d));
     /* after the columns: row mode's repacked weights, then the padded rows */
-    int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
-    int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_cols(p, f_d) : 0));
+    int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_alloc(p, f_d));
+    int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_alloc(p, f_d) : 0));
     if (p->filter_pairs) {
         conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out,
                   use_rows(p, f_d, out_d) ? rows : NULL);
     } else if (row_mode(p, f_d)) {
-        repack_pairs(filter, oc_n, f_d->h, f_d->w * f_d->c, row_bytes(f_d), w);
+        if (packed_rows(p, f_d)) { /* one row of all the taps */
+            repack_pairs(filter, oc_n, 1, f_d->h * f_d->w * f_d->c, packed_taps(f_d), w);
+        } else {
+            repack_pairs(filter, oc_n, f_d->h, f_d->w * f_d->c, row_bytes(f_d), w);
+        }
         conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out, rows);
     } else {
         conv_two(&c, p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);

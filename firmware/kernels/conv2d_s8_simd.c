@@ -604,23 +604,22 @@ static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
 }
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define RQ4_PIXEL(O, LO, ZP)                                                                                      \
+/* PRE sets lo:s to the rounding constant (less 2^31 for a negative x, see conv_rq). */
+#define RQ4_PIXEL(O, PRE, ZP)                                                                                     \
     "ldr %[x], [%[acc]], #4\n"                                                                                \
-    "asr %[s], %[x], #31\n"                                                                                   \
-    LO                                                                                                        \
-    "add %[s], %[khi], %[s]\n"                                                                                \
+    PRE                                                                                                       \
     "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
     "asr %[s], %[s], %[rsh]\n"                                                                                \
     ZP                                                                                                        \
     "ssat %[s], #8, %[s]\n"                                                                                   \
     "strb %[s], [%[" #O "]], #1\n"
-#define RQ4_BODY(LO, ZP, V)                                                                                      \
+#define RQ4_BODY(PRE, ZP, V)                                                                                     \
     "1:\n"                                                                                                    \
     "ldr %[m], [%[q], #4]\n"                                                                                  \
     "ldr %[khi], [%[q], #8]\n"                                                                                \
     "ldr %[rsh], [%[q], #12]\n"                                                                               \
     "add %[q], %[q], #16\n"                                                                                   \
-    RQ4_PIXEL(o0, LO, ZP) RQ4_PIXEL(o1, LO, ZP) RQ4_PIXEL(o2, LO, ZP) RQ4_PIXEL(o3, LO, ZP)                   \
+    RQ4_PIXEL(o0, PRE, ZP) RQ4_PIXEL(o1, PRE, ZP) RQ4_PIXEL(o2, PRE, ZP) RQ4_PIXEL(o3, PRE, ZP)               \
     "subs %[n], %[n], #1\n"                                                                                   \
     "bne 1b\n"                                                                                                \
     : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n), [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [o3] "+r"(o3), \
@@ -628,24 +627,36 @@ static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
     : [k] "r"(V)                                                                                              \
     : "cc", "memory"
 
-/* 14 registers: the zero point and the rounding word 0x40000000 take turns in the last one. */
+/* 14 registers: the zero point and the rounding word 0x40000000 take turns in the last one. With an output zero
+ * point of -128 (floor) the correction for a negative x is left out: such an x gives <= -128 either way, which the
+ * saturation makes -128. */
+#define RQ4_SIGNED(LO)                                                                                            \
+    "asr %[s], %[x], #31\n"                                                                                   \
+    LO                                                                                                        \
+    "add %[s], %[khi], %[s]\n"
+#define RQ4_FLOOR                                                                                                 \
+    "mov %[lo], #0x40000000\n"                                                                                \
+    "mov %[s], %[khi]\n"
 static void __attribute__((noinline)) requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp,
-                                                    int8_t *const o[4])
+                                                    int floor, int8_t *const o[4])
 {
     int8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
     uint32_t m, khi, rsh, x, s, lo;
-    if (zp) {
-        __asm__ volatile(RQ4_BODY("mov %[lo], #0x40000000\n"
-                                  "eor %[lo], %[lo], %[s], lsl #31\n",
+    if (floor) {
+        __asm__ volatile(RQ4_BODY(RQ4_FLOOR, "add %[s], %[s], %[k]\n", zp));
+    } else if (zp) {
+        __asm__ volatile(RQ4_BODY(RQ4_SIGNED("mov %[lo], #0x40000000\n"
+                                             "eor %[lo], %[lo], %[s], lsl #31\n"),
                                   "add %[s], %[s], %[k]\n", zp));
     } else {
         const uint32_t k40 = 0x40000000u;
-        __asm__ volatile(RQ4_BODY("eor %[lo], %[k], %[s], lsl #31\n", "", k40));
+        __asm__ volatile(RQ4_BODY(RQ4_SIGNED("eor %[lo], %[k], %[s], lsl #31\n"), "", k40));
     }
 }
 #else
-static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int8_t *const o[4])
+static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int floor, int8_t *const o[4])
 {
+    (void)floor;
     for (int32_t c = 0; c < n; c++, acc += 4) {
         for (int32_t i = 0; i < 4; i++) {
             o[i][c] = (int8_t)nn_ssat8(conv_rq_apply_biased(acc[i], &rq[c]) + zp);
@@ -1028,7 +1039,7 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
             if (c->mm) {
                 requant4_mm(c->acc, c->rq, oc_n, p->output_offset, o);
             } else if (c->fast && c->full) {
-                requant4_full(c->acc, c->rq, oc_n, zp_add, o);
+                requant4_full(c->acc, c->rq, oc_n, zp_add, p->output_offset == -128, o);
             } else if (c->fast) {
                 requant4(c->acc, c->rq, oc_n, zp_add, p->act_min, p->act_max, o);
             } else {

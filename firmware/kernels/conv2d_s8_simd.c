@@ -594,6 +594,35 @@ static void dot_2x4(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t
 }
 #endif
 
+/* The last pass of a layer whose pixel count leaves 1 or 2 (n) in it: the same sums as dot_2x4 for those pixels
+ * only (acc[4c + p], p < n; the others are left as they are, their outputs discarded), not four pixels' work. */
+static __attribute__((noinline)) void dot_2xn(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t pairs,
+                                              const conv_rq *rq, int32_t *acc, int32_t n)
+{
+    for (int32_t j = 0; j < pairs; j++, acc += 8, rq += 2) {
+        int32_t a00 = rq[0].bias, a01 = a00, a10 = rq[1].bias, a11 = a10;
+        const uint32_t *cp = cols;
+        if (n == 1) {
+            for (int32_t k = 0; k < nw; k++, w += 2, cp += 4) {
+                a00 = nn_smlad(w[0], cp[0], a00);
+                a10 = nn_smlad(w[1], cp[0], a10);
+            }
+        } else {
+            for (int32_t k = 0; k < nw; k++, w += 2, cp += 4) {
+                const uint32_t w0 = w[0], w1 = w[1], c0 = cp[0], c1 = cp[1];
+                a00 = nn_smlad(w0, c0, a00);
+                a10 = nn_smlad(w1, c0, a10);
+                a01 = nn_smlad(w0, c1, a01);
+                a11 = nn_smlad(w1, c1, a11);
+            }
+        }
+        acc[0] = a00;
+        acc[1] = a01;
+        acc[4] = a10;
+        acc[5] = a11;
+    }
+}
+
 /* The requantized outputs of four pixels from accumulators that include the bias: channel c's at acc[4c + p]
  * go to o[p][c]; the unused pixels' o[p] alias a dummy buffer. */
 static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
@@ -1035,7 +1064,11 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                     }
                 }
             }
-            dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
+            if (n <= 2) {
+                dot_2xn(w, c->cols, nw, pairs, c->rq, c->acc, n);
+            } else {
+                dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
+            }
             if (c->mm) {
                 requant4_mm(c->acc, c->rq, oc_n, p->output_offset, o);
             } else if (c->fast && c->full) {

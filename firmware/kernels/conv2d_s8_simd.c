@@ -40,14 +40,12 @@ static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d)
 }
 /* Bytes of one kernel row in row mode (kw x ic rounded up to a multiple of 4). */
 static inline int32_t row_bytes(const nn_dims *f_d) { return (f_d->w * f_d->c + 3) & ~3; }
-/* Packed rows: row mode whose kernel rows are not a multiple of 4 bytes (a 3x3x3 first convolution) takes the
- * kh x kw x ic taps back to back, one zero-weight pad at the end only (27 -> 28 taps, not 3 x 12 = 36), when they fit
- * NN_CONV_PACKED_MAX bytes (gathered on the stack). */
-#define NN_CONV_PACKED_MAX 256
+/* Packed rows: the 3x3x3 first convolution (row mode) takes its 27 taps back to back, one zero-weight pad at the
+ * end (28 taps, not 3 rows x 12 = 36; fill_packed333). */
 static inline int32_t packed_taps(const nn_dims *f_d) { return (f_d->h * f_d->w * f_d->c + 3) & ~3; }
 static inline int packed_rows(const nn_conv_params *p, const nn_dims *f_d)
 {
-    return row_mode(p, f_d) && ((f_d->w * f_d->c) & 3) != 0 && packed_taps(f_d) <= NN_CONV_PACKED_MAX;
+    return row_mode(p, f_d) && f_d->h == 3 && f_d->w == 3 && f_d->c == 3;
 }
 /* Taps per column as the scratch holds them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
 static inline int32_t k_alloc(const nn_conv_params *p, const nn_dims *f_d)
@@ -186,8 +184,8 @@ static inline uint32_t tail_word(const int8_t *w, int32_t k, int32_t K)
  * over the n4 >= 1 full groups of 4 taps. On Armv7E-M one assembly block does all pairs: the inner loop
  * holds 4 accumulators, the two filter pointers, the column pointer, the count, 4 column words and 2 weight
  * words (14 registers) and costs 20 cycles per 16 MACs on the M4 (5 pipelined loads, 4 SXTB16, 8 SMLAD,
- * 1 load), unrolled to 8 groups (then 4, then one at a time); the pair loop around it keeps its counters on
- * the stack.
+ * 1 load), unrolled to 2 groups (then one); the pair loop around it keeps its counters on the stack (the
+ * fallback of plans whose paired filters do not fit: kept short).
  * Elsewhere the same arithmetic in C.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -224,8 +222,8 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
     struct {
         const uint32_t *pair;
         int32_t *acc;
-        int32_t pairs, n16, rest, step, k;
-    } m = {pair, acc, pairs, n4 >> 2, n4 & 3, 2 * K - 4 * n4, K};
+        int32_t pairs, n8, rest, step, k;
+    } m = {pair, acc, pairs, n4 >> 1, n4 & 1, 2 * K - 4 * n4, K};
     __asm__ volatile(
         "2:\n"
         "mov %[a00], #0\n"
@@ -233,21 +231,21 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         "mov %[a10], #0\n"
         "mov %[a11], #0\n"
         "ldr %[cp], %[mpair]\n"
-        "ldr %[n], %[mn16]\n"
+        "ldr %[n], %[mn8]\n"
         "cmp %[n], #0\n"
         "beq 3f\n"
-        "1:\n" /* four groups (16 taps) per iteration: the path of plans in TFLite's filter layout only */
-        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
-        "add %[cp], %[cp], #64\n"
-        "add %[wp], %[wp], #16\n"
-        "add %[wq], %[wq], #16\n"
+        "1:\n" /* two groups (8 taps) per iteration: the path of plans in TFLite's filter layout only */
+        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4)
+        "add %[cp], %[cp], #32\n"
+        "add %[wp], %[wp], #8\n"
+        "add %[wq], %[wq], #8\n"
         "subs %[n], %[n], #1\n"
         "bne 1b\n"
         "3:\n"
         "ldr %[n], %[mrest]\n"
         "cmp %[n], #0\n"
         "beq 5f\n"
-        "4:\n" /* the remaining 1 to 3 groups */
+        "4:\n" /* the remaining group */
         MAC2X2_GROUP(0, 0)
         "add %[cp], %[cp], #16\n"
         "add %[wp], %[wp], #4\n"
@@ -273,7 +271,7 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [wp] "+r"(wp), [wq] "+r"(wq),
           [cp] "+r"(cp), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
           [wa] "=&r"(wa), [wb] "=&r"(wb), [macc] "+m"(m.acc), [mpairs] "+m"(m.pairs)
-        : [mpair] "m"(m.pair), [mn16] "m"(m.n16), [mrest] "m"(m.rest), [mstep] "m"(m.step),
+        : [mpair] "m"(m.pair), [mn8] "m"(m.n8), [mrest] "m"(m.rest), [mstep] "m"(m.step),
           [mk] "m"(m.k)
         : "cc", "memory");
 }
@@ -395,62 +393,8 @@ static void conv_rq_init_mm(conv_rq *q, int32_t bias, int32_t m, int32_t shift, 
 }
 
 /* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
- * o1 may alias a dummy buffer (a lone last pixel); zp: the output zero point where it is not folded (else 0). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define RQ_PIXEL(OFF, O, ZP)                                                                                      \
-    "ldr %[x], [%[acc], #" #OFF "]\n"                                                                           \
-    "add %[x], %[x], %[b]\n"                                                                                  \
-    "asr %[s], %[x], #31\n"                                                                                   \
-    "eor %[lo], %[k40], %[s], lsl #31\n"                                                                      \
-    "add %[s], %[khi], %[s]\n"                                                                                \
-    "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
-    "asr %[s], %[s], %[rsh]\n"                                                                                \
-    ZP                                                                                                        \
-    "ssat %[s], #8, %[s]\n"                                                                                   \
-    "strb %[s], [%[" #O "]], #1\n"
-#define RQ_CHANNEL(Q, A, ZP)                                                                                      \
-    "ldr %[b], [%[q], #" #Q "]\n"                                                                               \
-    "ldr %[m], [%[q], #" #Q "+4]\n"                                                                             \
-    "ldr %[khi], [%[q], #" #Q "+8]\n"                                                                           \
-    "ldr %[rsh], [%[q], #" #Q "+12]\n"                                                                          \
-    RQ_PIXEL(A, o0, ZP) RQ_PIXEL(A + 4, o1, ZP)
-/* Two channels per pass, then a last odd one. */
-#define RQ_OPERANDS                                                                                               \
-    : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n2), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),   \
-      [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x] "=&r"(x), [s] "=&r"(s), [lo] "=&r"(lo)                             \
-    : [k40] "r"(k40), [zp] "r"(zp)                                                                            \
-    : "cc", "memory"
-#define RQ_PAIR_BODY(ZP)                                                                                          \
-    {                                                                                                         \
-        uint32_t b, m, khi, rsh, x, s, lo, k40 = 0x40000000u;                                                 \
-        int32_t n2 = oc_n >> 1;                                                                               \
-        if (n2 > 0) {                                                                                         \
-            __asm__ volatile("1:\n" RQ_CHANNEL(0, 0, ZP) RQ_CHANNEL(16, 8, ZP)                                \
-                             "add %[q], %[q], #32\n"                                                          \
-                             "add %[acc], %[acc], #16\n"                                                      \
-                             "subs %[n], %[n], #1\n"                                                          \
-                             "bne 1b\n" RQ_OPERANDS);                                                         \
-        }                                                                                                     \
-        if (oc_n & 1) {                                                                                       \
-            __asm__ volatile(RQ_CHANNEL(0, 0, ZP) RQ_OPERANDS);                                                \
-        }                                                                                                     \
-    }
-
-/* One copy for both kinds (a folded zero point adds zp = 0): the pixel pair path is the fallback of plans whose
- * paired filters do not fit. */
-static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
-                                                        int32_t zp, int8_t *o0, int8_t *o1)
-    RQ_PAIR_BODY("add %[s], %[s], %[zp]\n")
-#else
-static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
-{
-    for (int32_t c = 0; c < oc_n; c++, acc += 2) {
-        o0[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[0], &rq[c]) + zp);
-        o1[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[1], &rq[c]) + zp);
-    }
-}
-#endif
-
+ * o1 may alias a dummy buffer (a lone last pixel); zp: the output zero point where it is not folded (else 0).
+ * In C: the pixel pair path is the fallback of plans whose paired filters do not fit. */
 static __attribute__((noinline)) void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int32_t lo, int32_t hi,
                          int8_t *o0, int8_t *o1)
 {
@@ -506,13 +450,13 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
     const uint32_t *wp = w, *cp = cols;
     int32_t a00, a01, a02, a03, a10, a11, a12, a13;
     uint32_t w0, w1, c0, c1;
-    /* end8: the columns' address after the 8-step part; rest: the word steps after it (0, 2, 4 or 6) */
+    /* end8, end: the columns' address after the 8-step part, after all */
     struct {
-        const uint32_t *cols, *end8;
+        const uint32_t *cols, *end8, *end;
         const conv_rq *rq;
         int32_t *acc;
-        int32_t pairs, rest;
-    } m = {cols, cols + 4 * (nw & ~7), rq, acc, pairs, nw & 7};
+        int32_t pairs;
+    } m = {cols, cols + 4 * (nw & ~7), cols + 4 * nw, rq, acc, pairs};
     __asm__ volatile(
         "2:\n"
         "ldr %[c0], %[mrq]\n" /* the pair's biases start the accumulators */
@@ -537,16 +481,15 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
         "ldr %[c0], %[mend8]\n"
         "cmp %[cp], %[c0]\n"
         "bne 1b\n"
-        "3:\n" /* the remaining 0 to 6 word steps, straight */
-        "ldr %[c0], %[mrest]\n"
-        "tst %[c0], #4\n"
-        "beq 4f\n"
-        MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP
-        "4:\n"
-        "ldr %[c0], %[mrest]\n"
-        "tst %[c0], #2\n"
+        "3:\n" /* the remaining 0 to 6 word steps, two at a time */
+        "ldr %[c0], %[mend]\n"
+        "cmp %[cp], %[c0]\n"
         "beq 5f\n"
+        "4:\n"
         MAC2X4_STEP MAC2X4_STEP
+        "ldr %[c0], %[mend]\n"
+        "cmp %[cp], %[c0]\n"
+        "bne 4b\n"
         "5:\n"
         "ldr %[c0], %[macc]\n"
         "str %[a00], [%[c0]]\n"
@@ -567,7 +510,7 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
           [a11] "=&r"(a11), [a12] "=&r"(a12), [a13] "=&r"(a13), [wp] "+r"(wp), [cp] "+r"(cp), [w0] "=&r"(w0),
           [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1), [mrq] "+m"(m.rq), [macc] "+m"(m.acc),
           [mpairs] "+m"(m.pairs)
-        : [mcols] "m"(m.cols), [mend8] "m"(m.end8), [mrest] "m"(m.rest)
+        : [mcols] "m"(m.cols), [mend8] "m"(m.end8), [mend] "m"(m.end)
         : "cc", "memory");
 }
 #else
@@ -594,27 +537,20 @@ static void dot_2x4(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t
 }
 #endif
 
-/* The last pass of a layer whose pixel count leaves 1 or 2 (n) in it: the same sums as dot_2x4 for those pixels
- * only (acc[4c + p], p < n; the others are left as they are, their outputs discarded), not four pixels' work. */
-static __attribute__((noinline)) void dot_2xn(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t pairs,
-                                              const conv_rq *rq, int32_t *acc, int32_t n)
+/* The last pass of a layer whose pixel count leaves 1 or 2 in it: the same sums as dot_2x4 for the first two
+ * pixels only (acc[4c + p], p < 2; the others are left as they are, their outputs discarded). */
+static __attribute__((noinline)) void dot_2x2(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t pairs,
+                                              const conv_rq *rq, int32_t *acc)
 {
     for (int32_t j = 0; j < pairs; j++, acc += 8, rq += 2) {
         int32_t a00 = rq[0].bias, a01 = a00, a10 = rq[1].bias, a11 = a10;
         const uint32_t *cp = cols;
-        if (n == 1) {
-            for (int32_t k = 0; k < nw; k++, w += 2, cp += 4) {
-                a00 = nn_smlad(w[0], cp[0], a00);
-                a10 = nn_smlad(w[1], cp[0], a10);
-            }
-        } else {
-            for (int32_t k = 0; k < nw; k++, w += 2, cp += 4) {
-                const uint32_t w0 = w[0], w1 = w[1], c0 = cp[0], c1 = cp[1];
-                a00 = nn_smlad(w0, c0, a00);
-                a10 = nn_smlad(w1, c0, a10);
-                a01 = nn_smlad(w0, c1, a01);
-                a11 = nn_smlad(w1, c1, a11);
-            }
+        for (int32_t k = 0; k < nw; k++, w += 2, cp += 4) {
+            const uint32_t w0 = w[0], w1 = w[1], c0 = cp[0], c1 = cp[1];
+            a00 = nn_smlad(w0, c0, a00);
+            a10 = nn_smlad(w1, c0, a10);
+            a01 = nn_smlad(w0, c1, a01);
+            a11 = nn_smlad(w1, c1, a11);
         }
         acc[0] = a00;
         acc[1] = a01;
@@ -656,8 +592,8 @@ static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
     : [k] "r"(V)                                                                                              \
     : "cc", "memory"
 
-/* 14 registers: the zero point and the rounding word 0x40000000 take turns in the last one. With an output zero
- * point of -128 (floor) the correction for a negative x is left out: such an x gives <= -128 either way, which the
+/* 14 registers; the zero point is added after the shift (conv_setup does not fold it for this path). With an
+ * output zero point of -128 (floor) the correction for a negative x is left out: such an x gives <= -128 either way, which the
  * saturation makes -128. */
 #define RQ4_SIGNED(LO)                                                                                            \
     "asr %[s], %[x], #31\n"                                                                                   \
@@ -673,13 +609,10 @@ static void __attribute__((noinline)) requant4_full(const int32_t *acc, const co
     uint32_t m, khi, rsh, x, s, lo;
     if (floor) {
         __asm__ volatile(RQ4_BODY(RQ4_FLOOR, "add %[s], %[s], %[k]\n", zp));
-    } else if (zp) {
+    } else {
         __asm__ volatile(RQ4_BODY(RQ4_SIGNED("mov %[lo], #0x40000000\n"
                                              "eor %[lo], %[lo], %[s], lsl #31\n"),
                                   "add %[s], %[s], %[k]\n", zp));
-    } else {
-        const uint32_t k40 = 0x40000000u;
-        __asm__ volatile(RQ4_BODY(RQ4_SIGNED("eor %[lo], %[k], %[s], lsl #31\n"), "", k40));
     }
 }
 #else
@@ -805,7 +738,7 @@ static NN_COLD void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh,
 
 /* First output index whose window start (o * stride - pad) is >= 0 and one past the last whose window end
  * (start + (k - 1) * dil) is < n; clamped to [0, out]. */
-static void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int32_t n, int32_t out, int32_t *lo,
+static NN_SETUP void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int32_t n, int32_t out, int32_t *lo,
                        int32_t *hi)
 {
     int32_t a = pad <= 0 ? 0 : (pad + stride - 1) / stride;
@@ -859,28 +792,15 @@ size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
         words[8 * (G) + 4] = nn_sxtab16_ror8(off2, v_);                                                       \
     } while (0)
 
-/* One pixel's column from its kh padded rows (at ring + row[ky] + xo) into the four pixel layout: the short rows
- * of a first convolution (1 to 3 groups of 4 taps) without a loop per group. */
-static void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t groups, uint32_t off2,
+/* One pixel's column from its kh padded rows (at ring + row[ky] + xo) into the four pixel layout (a first
+ * convolution's rows of one group of 4 taps without a loop per group). */
+static __attribute__((noinline)) void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t groups, uint32_t off2,
                       uint32_t *words)
 {
     if (groups == 1) {
         for (int32_t ky = 0; ky < kh; ky++, words += 8) {
             const int8_t *src = ring + row[ky] + xo;
             FILL_GROUP(0);
-        }
-    } else if (groups == 2) {
-        for (int32_t ky = 0; ky < kh; ky++, words += 16) {
-            const int8_t *src = ring + row[ky] + xo;
-            FILL_GROUP(0);
-            FILL_GROUP(1);
-        }
-    } else if (groups == 3) {
-        for (int32_t ky = 0; ky < kh; ky++, words += 24) {
-            const int8_t *src = ring + row[ky] + xo;
-            FILL_GROUP(0);
-            FILL_GROUP(1);
-            FILL_GROUP(2);
         }
     } else {
         for (int32_t ky = 0; ky < kh; ky++, words += 8 * groups) {
@@ -910,21 +830,6 @@ static inline void fill_packed333(const int8_t *ring, const int32_t *row, int32_
     PACKED_WORD(6, c1 >> 16 | nn_read32(r2 + 8) << 16);
 }
 
-/* Packed rows (packed_rows): one pixel's kh runs of seg = kw x ic bytes (at ring + row[ky] + xo) gathered back to
- * back, word by word (each run's last word spills up to 3 bytes into the next run's place, which the next run then
- * overwrites, and past the end, against zero weights), then k4 taps into the four pixel layout. */
-static __attribute__((noinline)) void fill_packed(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t seg, int32_t k4,
-                        uint32_t off2, uint32_t *words)
-{
-    uint8_t tmp[NN_CONV_PACKED_MAX + 4];
-    for (int32_t ky = 0, at = 0; ky < kh; ky++, at += seg) {
-        const int8_t *src = ring + row[ky] + xo;
-        for (int32_t t = 0; t < seg; t += 4) {
-            nn_write32(tmp + at + t, nn_read32(src + t));
-        }
-    }
-    expand_groups((const int8_t *)tmp, k4 >> 2, off2, words, 8, 4);
-}
 
 /* Input row y (the zero point where it is outside the input), padded (see use_rows), into the slot at dst. */
 static __attribute__((noinline)) void load_row(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, int32_t y, int32_t slot,
@@ -989,7 +894,7 @@ typedef struct {
 } conv_ctx;
 
 /* The column of output pixel (y, x) into a pixel's words of layout (gs, bo). */
-static inline void fill_pixel(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b,
+static __attribute__((noinline)) void fill_pixel(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b,
                               const nn_dims *f_d, int32_t y, int32_t x, uint32_t *words, int32_t gs, int32_t bo)
 {
     const int32_t y0 = y * p->stride_h - p->pad_h, x0 = x * p->stride_w - p->pad_w;
@@ -1011,7 +916,7 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
     const int32_t zp_add = c->fold ? 0 : p->output_offset;
     const int32_t slot = rows ? rows_slot(p, f_d, out_d) : 0, groups = row_bytes(f_d) >> 2;
     const int32_t ring = rows ? rows_ring(p, f_d) : 0;
-    const int packed = packed_rows(p, f_d), packed333 = packed && f_d->h == 3 && f_d->w * f_d->c == 9;
+    const int packed = packed_rows(p, f_d);
     const int pointwise = !rows && f_d->h == 1 && f_d->w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                           in_d->h == out_d->h && in_d->w == out_d->w && (in_d->c & 3) == 0;
     for (int32_t b = 0; b < out_d->n; b++) {
@@ -1046,11 +951,8 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                         }
                         ring_oy = oy;
                     }
-                    if (packed333) {
+                    if (packed) {
                         fill_packed333(rows, row_off, ox * p->stride_w * in_d->c, c->off2, c->cols + i);
-                    } else if (packed) {
-                        fill_packed(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, f_d->w * f_d->c, nw << 1,
-                                    c->off2, c->cols + i);
                     } else {
                         fill_rows(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, groups, c->off2, c->cols + i);
                     }
@@ -1065,7 +967,7 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                 }
             }
             if (n <= 2) {
-                dot_2xn(w, c->cols, nw, pairs, c->rq, c->acc, n);
+                dot_2x2(w, c->cols, nw, pairs, c->rq, c->acc);
             } else {
                 dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
             }
@@ -1110,7 +1012,7 @@ static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv
     int32_t *acc = cx->acc;
     int8_t *dummy = cx->dummy;
     uint32_t *pair = cx->cols;
-    const int fast = cx->fast, full = cx->full;
+    const int fast = cx->fast;
     const int32_t K = f_d->h * f_d->w * f_d->c;
     const int32_t KC = k_cols(p, f_d);
     const int32_t n4 = K >> 2;
@@ -1155,9 +1057,7 @@ static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv
             }
             int8_t *o0 = out_b + px * oc_n;
             int8_t *o1 = two ? o0 + oc_n : dummy;
-            if (fast && full) {
-                requant_pair_full(acc, rq, oc_n, zp_add, o0, o1);
-            } else if (fast) {
+            if (fast) {
                 requant_pair(acc, rq, oc_n, zp_add, lo, hi, o0, o1);
             } else {
                 requant_pair_exact(acc, bias, mult, shift, oc_n, out_off, lo, hi, o0, o1);
@@ -1179,24 +1079,22 @@ static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_
     c.cols = (uint32_t *)(void *)(c.dummy + scratch_dummy_bytes(oc_n));
     c.full = p->act_min == -128 && p->act_max == 127;
     c.mm = four && c.full;
+    c.fast = 1;
+    c.fold = !four; /* the four pixel path adds the zero point after the shift (one form of requant4_full) */
     const int32_t room = conv_mm_room(k_cols(p, f_d));
-    for (int32_t k = 0; k < oc_n && c.mm; k++) {
-        c.mm = conv_mm_ok(mult[k], shift[k], bias ? bias[k] : 0, room);
-    }
-    c.fast = c.fold = 1;
-    for (int32_t k = 0; k < oc_n && !c.mm; k++) {
+    for (int32_t k = 0; k < oc_n; k++) {
         const int32_t right = conv_rq_right(mult[k], shift[k]);
         c.fast &= right >= 2;
         c.fold &= right <= 22;
+        c.mm &= conv_mm_ok(mult[k], shift[k], bias ? bias[k] : 0, room);
     }
     for (int32_t k = 0; k < oc_even(oc_n); k++) { /* the four pixel path reads every bias, the pad channel's 0 */
-        c.rq[k].bias = bias && k < oc_n ? bias[k] : 0;
-    }
-    for (int32_t k = 0; k < oc_n; k++) {
-        if (c.mm) {
-            conv_rq_init_mm(&c.rq[k], c.rq[k].bias, mult[k], shift[k], p->output_offset);
-        } else if (c.fast) {
-            conv_rq_init(&c.rq[k], c.rq[k].bias, mult[k], conv_rq_right(mult[k], shift[k]), c.fold, p->output_offset);
+        const int32_t b = bias && k < oc_n ? bias[k] : 0;
+        c.rq[k].bias = b;
+        if (k < oc_n && c.mm) {
+            conv_rq_init_mm(&c.rq[k], b, mult[k], shift[k], p->output_offset);
+        } else if (k < oc_n && c.fast) {
+            conv_rq_init(&c.rq[k], b, mult[k], conv_rq_right(mult[k], shift[k]), c.fold, p->output_offset);
         }
     }
     /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
@@ -1223,11 +1121,9 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
         conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out,
                   use_rows(p, f_d, out_d) ? rows : NULL);
     } else if (row_mode(p, f_d)) {
-        if (packed_rows(p, f_d)) { /* one row of all the taps */
-            repack_pairs(filter, oc_n, 1, f_d->h * f_d->w * f_d->c, packed_taps(f_d), w);
-        } else {
-            repack_pairs(filter, oc_n, f_d->h, f_d->w * f_d->c, row_bytes(f_d), w);
-        }
+        const int packed = packed_rows(p, f_d); /* one row of all the taps */
+        repack_pairs(filter, oc_n, packed ? 1 : f_d->h, f_d->w * f_d->c * (packed ? f_d->h : 1),
+                     packed ? packed_taps(f_d) : row_bytes(f_d), w);
         conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out, rows);
     } else {
         conv_two(&c, p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);

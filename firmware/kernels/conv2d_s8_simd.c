@@ -1,8 +1,8 @@
 /*
  * CONV_2D, int8, Armv7E-M SIMD.
  *
- * im2col: output pixels are expanded into int16 columns (input offset added, each group of 4 taps reordered
- * x0,x2,x1,x3 as SXTB16 gives them), several pixels' columns interleaved word by word so one pointer walks
+ * im2col: output pixels are expanded into int16 columns (input offset added by SXTAB16, each group of 4 taps
+ * reordered x0,x2,x1,x3 as it gives them), several pixels' columns interleaved word by word so one pointer walks
  * them all. Padding is handled while filling the columns (a tap outside the input is a zero segment), never
  * in the dot products.
  *
@@ -10,10 +10,13 @@
  * by the plan compiler, plan filter layout 1; see lower/conv.py pair_filter), so a weight costs a plain word
  * load and no SXTB16. Every pair of output channels is a 2x4 block of (channel, pixel) dot products with
  * SMLAD in 8 registers (dot_2x4: 16 cycles per 16 MACs on the M4), each weight word used against four
- * pixels, and the four pixels are requantized per channel with its constants loaded once.
+ * pixels, and the four pixels are requantized per channel with its constants loaded once; a last pass of 1 or 2
+ * pixels computes only two (dot_2x2). A 1x1 stride 1 convolution without padding takes its columns straight
+ * from the contiguous inputs of four pixels (fill_pointwise).
  * Input channels not a multiple of 4 (the first convolution: 1 or 3 channels, "row mode"): a kernel row's
  * kw x ic input bytes are contiguous, so the columns are built row by row, each row padded to a multiple of
- * 4 bytes, and the weights are repacked per call into the pair layout with the same zero padding.
+ * 4 bytes, and the weights are repacked per call into the pair layout with the same zero padding; a 3x3x3
+ * window instead takes its 27 taps back to back (28 with one pad, not 36: fill_packed333).
  * Row mode and padded convolutions without horizontal dilation copy each input row once into a small ring,
  * padded with the input zero point (0 after the offset), so every pixel's column is filled as an interior one.
  *
@@ -21,9 +24,12 @@
  * kernel rows with ic % 4 != 0): each pair of output channels is a 2x2 block of dot products, SXTB16 of 4
  * weight bytes per group (dot_pairs: 20 cycles per 16 MACs).
  *
- * The requantization uses constants derived once per call (conv_rq: the two roundings of the reference fused
- * into one 64-bit rounding, exact). All int32 sums wrap exactly as the reference's, so any int32 bias is
- * handled as the reference does.
+ * The requantization uses constants derived once per call. Layers of the four pixel path whose sums stay within
+ * 2^30 and shifts within [1, 22] take one SMMLAR per output (nn_quant.h nn_rq_mm_apply, requant4_mm); the others
+ * the two roundings of the reference fused into one 64-bit rounding (conv_rq, requant4_full), exact for any
+ * int32 sum; both drop their correction for negative sums when the output zero point is -128 (the saturation
+ * gives -128 either way). All int32 sums wrap exactly as the reference's, so any int32 bias is handled as the
+ * reference does. The pixel pair path requantizes in C.
  */
 #include <string.h>
 

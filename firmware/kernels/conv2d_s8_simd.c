@@ -343,7 +343,7 @@ static inline void dot_1x2(const int8_t *w0, const uint32_t *cp, int32_t K, int3
  * right = 2 does with m = 0.
  */
 typedef struct {
-    int32_t bias, m, khi, rsh;
+    int32_t m, khi, rsh, bias; /* the requantizations' loads step the pointer on m (offset 0); bias at 12 */
 } conv_rq;
 
 /* A channel's right shift in the fused form (a zero multiplier takes 2), or -1 when it needs the two-rounding
@@ -466,8 +466,8 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
     __asm__ volatile(
         "2:\n"
         "ldr %[c0], %[mrq]\n" /* the pair's biases start the accumulators */
-        "ldr %[w0], [%[c0]]\n"
-        "ldr %[w1], [%[c0], #16]\n"
+        "ldr %[w0], [%[c0], #12]\n"
+        "ldr %[w1], [%[c0], #28]\n"
         "add %[c0], %[c0], #32\n"
         "str %[c0], %[mrq]\n"
         "mov %[a00], %[w0]\n"
@@ -586,10 +586,9 @@ static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
     "strb %[s], [%[" #O "]], #1\n"
 #define RQ4_BODY(PRE, ZP, V)                                                                                     \
     "1:\n"                                                                                                    \
-    "ldr %[m], [%[q], #4]\n"                                                                                  \
-    "ldr %[khi], [%[q], #8]\n"                                                                                \
-    "ldr %[rsh], [%[q], #12]\n"                                                                               \
-    "add %[q], %[q], #16\n"                                                                                   \
+    "ldr %[khi], [%[q], #4]\n"                                                                                \
+    "ldr %[rsh], [%[q], #8]\n"                                                                                \
+    "ldr %[m], [%[q]], #16\n"                                                                                 \
     RQ4_PIXEL(o0, PRE, ZP) RQ4_PIXEL(o1, PRE, ZP) RQ4_PIXEL(o2, PRE, ZP) RQ4_PIXEL(o3, PRE, ZP)               \
     "subs %[n], %[n], #1\n"                                                                                   \
     "bne 1b\n"                                                                                                \
@@ -644,10 +643,9 @@ static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int3
 /* The channel's constants; the last load steps the pointer (no load's address depends on a loaded register, so
  * they pipeline). */
 #define RQMM_CONSTANTS                                                                                            \
-    "ldr %[m], [%[q], #4]\n"                                                                                  \
-    "ldr %[k], [%[q], #8]\n"                                                                                  \
-    "ldr %[r], [%[q], #12]\n"                                                                                 \
-    "add %[q], %[q], #16\n"
+    "ldr %[k], [%[q], #4]\n"                                                                                  \
+    "ldr %[r], [%[q], #8]\n"                                                                                  \
+    "ldr %[m], [%[q]], #16\n"
 #define RQMM_OPERANDS                                                                                             \
     : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n), [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [o3] "+r"(o3), \
       [m] "=&r"(m), [k] "=&r"(k), [r] "=&r"(r), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)    \

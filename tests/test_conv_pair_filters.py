@@ -52,6 +52,19 @@ PAIR_CASES = [
     dict(shape=(9, 6, 8), filters=3, k=3, s=1, pad="same", act="relu6", dil=[2, 1]),
     dict(shape=(5, 1, 4), filters=5, k=3, s=1, pad="same", act="none"),
     dict(shape=(6, 4, 12), filters=2, k=3, s=2, pad="same", act="relu"),
+    # pointwise (1x1 stride 1: the columns straight from the contiguous inputs), the requantization of
+    # nn_rq_mm_apply with and without its sign term (zero point -128 with relu, another without activation),
+    # word steps 4 (IC 8), 10 (IC 20) and 14 (IC 28: 8 + 4 + 2), last passes of 1, 2 and 3 pixels; a 1x1 of
+    # stride 2 (the general fill)
+    dict(shape=(5, 3, 8), filters=6, k=1, s=1, pad="valid", act="relu"),
+    dict(shape=(7, 2, 8), filters=3, k=1, s=1, pad="same", act="none"),
+    dict(shape=(3, 3, 28), filters=4, k=1, s=1, pad="valid", act="none"),
+    dict(shape=(5, 2, 20), filters=11, k=1, s=1, pad="valid", act="relu6"),
+    dict(shape=(4, 5, 20), filters=7, k=1, s=2, pad="valid", act="relu"),
+    # packed rows (the kh x kw x ic taps back to back): 3x3x3 of stride 2 with the bottom and right padding of
+    # "same" (the in-register gather), and a 7x7x7 window too long to pack (rows padded to 4 bytes again)
+    dict(shape=(9, 7, 3), filters=5, k=3, s=2, pad="same", act="relu"),
+    dict(shape=(9, 9, 7), filters=3, k=7, s=1, pad="same", act="none"),
 ]
 SCALES = [1.0, 2.0**7, 2.0**-16, 1.0, 2.0**-14, 2.0**12, 2.0**-23]
 
@@ -123,7 +136,7 @@ def test_pair_filters_identical_on_host(p):
     _check_host(model_path("conv", "int8", **p))
 
 
-@pytest.mark.parametrize("p", [PAIR_CASES[i] for i in (0, 2, 3, 6)], ids=_id)
+@pytest.mark.parametrize("p", [PAIR_CASES[i] for i in (0, 2, 3, 6, 18, 19)], ids=_id)
 def test_pair_filters_unusual_multipliers_and_biases_on_host(p):
     path = model_path("conv", "int8", **p)
     _check_host(with_filter_scales(path, SCALES), seed=4)
@@ -194,3 +207,42 @@ def test_measurement_falls_back_to_tflite_layout_when_pairs_do_not_fit(monkeypat
     plain = compile_plan(read_model(model), "simd", pair_filters=False)
     assert result.plan_bytes == len(plain.blob)
     assert np.array_equal(np.frombuffer(result.outputs[0].data, np.int8).reshape(want.shape), want)
+
+
+def _mm_edge_biases(p: dict, over: bool):
+    """The pointwise model of ``p`` with biases at the edge of nn_rq_mm_apply's bound (|bias| + K x 255 x 128 <
+    2^30): every channel just inside it, or (over) one channel just outside (the layer takes the fused form)."""
+    from tests.testmodels import with_biases
+
+    path = model_path("conv", "int8", **p)
+    room = (1 << 30) - p["shape"][2] * 255 * 128
+    (conv,) = [op.index for op in read_model(path).ops if op.type == "CONV_2D"]
+    values = [room - 1, -(room - 1), 12345, -54321, 0, room - 2, 7, -(room - 3), 1, -1, 99][: p["filters"]]
+    if over:
+        values[-1] = room
+    return with_biases(path, {conv: values})
+
+
+@pytest.mark.parametrize("over", [False, True])
+@pytest.mark.parametrize("p", [PAIR_CASES[i] for i in (18, 19)], ids=_id)
+def test_pair_filters_requantization_bound_on_host(p, over):
+    _check_host(_mm_edge_biases(p, over), seed=6)
+
+
+@needs_gcc
+@pytest.mark.parametrize("over", [False, True])
+@pytest.mark.parametrize("p", [PAIR_CASES[i] for i in (18, 19)], ids=_id)
+def test_pair_filters_requantization_bound_on_board(p, over):
+    from tests.test_vboard_exactness import check
+
+    check(_mm_edge_biases(p, over), "simd", "hard", seed=2)
+
+
+@needs_gcc
+@pytest.mark.parametrize("p", [PAIR_CASES[i] for i in (2, 9, 18, 19, 20, 23)], ids=_id)
+def test_pair_filters_unusual_multipliers_and_biases_on_board(p):
+    from tests.test_vboard_exactness import check
+
+    path = model_path("conv", "int8", **p)
+    check(with_filter_scales(path, SCALES), "simd", "hard", seed=4)
+    check(with_biases(path, "extreme"), "simd", "hard", seed=5)

@@ -1,5 +1,7 @@
 """The C quantization arithmetic: nn_requantize, nn_requantize_ch (the kernels' branch-light form) and
-nn_rq_apply (one fused 64-bit rounding) equal the specification's nudge-truncate-saturate arithmetic."""
+nn_rq_apply (one fused 64-bit rounding) and nn_rq_mm_apply (one SMMLAR, the zero point folded; and without its
+sign term for a zero point of -128 under int8 saturation) equal the specification's nudge-truncate-saturate
+arithmetic."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ static int32_t spec_requantize(int32_t x, int32_t m, int32_t s)
     return spec_rdbypot(spec_srdhm((int32_t)((uint32_t)x << left), m), right);
 }
 
+static int32_t ssat8(int32_t v) { return v < -128 ? -128 : v > 127 ? 127 : v; }
+
 static uint64_t state = 88172645463325252ull;
 static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
 
@@ -62,6 +66,19 @@ int main(void)
         }
         if (nn_requantize_ch(x, &k) != spec_requantize(x, m, s)) {
             if (mismatches++ < 5) printf("mismatch x=%d m=%d s=%d\n", x, m, s);
+        }
+        if (nn_rq_mm_ok(m, s)) { /* the SMMLAR form: sums within 2^30, the zero point folded */
+            const int32_t xs = x >> 1, zp = (int32_t)(next() % 256) - 128, r = nn_rq_mm_shift(m, s);
+            const int32_t want = spec_requantize(xs, m, s) + zp;
+            const int32_t got = nn_rq_mm_apply(xs, m, nn_rq_mm_k(r, zp), r);
+            /* without the [x < 0] term, for zp = -128 and int8 saturation */
+            const int32_t k = nn_rq_mm_k(r, -128);
+            const int64_t p = (int64_t)(xs * 2) * m + 0x80000000ll + ((int64_t)k << 32);
+            const int32_t floor_form = ssat8((int32_t)(p >> 32) >> r);
+            checked++;
+            if (got != want || floor_form != ssat8(spec_requantize(xs, m, s) - 128)) {
+                if (mismatches++ < 5) printf("SMMLAR mismatch x=%d m=%d s=%d zp=%d\n", xs, m, s, zp);
+            }
         }
         nn_rq q;
         if (nn_rq_init(&q, m, s)) { /* the fused form: right shifts, multipliers >= 0 */

@@ -1,8 +1,8 @@
 /*
  * CONV_2D, int8, Armv7E-M SIMD.
  *
- * im2col: output pixels are expanded into int16 columns (input offset added, each group of 4 taps reordered
- * x0,x2,x1,x3 as SXTB16 gives them), several pixels' columns interleaved word by word so one pointer walks
+ * im2col: output pixels are expanded into int16 columns (input offset added by SXTAB16, each group of 4 taps
+ * reordered x0,x2,x1,x3 as it gives them), several pixels' columns interleaved word by word so one pointer walks
  * them all. Padding is handled while filling the columns (a tap outside the input is a zero segment), never
  * in the dot products.
  *
@@ -10,10 +10,13 @@
  * by the plan compiler, plan filter layout 1; see lower/conv.py pair_filter), so a weight costs a plain word
  * load and no SXTB16. Every pair of output channels is a 2x4 block of (channel, pixel) dot products with
  * SMLAD in 8 registers (dot_2x4: 16 cycles per 16 MACs on the M4), each weight word used against four
- * pixels, and the four pixels are requantized per channel with its constants loaded once.
+ * pixels, and the four pixels are requantized per channel with its constants loaded once; a last pass of 1 or 2
+ * pixels computes only two (dot_2x2). A 1x1 stride 1 convolution without padding takes its columns straight
+ * from the contiguous inputs of four pixels (fill_pointwise).
  * Input channels not a multiple of 4 (the first convolution: 1 or 3 channels, "row mode"): a kernel row's
  * kw x ic input bytes are contiguous, so the columns are built row by row, each row padded to a multiple of
- * 4 bytes, and the weights are repacked per call into the pair layout with the same zero padding.
+ * 4 bytes, and the weights are repacked per call into the pair layout with the same zero padding; a 3x3x3
+ * window instead takes its 27 taps back to back (28 with one pad, not 36: fill_packed333).
  * Row mode and padded convolutions without horizontal dilation copy each input row once into a small ring,
  * padded with the input zero point (0 after the offset), so every pixel's column is filled as an interior one.
  *
@@ -21,9 +24,12 @@
  * kernel rows with ic % 4 != 0): each pair of output channels is a 2x2 block of dot products, SXTB16 of 4
  * weight bytes per group (dot_pairs: 20 cycles per 16 MACs).
  *
- * The requantization uses constants derived once per call (conv_rq: the two roundings of the reference fused
- * into one 64-bit rounding, exact). All int32 sums wrap exactly as the reference's, so any int32 bias is
- * handled as the reference does.
+ * The requantization uses constants derived once per call. Layers of the four pixel path whose sums stay within
+ * 2^30 and shifts within [1, 22] take one SMMLAR per output (nn_quant.h nn_rq_mm_apply, requant4_mm); the others
+ * the two roundings of the reference fused into one 64-bit rounding (conv_rq, requant4_full), exact for any
+ * int32 sum; both drop their correction for negative sums when the output zero point is -128 (the saturation
+ * gives -128 either way). All int32 sums wrap exactly as the reference's, so any int32 bias is handled as the
+ * reference does. The pixel pair path requantizes in C.
  */
 #include <string.h>
 
@@ -40,10 +46,22 @@ static inline int row_mode(const nn_conv_params *p, const nn_dims *f_d)
 }
 /* Bytes of one kernel row in row mode (kw x ic rounded up to a multiple of 4). */
 static inline int32_t row_bytes(const nn_dims *f_d) { return (f_d->w * f_d->c + 3) & ~3; }
-/* Taps per column as the dot products see them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
-static inline int32_t k_cols(const nn_conv_params *p, const nn_dims *f_d)
+/* Packed rows: the 3x3x3 first convolution (row mode) takes its 27 taps back to back, one zero-weight pad at the
+ * end (28 taps, not 3 rows x 12 = 36; fill_packed333). */
+static inline int32_t packed_taps(const nn_dims *f_d) { return (f_d->h * f_d->w * f_d->c + 3) & ~3; }
+static inline int packed_rows(const nn_conv_params *p, const nn_dims *f_d)
+{
+    return row_mode(p, f_d) && f_d->h == 3 && f_d->w == 3 && f_d->c == 3;
+}
+/* Taps per column as the scratch holds them: row mode kh x row_bytes, else kh x kw x ic rounded up. */
+static inline int32_t k_alloc(const nn_conv_params *p, const nn_dims *f_d)
 {
     return row_mode(p, f_d) ? f_d->h * row_bytes(f_d) : (f_d->h * f_d->w * f_d->c + 3) & ~3;
+}
+/* Taps per column as the dot products see them: packed rows fewer than the scratch holds. */
+static inline int32_t k_cols(const nn_conv_params *p, const nn_dims *f_d)
+{
+    return packed_rows(p, f_d) ? packed_taps(f_d) : k_alloc(p, f_d);
 }
 
 
@@ -57,15 +75,15 @@ static inline void expand_groups(const int8_t *src, int32_t n4, uint32_t off2, u
 {
     for (; n4 >= 2; n4 -= 2, src += 8, dst += 2 * gs) {
         const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4);
-        dst[0] = nn_sadd16(nn_sxtb16(v0), off2);
-        dst[bo] = nn_sadd16(nn_sxtb16_ror8(v0), off2);
-        dst[gs] = nn_sadd16(nn_sxtb16(v1), off2);
-        dst[gs + bo] = nn_sadd16(nn_sxtb16_ror8(v1), off2);
+        dst[0] = nn_sxtab16(off2, v0);
+        dst[bo] = nn_sxtab16_ror8(off2, v0);
+        dst[gs] = nn_sxtab16(off2, v1);
+        dst[gs + bo] = nn_sxtab16_ror8(off2, v1);
     }
     if (n4) {
         const uint32_t v = nn_read32(src);
-        dst[0] = nn_sadd16(nn_sxtb16(v), off2);
-        dst[bo] = nn_sadd16(nn_sxtb16_ror8(v), off2);
+        dst[0] = nn_sxtab16(off2, v);
+        dst[bo] = nn_sxtab16_ror8(off2, v);
     }
 }
 
@@ -172,8 +190,8 @@ static inline uint32_t tail_word(const int8_t *w, int32_t k, int32_t K)
  * over the n4 >= 1 full groups of 4 taps. On Armv7E-M one assembly block does all pairs: the inner loop
  * holds 4 accumulators, the two filter pointers, the column pointer, the count, 4 column words and 2 weight
  * words (14 registers) and costs 20 cycles per 16 MACs on the M4 (5 pipelined loads, 4 SXTB16, 8 SMLAD,
- * 1 load), unrolled to 8 groups (then 4, then one at a time); the pair loop around it keeps its counters on
- * the stack.
+ * 1 load), unrolled to 2 groups (then one); the pair loop around it keeps its counters on the stack (the
+ * fallback of plans whose paired filters do not fit: kept short).
  * Elsewhere the same arithmetic in C.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -210,8 +228,8 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
     struct {
         const uint32_t *pair;
         int32_t *acc;
-        int32_t pairs, n16, rest, step, k;
-    } m = {pair, acc, pairs, n4 >> 2, n4 & 3, 2 * K - 4 * n4, K};
+        int32_t pairs, n8, rest, step, k;
+    } m = {pair, acc, pairs, n4 >> 1, n4 & 1, 2 * K - 4 * n4, K};
     __asm__ volatile(
         "2:\n"
         "mov %[a00], #0\n"
@@ -219,21 +237,21 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         "mov %[a10], #0\n"
         "mov %[a11], #0\n"
         "ldr %[cp], %[mpair]\n"
-        "ldr %[n], %[mn16]\n"
+        "ldr %[n], %[mn8]\n"
         "cmp %[n], #0\n"
         "beq 3f\n"
-        "1:\n" /* four groups (16 taps) per iteration: the path of plans in TFLite's filter layout only */
-        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4) MAC2X2_GROUP(32, 8) MAC2X2_GROUP(48, 12)
-        "add %[cp], %[cp], #64\n"
-        "add %[wp], %[wp], #16\n"
-        "add %[wq], %[wq], #16\n"
+        "1:\n" /* two groups (8 taps) per iteration: the path of plans in TFLite's filter layout only */
+        MAC2X2_GROUP(0, 0) MAC2X2_GROUP(16, 4)
+        "add %[cp], %[cp], #32\n"
+        "add %[wp], %[wp], #8\n"
+        "add %[wq], %[wq], #8\n"
         "subs %[n], %[n], #1\n"
         "bne 1b\n"
         "3:\n"
         "ldr %[n], %[mrest]\n"
         "cmp %[n], #0\n"
         "beq 5f\n"
-        "4:\n" /* the remaining 1 to 3 groups */
+        "4:\n" /* the remaining group */
         MAC2X2_GROUP(0, 0)
         "add %[cp], %[cp], #16\n"
         "add %[wp], %[wp], #4\n"
@@ -259,7 +277,7 @@ static void __attribute__((noinline)) dot_pairs(const int8_t *filter, int32_t K,
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [wp] "+r"(wp), [wq] "+r"(wq),
           [cp] "+r"(cp), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
           [wa] "=&r"(wa), [wb] "=&r"(wb), [macc] "+m"(m.acc), [mpairs] "+m"(m.pairs)
-        : [mpair] "m"(m.pair), [mn16] "m"(m.n16), [mrest] "m"(m.rest), [mstep] "m"(m.step),
+        : [mpair] "m"(m.pair), [mn8] "m"(m.n8), [mrest] "m"(m.rest), [mstep] "m"(m.step),
           [mk] "m"(m.k)
         : "cc", "memory");
 }
@@ -325,7 +343,7 @@ static inline void dot_1x2(const int8_t *w0, const uint32_t *cp, int32_t K, int3
  * right = 2 does with m = 0.
  */
 typedef struct {
-    int32_t bias, m, khi, rsh;
+    int32_t m, khi, rsh, bias; /* the requantizations' loads step the pointer on m (offset 0); bias at 12 */
 } conv_rq;
 
 /* A channel's right shift in the fused form (a zero multiplier takes 2), or -1 when it needs the two-rounding
@@ -358,63 +376,31 @@ static inline int32_t conv_rq_apply(int32_t acc, const conv_rq *q)
     return (int32_t)(p >> 32) >> q->rsh;
 }
 
-/* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
- * o1 may alias a dummy buffer (a lone last pixel); zp: the output zero point where it is not folded (else 0). */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define RQ_PIXEL(OFF, O, ZP)                                                                                      \
-    "ldr %[x], [%[acc], #" #OFF "]\n"                                                                           \
-    "add %[x], %[x], %[b]\n"                                                                                  \
-    "asr %[s], %[x], #31\n"                                                                                   \
-    "eor %[lo], %[k40], %[s], lsl #31\n"                                                                      \
-    "add %[s], %[khi], %[s]\n"                                                                                \
-    "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
-    "asr %[s], %[s], %[rsh]\n"                                                                                \
-    ZP                                                                                                        \
-    "ssat %[s], #8, %[s]\n"                                                                                   \
-    "strb %[s], [%[" #O "]], #1\n"
-#define RQ_CHANNEL(Q, A, ZP)                                                                                      \
-    "ldr %[b], [%[q], #" #Q "]\n"                                                                               \
-    "ldr %[m], [%[q], #" #Q "+4]\n"                                                                             \
-    "ldr %[khi], [%[q], #" #Q "+8]\n"                                                                           \
-    "ldr %[rsh], [%[q], #" #Q "+12]\n"                                                                          \
-    RQ_PIXEL(A, o0, ZP) RQ_PIXEL(A + 4, o1, ZP)
-/* Two channels per pass, then a last odd one. */
-#define RQ_OPERANDS                                                                                               \
-    : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n2), [o0] "+r"(o0), [o1] "+r"(o1), [b] "=&r"(b), [m] "=&r"(m),   \
-      [khi] "=&r"(khi), [rsh] "=&r"(rsh), [x] "=&r"(x), [s] "=&r"(s), [lo] "=&r"(lo)                             \
-    : [k40] "r"(k40), [zp] "r"(zp)                                                                            \
-    : "cc", "memory"
-#define RQ_PAIR_BODY(ZP)                                                                                          \
-    {                                                                                                         \
-        uint32_t b, m, khi, rsh, x, s, lo, k40 = 0x40000000u;                                                 \
-        int32_t n2 = oc_n >> 1;                                                                               \
-        if (n2 > 0) {                                                                                         \
-            __asm__ volatile("1:\n" RQ_CHANNEL(0, 0, ZP) RQ_CHANNEL(16, 8, ZP)                                \
-                             "add %[q], %[q], #32\n"                                                          \
-                             "add %[acc], %[acc], #16\n"                                                      \
-                             "subs %[n], %[n], #1\n"                                                          \
-                             "bne 1b\n" RQ_OPERANDS);                                                         \
-        }                                                                                                     \
-        if (oc_n & 1) {                                                                                       \
-            __asm__ volatile(RQ_CHANNEL(0, 0, ZP) RQ_OPERANDS);                                                \
-        }                                                                                                     \
-    }
-
-/* One copy for both kinds (a folded zero point adds zp = 0): the pixel pair path is the fallback of plans whose
- * paired filters do not fit. */
-static void __attribute__((noinline)) requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n,
-                                                        int32_t zp, int8_t *o0, int8_t *o1)
-    RQ_PAIR_BODY("add %[s], %[s], %[zp]\n")
-#else
-static void requant_pair_full(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int8_t *o0, int8_t *o1)
+/* The four pixel path's shorter form (nn_quant.h nn_rq_mm_apply), for layers whose every channel has
+ * nn_rq_mm_ok constants and sums within +-2^30 (|bias| + K x 255 x 128 < 2^30): conv_rq's khi holds k, rsh r. */
+static inline int conv_mm_ok(int32_t m, int32_t shift, int32_t bias, int32_t room)
 {
-    for (int32_t c = 0; c < oc_n; c++, acc += 2) {
-        o0[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[0], &rq[c]) + zp);
-        o1[c] = (int8_t)nn_ssat8(conv_rq_apply(acc[1], &rq[c]) + zp);
-    }
+    const uint32_t b = bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias;
+    return nn_rq_mm_ok(m, shift) && b < (uint32_t)room;
 }
-#endif
+/* The bound on |bias| of the shorter form: 2^30 - taps x 255 x 128 (0 when there is none). */
+static inline int32_t conv_mm_room(int32_t taps)
+{
+    const int64_t room = ((int64_t)1 << 30) - (int64_t)taps * 255 * 128;
+    return room > 0 ? (int32_t)room : 0;
+}
 
+static void conv_rq_init_mm(conv_rq *q, int32_t bias, int32_t m, int32_t shift, int32_t out_off)
+{
+    q->bias = bias;
+    q->m = m;
+    q->rsh = nn_rq_mm_shift(m, shift);
+    q->khi = nn_rq_mm_k(q->rsh, out_off);
+}
+
+/* The requantized outputs of the pixel pair: channel c's accumulators at acc[2c] (pixel 0), acc[2c + 1];
+ * o1 may alias a dummy buffer (a lone last pixel); zp: the output zero point where it is not folded (else 0).
+ * In C: the pixel pair path is the fallback of plans whose paired filters do not fit. */
 static __attribute__((noinline)) void requant_pair(const int32_t *acc, const conv_rq *rq, int32_t oc_n, int32_t zp, int32_t lo, int32_t hi,
                          int8_t *o0, int8_t *o1)
 {
@@ -445,19 +431,20 @@ static NN_COLD void requant_pair_exact(const int32_t *acc, const int32_t *bias, 
  * pixel p.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* One word step at weight byte offset W and column byte offset C: 6 loads (4 pipelined), 8 SMLAD, 16 MACs in
- * 16 cycles on the M4; 14 registers (8 accumulators, 2 pointers, 4 operands), so the counters live in memory. */
-#define MAC2X4_STEP(W, C)                                                                                         \
-    "ldr %[w0], [%[wp], #" #W "]\n"                                                                             \
-    "ldr %[w1], [%[wp], #" #W "+4]\n"                                                                           \
-    "ldr %[c0], [%[cp], #" #C "]\n"                                                                             \
-    "ldr %[c1], [%[cp], #" #C "+4]\n"                                                                           \
+/* One word step: 6 loads (4 pipelined, then 2), 8 SMLAD, 16 MACs in 16 cycles on the M4; the last load of each
+ * group steps its pointer (no load's address depends on a loaded register, so they pipeline and no add is needed).
+ * 14 registers (8 accumulators, 2 pointers, 4 operands), so the counters live in memory. */
+#define MAC2X4_STEP                                                                                               \
+    "ldr %[c1], [%[cp], #4]\n"                                                                                \
+    "ldr %[w1], [%[wp], #4]\n"                                                                                \
+    "ldr %[w0], [%[wp]], #8\n"                                                                                \
+    "ldr %[c0], [%[cp]], #8\n"                                                                                \
     "smlad %[a00], %[w0], %[c0], %[a00]\n"                                                                     \
     "smlad %[a10], %[w1], %[c0], %[a10]\n"                                                                     \
     "smlad %[a01], %[w0], %[c1], %[a01]\n"                                                                     \
     "smlad %[a11], %[w1], %[c1], %[a11]\n"                                                                     \
-    "ldr %[c0], [%[cp], #" #C "+8]\n"                                                                           \
-    "ldr %[c1], [%[cp], #" #C "+12]\n"                                                                          \
+    "ldr %[c1], [%[cp], #4]\n"                                                                                \
+    "ldr %[c0], [%[cp]], #8\n"                                                                                \
     "smlad %[a02], %[w0], %[c0], %[a02]\n"                                                                     \
     "smlad %[a12], %[w1], %[c0], %[a12]\n"                                                                     \
     "smlad %[a03], %[w0], %[c1], %[a03]\n"                                                                     \
@@ -469,17 +456,18 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
     const uint32_t *wp = w, *cp = cols;
     int32_t a00, a01, a02, a03, a10, a11, a12, a13;
     uint32_t w0, w1, c0, c1;
+    /* end8, end: the columns' address after the 8-step part, after all */
     struct {
-        const uint32_t *cols;
+        const uint32_t *cols, *end8, *end;
         const conv_rq *rq;
         int32_t *acc;
-        int32_t pairs, n8, rest, cnt;
-    } m = {cols, rq, acc, pairs, nw >> 3, (nw & 7) >> 1, 0};
+        int32_t pairs;
+    } m = {cols, cols + 4 * (nw & ~7), cols + 4 * nw, rq, acc, pairs};
     __asm__ volatile(
         "2:\n"
         "ldr %[c0], %[mrq]\n" /* the pair's biases start the accumulators */
-        "ldr %[w0], [%[c0]]\n"
-        "ldr %[w1], [%[c0], #16]\n"
+        "ldr %[w0], [%[c0], #12]\n"
+        "ldr %[w1], [%[c0], #28]\n"
         "add %[c0], %[c0], #32\n"
         "str %[c0], %[mrq]\n"
         "mov %[a00], %[w0]\n"
@@ -491,31 +479,22 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
         "mov %[a12], %[w1]\n"
         "mov %[a13], %[w1]\n"
         "ldr %[cp], %[mcols]\n"
-        "ldr %[c0], %[mn8]\n"
-        "cmp %[c0], #0\n"
+        "ldr %[c0], %[mend8]\n"
+        "cmp %[cp], %[c0]\n"
         "beq 3f\n"
-        "str %[c0], %[mcnt]\n"
         "1:\n" /* eight word steps (16 taps) per iteration */
-        MAC2X4_STEP(0, 0) MAC2X4_STEP(8, 16) MAC2X4_STEP(16, 32) MAC2X4_STEP(24, 48)
-        MAC2X4_STEP(32, 64) MAC2X4_STEP(40, 80) MAC2X4_STEP(48, 96) MAC2X4_STEP(56, 112)
-        "add %[cp], %[cp], #128\n"
-        "add %[wp], %[wp], #64\n"
-        "ldr %[c0], %[mcnt]\n"
-        "subs %[c0], %[c0], #1\n"
-        "str %[c0], %[mcnt]\n"
+        MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP MAC2X4_STEP
+        "ldr %[c0], %[mend8]\n"
+        "cmp %[cp], %[c0]\n"
         "bne 1b\n"
-        "3:\n"
-        "ldr %[c0], %[mrest]\n"
-        "cmp %[c0], #0\n"
+        "3:\n" /* the remaining 0 to 6 word steps, two at a time */
+        "ldr %[c0], %[mend]\n"
+        "cmp %[cp], %[c0]\n"
         "beq 5f\n"
-        "str %[c0], %[mcnt]\n"
-        "4:\n" /* the remaining 1 to 3 groups of 4 taps */
-        MAC2X4_STEP(0, 0) MAC2X4_STEP(8, 16)
-        "add %[cp], %[cp], #32\n"
-        "add %[wp], %[wp], #16\n"
-        "ldr %[c0], %[mcnt]\n"
-        "subs %[c0], %[c0], #1\n"
-        "str %[c0], %[mcnt]\n"
+        "4:\n"
+        MAC2X4_STEP MAC2X4_STEP
+        "ldr %[c0], %[mend]\n"
+        "cmp %[cp], %[c0]\n"
         "bne 4b\n"
         "5:\n"
         "ldr %[c0], %[macc]\n"
@@ -536,8 +515,8 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a02] "=&r"(a02), [a03] "=&r"(a03), [a10] "=&r"(a10),
           [a11] "=&r"(a11), [a12] "=&r"(a12), [a13] "=&r"(a13), [wp] "+r"(wp), [cp] "+r"(cp), [w0] "=&r"(w0),
           [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1), [mrq] "+m"(m.rq), [macc] "+m"(m.acc),
-          [mpairs] "+m"(m.pairs), [mcnt] "+m"(m.cnt)
-        : [mcols] "m"(m.cols), [mn8] "m"(m.n8), [mrest] "m"(m.rest)
+          [mpairs] "+m"(m.pairs)
+        : [mcols] "m"(m.cols), [mend8] "m"(m.end8), [mend] "m"(m.end)
         : "cc", "memory");
 }
 #else
@@ -564,6 +543,28 @@ static void dot_2x4(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t
 }
 #endif
 
+/* The last pass of a layer whose pixel count leaves 1 or 2 in it: the same sums as dot_2x4 for the first two
+ * pixels only (acc[4c + p], p < 2; the others are left as they are, their outputs discarded). */
+static __attribute__((noinline)) void dot_2x2(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t pairs,
+                                              const conv_rq *rq, int32_t *acc)
+{
+    for (int32_t j = 0; j < pairs; j++, acc += 8, rq += 2) {
+        int32_t a00 = rq[0].bias, a01 = a00, a10 = rq[1].bias, a11 = a10;
+        const uint32_t *cp = cols;
+        for (int32_t k = 0; k < nw; k++, w += 2, cp += 4) {
+            const uint32_t w0 = w[0], w1 = w[1], c0 = cp[0], c1 = cp[1];
+            a00 = nn_smlad(w0, c0, a00);
+            a10 = nn_smlad(w1, c0, a10);
+            a01 = nn_smlad(w0, c1, a01);
+            a11 = nn_smlad(w1, c1, a11);
+        }
+        acc[0] = a00;
+        acc[1] = a01;
+        acc[4] = a10;
+        acc[5] = a11;
+    }
+}
+
 /* The requantized outputs of four pixels from accumulators that include the bias: channel c's at acc[4c + p]
  * go to o[p][c]; the unused pixels' o[p] alias a dummy buffer. */
 static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
@@ -574,23 +575,21 @@ static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
 }
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define RQ4_PIXEL(O, LO, ZP)                                                                                      \
+/* PRE sets lo:s to the rounding constant (less 2^31 for a negative x, see conv_rq). */
+#define RQ4_PIXEL(O, PRE, ZP)                                                                                     \
     "ldr %[x], [%[acc]], #4\n"                                                                                \
-    "asr %[s], %[x], #31\n"                                                                                   \
-    LO                                                                                                        \
-    "add %[s], %[khi], %[s]\n"                                                                                \
+    PRE                                                                                                       \
     "smlal %[lo], %[s], %[x], %[m]\n"                                                                         \
     "asr %[s], %[s], %[rsh]\n"                                                                                \
     ZP                                                                                                        \
     "ssat %[s], #8, %[s]\n"                                                                                   \
     "strb %[s], [%[" #O "]], #1\n"
-#define RQ4_BODY(LO, ZP, V)                                                                                      \
+#define RQ4_BODY(PRE, ZP, V)                                                                                     \
     "1:\n"                                                                                                    \
-    "ldr %[m], [%[q], #4]\n"                                                                                  \
-    "ldr %[khi], [%[q], #8]\n"                                                                                \
-    "ldr %[rsh], [%[q], #12]\n"                                                                               \
-    "add %[q], %[q], #16\n"                                                                                   \
-    RQ4_PIXEL(o0, LO, ZP) RQ4_PIXEL(o1, LO, ZP) RQ4_PIXEL(o2, LO, ZP) RQ4_PIXEL(o3, LO, ZP)                   \
+    "ldr %[khi], [%[q], #4]\n"                                                                                \
+    "ldr %[rsh], [%[q], #8]\n"                                                                                \
+    "ldr %[m], [%[q]], #16\n"                                                                                 \
+    RQ4_PIXEL(o0, PRE, ZP) RQ4_PIXEL(o1, PRE, ZP) RQ4_PIXEL(o2, PRE, ZP) RQ4_PIXEL(o3, PRE, ZP)               \
     "subs %[n], %[n], #1\n"                                                                                   \
     "bne 1b\n"                                                                                                \
     : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n), [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [o3] "+r"(o3), \
@@ -598,27 +597,106 @@ static inline int32_t conv_rq_apply_biased(int32_t x, const conv_rq *q)
     : [k] "r"(V)                                                                                              \
     : "cc", "memory"
 
-/* 14 registers: the zero point and the rounding word 0x40000000 take turns in the last one. */
+/* 14 registers; the zero point is added after the shift (conv_setup does not fold it for this path). With an
+ * output zero point of -128 (floor) the correction for a negative x is left out: such an x gives <= -128 either way, which the
+ * saturation makes -128. */
+#define RQ4_SIGNED(LO)                                                                                            \
+    "asr %[s], %[x], #31\n"                                                                                   \
+    LO                                                                                                        \
+    "add %[s], %[khi], %[s]\n"
+#define RQ4_FLOOR                                                                                                 \
+    "mov %[lo], #0x40000000\n"                                                                                \
+    "mov %[s], %[khi]\n"
 static void __attribute__((noinline)) requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp,
-                                                    int8_t *const o[4])
+                                                    int floor, int8_t *const o[4])
 {
     int8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
     uint32_t m, khi, rsh, x, s, lo;
-    if (zp) {
-        __asm__ volatile(RQ4_BODY("mov %[lo], #0x40000000\n"
-                                  "eor %[lo], %[lo], %[s], lsl #31\n",
-                                  "add %[s], %[s], %[k]\n", zp));
+    if (floor) {
+        __asm__ volatile(RQ4_BODY(RQ4_FLOOR, "add %[s], %[s], %[k]\n", zp));
     } else {
-        const uint32_t k40 = 0x40000000u;
-        __asm__ volatile(RQ4_BODY("eor %[lo], %[k], %[s], lsl #31\n", "", k40));
+        __asm__ volatile(RQ4_BODY(RQ4_SIGNED("mov %[lo], #0x40000000\n"
+                                             "eor %[lo], %[lo], %[s], lsl #31\n"),
+                                  "add %[s], %[s], %[k]\n", zp));
     }
 }
 #else
-static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int8_t *const o[4])
+static void requant4_full(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int floor, int8_t *const o[4])
 {
+    (void)floor;
     for (int32_t c = 0; c < n; c++, acc += 4) {
         for (int32_t i = 0; i < 4; i++) {
             o[i][c] = (int8_t)nn_ssat8(conv_rq_apply_biased(acc[i], &rq[c]) + zp);
+        }
+    }
+}
+#endif
+
+/* The same in the shorter form (conv_mm_ok layers): zp the output zero point. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One output from the sum X (with the bias) doubled: T holds k, or k - [x < 0] (nn_rq_mm_apply). */
+#define RQMM_OUT(X, T, O)                                                                                         \
+    "smmlar %[" #X "], %[" #X "], %[m], %[" #T "]\n"                                                          \
+    "asr %[" #X "], %[" #X "], %[r]\n"                                                                        \
+    "ssat %[" #X "], #8, %[" #X "]\n"                                                                         \
+    "strb %[" #X "], [%[" #O "]], #1\n"
+/* The channel's constants; the last load steps the pointer (no load's address depends on a loaded register, so
+ * they pipeline). */
+#define RQMM_CONSTANTS                                                                                            \
+    "ldr %[k], [%[q], #4]\n"                                                                                  \
+    "ldr %[r], [%[q], #8]\n"                                                                                  \
+    "ldr %[m], [%[q]], #16\n"
+#define RQMM_OPERANDS                                                                                             \
+    : [acc] "+r"(acc), [q] "+r"(rq), [n] "+r"(n), [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [o3] "+r"(o3), \
+      [m] "=&r"(m), [k] "=&r"(k), [r] "=&r"(r), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)    \
+    :                                                                                                         \
+    : "cc", "memory"
+
+static void __attribute__((noinline)) requant4_mm(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp,
+                                                  int8_t *const o[4])
+{
+    int8_t *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
+    uint32_t m, k, r, x0, x1, x2, x3;
+    if (zp == -128) { /* no [x < 0] term: the four sums loaded together, each doubled in place */
+        __asm__ volatile("1:\n" RQMM_CONSTANTS
+                         "ldr %[x1], [%[acc], #4]\n"
+                         "ldr %[x2], [%[acc], #8]\n"
+                         "ldr %[x3], [%[acc], #12]\n"
+                         "ldr %[x0], [%[acc]], #16\n"
+                         "lsl %[x0], %[x0], #1\n"
+                         "lsl %[x1], %[x1], #1\n"
+                         "lsl %[x2], %[x2], #1\n"
+                         "lsl %[x3], %[x3], #1\n"
+                         RQMM_OUT(x0, k, o0) RQMM_OUT(x1, k, o1) RQMM_OUT(x2, k, o2) RQMM_OUT(x3, k, o3)
+                         "subs %[n], %[n], #1\n"
+                         "bne 1b\n" RQMM_OPERANDS);
+    } else { /* two sums at a time (x0, x2), x1 and x3 holding k - [x < 0] */
+        __asm__ volatile("1:\n" RQMM_CONSTANTS
+                         "ldr %[x2], [%[acc], #4]\n"
+                         "ldr %[x0], [%[acc]], #8\n"
+                         "add %[x1], %[k], %[x0], asr #31\n"
+                         "add %[x3], %[k], %[x2], asr #31\n"
+                         "lsl %[x0], %[x0], #1\n"
+                         "lsl %[x2], %[x2], #1\n"
+                         RQMM_OUT(x0, x1, o0) RQMM_OUT(x2, x3, o1)
+                         "ldr %[x2], [%[acc], #4]\n"
+                         "ldr %[x0], [%[acc]], #8\n"
+                         "add %[x1], %[k], %[x0], asr #31\n"
+                         "add %[x3], %[k], %[x2], asr #31\n"
+                         "lsl %[x0], %[x0], #1\n"
+                         "lsl %[x2], %[x2], #1\n"
+                         RQMM_OUT(x0, x1, o2) RQMM_OUT(x2, x3, o3)
+                         "subs %[n], %[n], #1\n"
+                         "bne 1b\n" RQMM_OPERANDS);
+    }
+}
+#else
+static void requant4_mm(const int32_t *acc, const conv_rq *rq, int32_t n, int32_t zp, int8_t *const o[4])
+{
+    (void)zp;
+    for (int32_t c = 0; c < n; c++, acc += 4) {
+        for (int32_t i = 0; i < 4; i++) {
+            o[i][c] = (int8_t)nn_ssat8(nn_rq_mm_apply(acc[i], rq[c].m, rq[c].khi, rq[c].rsh));
         }
     }
 }
@@ -664,7 +742,7 @@ static NN_COLD void repack_pairs(const int8_t *filter, int32_t oc_n, int32_t kh,
 
 /* First output index whose window start (o * stride - pad) is >= 0 and one past the last whose window end
  * (start + (k - 1) * dil) is < n; clamped to [0, out]. */
-static void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int32_t n, int32_t out, int32_t *lo,
+static NN_SETUP void full_range(int32_t stride, int32_t pad, int32_t k, int32_t dil, int32_t n, int32_t out, int32_t *lo,
                        int32_t *hi)
 {
     int32_t a = pad <= 0 ? 0 : (pad + stride - 1) / stride;
@@ -703,7 +781,7 @@ static inline int32_t rows_slot(const nn_conv_params *p, const nn_dims *f_d, con
 
 size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
 {
-    const size_t kc = (size_t)k_cols(p, f_d), oc2 = (size_t)oc_even(f_d->n);
+    const size_t kc = (size_t)k_alloc(p, f_d), oc2 = (size_t)oc_even(f_d->n);
     return scratch_rq_bytes(f_d->n) + scratch_acc_bytes(f_d->n) + scratch_dummy_bytes(f_d->n) +
            4u * sizeof(int16_t) * kc + (row_mode(p, f_d) ? oc2 * kc * sizeof(int16_t) : 0u) +
            (use_rows(p, f_d, out_d) ? (size_t)rows_ring(p, f_d) * (size_t)rows_slot(p, f_d, out_d) + 4u * (size_t)f_d->h
@@ -714,13 +792,13 @@ size_t conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d,
 #define FILL_GROUP(G)                                                                                             \
     do {                                                                                                      \
         const uint32_t v_ = nn_read32(src + 4 * (G));                                                         \
-        words[8 * (G)] = nn_sadd16(nn_sxtb16(v_), off2);                                                      \
-        words[8 * (G) + 4] = nn_sadd16(nn_sxtb16_ror8(v_), off2);                                             \
+        words[8 * (G)] = nn_sxtab16(off2, v_);                                                                \
+        words[8 * (G) + 4] = nn_sxtab16_ror8(off2, v_);                                                       \
     } while (0)
 
-/* One pixel's column from its kh padded rows (at ring + row[ky] + xo) into the four pixel layout: the short rows
- * of a first convolution (1 to 3 groups of 4 taps) without a loop per group. */
-static void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t groups, uint32_t off2,
+/* One pixel's column from its kh padded rows (at ring + row[ky] + xo) into the four pixel layout (a first
+ * convolution's rows of one group of 4 taps without a loop per group). */
+static __attribute__((noinline)) void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_t kh, int32_t groups, uint32_t off2,
                       uint32_t *words)
 {
     if (groups == 1) {
@@ -728,25 +806,34 @@ static void fill_rows(const int8_t *ring, const int32_t *row, int32_t xo, int32_
             const int8_t *src = ring + row[ky] + xo;
             FILL_GROUP(0);
         }
-    } else if (groups == 2) {
-        for (int32_t ky = 0; ky < kh; ky++, words += 16) {
-            const int8_t *src = ring + row[ky] + xo;
-            FILL_GROUP(0);
-            FILL_GROUP(1);
-        }
-    } else if (groups == 3) {
-        for (int32_t ky = 0; ky < kh; ky++, words += 24) {
-            const int8_t *src = ring + row[ky] + xo;
-            FILL_GROUP(0);
-            FILL_GROUP(1);
-            FILL_GROUP(2);
-        }
     } else {
         for (int32_t ky = 0; ky < kh; ky++, words += 8 * groups) {
             expand_groups(ring + row[ky] + xo, groups, off2, words, 8, 4);
         }
     }
 }
+
+/* Packed rows of a 3x3x3 window: the 7 words of 27 taps (and a pad byte against a zero weight) from three 9-byte
+ * runs, in registers. */
+#define PACKED_WORD(G, V)                                                                                         \
+    do {                                                                                                      \
+        const uint32_t v_ = (V);                                                                              \
+        words[8 * (G)] = nn_sxtab16(off2, v_);                                                                \
+        words[8 * (G) + 4] = nn_sxtab16_ror8(off2, v_);                                                       \
+    } while (0)
+static inline void fill_packed333(const int8_t *ring, const int32_t *row, int32_t xo, uint32_t off2, uint32_t *words)
+{
+    const int8_t *r0 = ring + row[0] + xo, *r1 = ring + row[1] + xo, *r2 = ring + row[2] + xo;
+    const uint32_t b0 = nn_read32(r1), b1 = nn_read32(r1 + 4), c0 = nn_read32(r2), c1 = nn_read32(r2 + 4);
+    PACKED_WORD(0, nn_read32(r0));
+    PACKED_WORD(1, nn_read32(r0 + 4));
+    PACKED_WORD(2, (uint32_t)(uint8_t)r0[8] | b0 << 8);
+    PACKED_WORD(3, b0 >> 24 | b1 << 8);
+    PACKED_WORD(4, b1 >> 24 | (uint32_t)(uint8_t)r1[8] << 8 | c0 << 16);
+    PACKED_WORD(5, c0 >> 16 | c1 << 16);
+    PACKED_WORD(6, c1 >> 16 | nn_read32(r2 + 8) << 16);
+}
+
 
 /* Input row y (the zero point where it is outside the input), padded (see use_rows), into the slot at dst. */
 static __attribute__((noinline)) void load_row(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b, int32_t y, int32_t slot,
@@ -777,6 +864,25 @@ static __attribute__((noinline)) void load_row(const nn_conv_params *p, const nn
     }
 }
 
+/* The columns of n (1 to 4) consecutive pixels of a 1x1 stride 1 convolution without padding, ic a multiple of 4:
+ * their inputs are contiguous (unused pixels repeat the last one). */
+static inline void fill_pointwise(const int8_t *src, int32_t ic, int32_t n, uint32_t off2, uint32_t *cols)
+{
+    const int8_t *s1 = src + (n > 1 ? ic : 0), *s2 = src + (n > 2 ? 2 * ic : (n - 1) * ic);
+    const int8_t *s3 = src + (n - 1) * ic;
+    for (int32_t g = 0; g < ic; g += 4, cols += 8) {
+        const uint32_t v0 = nn_read32(src + g), v1 = nn_read32(s1 + g), v2 = nn_read32(s2 + g), v3 = nn_read32(s3 + g);
+        cols[0] = nn_sxtab16(off2, v0);
+        cols[1] = nn_sxtab16(off2, v1);
+        cols[2] = nn_sxtab16(off2, v2);
+        cols[3] = nn_sxtab16(off2, v3);
+        cols[4] = nn_sxtab16_ror8(off2, v0);
+        cols[5] = nn_sxtab16_ror8(off2, v1);
+        cols[6] = nn_sxtab16_ror8(off2, v2);
+        cols[7] = nn_sxtab16_ror8(off2, v3);
+    }
+}
+
 /* What both paths share: the requantization table, its kind, the interior ranges. */
 typedef struct {
     conv_rq *rq;
@@ -784,6 +890,7 @@ typedef struct {
     int8_t *dummy;
     uint32_t *cols;
     int fast, fold, full;
+    int mm; /* the four pixel path's shorter requantization (conv_mm_ok) */
     int32_t oy_lo, oy_hi, ox_lo, ox_hi;
     int interior_ok;
     int32_t row_groups, row_step;
@@ -791,7 +898,7 @@ typedef struct {
 } conv_ctx;
 
 /* The column of output pixel (y, x) into a pixel's words of layout (gs, bo). */
-static inline void fill_pixel(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b,
+static __attribute__((noinline)) void fill_pixel(const conv_ctx *c, const nn_conv_params *p, const nn_dims *in_d, const int8_t *in_b,
                               const nn_dims *f_d, int32_t y, int32_t x, uint32_t *words, int32_t gs, int32_t bo)
 {
     const int32_t y0 = y * p->stride_h - p->pad_h, x0 = x * p->stride_w - p->pad_w;
@@ -813,6 +920,9 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
     const int32_t zp_add = c->fold ? 0 : p->output_offset;
     const int32_t slot = rows ? rows_slot(p, f_d, out_d) : 0, groups = row_bytes(f_d) >> 2;
     const int32_t ring = rows ? rows_ring(p, f_d) : 0;
+    const int packed = packed_rows(p, f_d);
+    const int pointwise = !rows && f_d->h == 1 && f_d->w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                          in_d->h == out_d->h && in_d->w == out_d->w && (in_d->c & 3) == 0;
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * in_d->h * in_d->w * in_d->c;
         int8_t *out_b = out + b * pixels * oc_n;
@@ -822,7 +932,13 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
         for (int32_t px = 0; px < pixels; px += 4) {
             const int32_t n = pixels - px < 4 ? pixels - px : 4;
             int8_t *o[4];
-            for (int32_t i = 0; i < 4; i++) { /* unused pixels repeat the last one, their outputs discarded */
+            for (int32_t i = 0; i < 4; i++) { /* unused pixels' outputs discarded */
+                o[i] = i < n ? out_b + (px + i) * oc_n : c->dummy;
+            }
+            if (pointwise) {
+                fill_pointwise(in_b + px * in_d->c, in_d->c, n, c->off2, c->cols);
+            }
+            for (int32_t i = 0; i < 4 && !pointwise; i++) { /* unused pixels repeat the last one */
                 if (rows) {
                     if (ring_oy != oy) {
                         const int32_t y0 = oy * p->stride_h - p->pad_h, last = y0 + ring - 1;
@@ -839,11 +955,14 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                         }
                         ring_oy = oy;
                     }
-                    fill_rows(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, groups, c->off2, c->cols + i);
+                    if (packed) {
+                        fill_packed333(rows, row_off, ox * p->stride_w * in_d->c, c->off2, c->cols + i);
+                    } else {
+                        fill_rows(rows, row_off, ox * p->stride_w * in_d->c, f_d->h, groups, c->off2, c->cols + i);
+                    }
                 } else {
                     fill_pixel(c, p, in_d, in_b, f_d, oy, ox, c->cols + i, 8, 4);
                 }
-                o[i] = i < n ? out_b + (px + i) * oc_n : c->dummy;
                 if (i + 1 < n || (i == 3 && n == 4)) { /* the next pixel (after the last: the next pass's first) */
                     if (++ox == out_d->w) {
                         ox = 0;
@@ -851,9 +970,15 @@ static __attribute__((noinline)) void conv_four(const conv_ctx *c, const nn_conv
                     }
                 }
             }
-            dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
-            if (c->fast && c->full) {
-                requant4_full(c->acc, c->rq, oc_n, zp_add, o);
+            if (n <= 2) {
+                dot_2x2(w, c->cols, nw, pairs, c->rq, c->acc);
+            } else {
+                dot_2x4(w, c->cols, nw, pairs, c->rq, c->acc);
+            }
+            if (c->mm) {
+                requant4_mm(c->acc, c->rq, oc_n, p->output_offset, o);
+            } else if (c->fast && c->full) {
+                requant4_full(c->acc, c->rq, oc_n, zp_add, p->output_offset == -128, o);
             } else if (c->fast) {
                 requant4(c->acc, c->rq, oc_n, zp_add, p->act_min, p->act_max, o);
             } else {
@@ -891,7 +1016,7 @@ static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv
     int32_t *acc = cx->acc;
     int8_t *dummy = cx->dummy;
     uint32_t *pair = cx->cols;
-    const int fast = cx->fast, full = cx->full;
+    const int fast = cx->fast;
     const int32_t K = f_d->h * f_d->w * f_d->c;
     const int32_t KC = k_cols(p, f_d);
     const int32_t n4 = K >> 2;
@@ -936,9 +1061,7 @@ static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv
             }
             int8_t *o0 = out_b + px * oc_n;
             int8_t *o1 = two ? o0 + oc_n : dummy;
-            if (fast && full) {
-                requant_pair_full(acc, rq, oc_n, zp_add, o0, o1);
-            } else if (fast) {
+            if (fast) {
                 requant_pair(acc, rq, oc_n, zp_add, lo, hi, o0, o1);
             } else {
                 requant_pair_exact(acc, bias, mult, shift, oc_n, out_off, lo, hi, o0, o1);
@@ -950,7 +1073,7 @@ static __attribute__((noinline)) void conv_two(const conv_ctx *cx, const nn_conv
 /* The per-call setup (once per call, out of line and compiled for size). */
 static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_dims *in_d, const nn_dims *f_d,
                                const int32_t *bias, const int32_t *mult, const int32_t *shift, const nn_dims *out_d,
-                               int16_t *scratch)
+                               int16_t *scratch, int four)
 {
     const int32_t oc_n = out_d->c;
     conv_ctx c;
@@ -958,22 +1081,26 @@ static NN_SETUP void conv_setup(conv_ctx *cp, const nn_conv_params *p, const nn_
     c.acc = (int32_t *)(void *)((uint8_t *)scratch + scratch_rq_bytes(oc_n));
     c.dummy = (int8_t *)c.acc + scratch_acc_bytes(oc_n);
     c.cols = (uint32_t *)(void *)(c.dummy + scratch_dummy_bytes(oc_n));
+    c.full = p->act_min == -128 && p->act_max == 127;
+    c.mm = four && c.full;
     c.fast = 1;
-    c.fold = 1;
+    c.fold = !four; /* the four pixel path adds the zero point after the shift (one form of requant4_full) */
+    const int32_t room = conv_mm_room(k_cols(p, f_d));
     for (int32_t k = 0; k < oc_n; k++) {
         const int32_t right = conv_rq_right(mult[k], shift[k]);
         c.fast &= right >= 2;
         c.fold &= right <= 22;
+        c.mm &= conv_mm_ok(mult[k], shift[k], bias ? bias[k] : 0, room);
     }
     for (int32_t k = 0; k < oc_even(oc_n); k++) { /* the four pixel path reads every bias, the pad channel's 0 */
-        c.rq[k].bias = bias && k < oc_n ? bias[k] : 0;
-    }
-    if (c.fast) {
-        for (int32_t k = 0; k < oc_n; k++) {
-            conv_rq_init(&c.rq[k], c.rq[k].bias, mult[k], conv_rq_right(mult[k], shift[k]), c.fold, p->output_offset);
+        const int32_t b = bias && k < oc_n ? bias[k] : 0;
+        c.rq[k].bias = b;
+        if (k < oc_n && c.mm) {
+            conv_rq_init_mm(&c.rq[k], b, mult[k], shift[k], p->output_offset);
+        } else if (k < oc_n && c.fast) {
+            conv_rq_init(&c.rq[k], b, mult[k], conv_rq_right(mult[k], shift[k]), c.fold, p->output_offset);
         }
     }
-    c.full = p->act_min == -128 && p->act_max == 127;
     /* output pixels whose window lies wholly inside the input (no per-tap checks when filling them) */
     full_range(p->stride_h, p->pad_h, f_d->h, p->dil_h, in_d->h, out_d->h, &c.oy_lo, &c.oy_hi);
     full_range(p->stride_w, p->pad_w, f_d->w, p->dil_w, in_d->w, out_d->w, &c.ox_lo, &c.ox_hi);
@@ -990,15 +1117,17 @@ void conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *
 {
     const int32_t oc_n = out_d->c;
     conv_ctx c;
-    conv_setup(&c, p, in_d, f_d, bias, mult, shift, out_d, scratch);
+    conv_setup(&c, p, in_d, f_d, bias, mult, shift, out_d, scratch, p->filter_pairs || row_mode(p, f_d));
     /* after the columns: row mode's repacked weights, then the padded rows */
-    int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_cols(p, f_d));
-    int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_cols(p, f_d) : 0));
+    int16_t *w = (int16_t *)(void *)(c.cols + 2 * k_alloc(p, f_d));
+    int8_t *rows = (int8_t *)(w + (row_mode(p, f_d) ? oc_even(oc_n) * k_alloc(p, f_d) : 0));
     if (p->filter_pairs) {
         conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)filter, mult, shift, out_d, out,
                   use_rows(p, f_d, out_d) ? rows : NULL);
     } else if (row_mode(p, f_d)) {
-        repack_pairs(filter, oc_n, f_d->h, f_d->w * f_d->c, row_bytes(f_d), w);
+        const int packed = packed_rows(p, f_d); /* one row of all the taps */
+        repack_pairs(filter, oc_n, packed ? 1 : f_d->h, f_d->w * f_d->c * (packed ? f_d->h : 1),
+                     packed ? packed_taps(f_d) : row_bytes(f_d), w);
         conv_four(&c, p, in_d, in, f_d, (const uint32_t *)(const void *)w, mult, shift, out_d, out, rows);
     } else {
         conv_two(&c, p, in_d, in, f_d, filter, bias, mult, shift, out_d, out);

@@ -141,6 +141,28 @@ static inline int32_t nn_rq_apply(int32_t x, const nn_rq *k)
 }
 
 /*
+ * nn_requantize plus an output zero point zp as one SMMLAR (a signed most-significant-word multiply-accumulate with
+ * rounding), for multipliers m >= 0, right shifts r = -shift in [1, 22] (a zero multiplier: any shift, r = 1) and
+ * |x| < 2^30 (so 2x does not wrap):
+ *   SaturatingRoundingDoublingHighMul(x, m) is h = floor((x m + 2^30) / 2^31) (no saturation with m >= 0), exactly
+ *   SMMLAR(2x, m, 0) = floor((2x m + 2^31) / 2^32); RoundingDivideByPOT(h, r) is (h + 2^(r-1) - [h < 0]) >> r,
+ *   where [h < 0] may be [x < 0] (x < 0 with h = 0 gives the same); zp 2^r folds in exactly (r <= 22 keeps
+ *   the sum within int32):
+ *       nn_requantize(x, m, -r) + zp = (SMMLAR(2x, m, k) - [x < 0]) >> r,   k = 2^(r-1) + zp 2^r.
+ * With zp = -128 and the result saturated to int8, the [x < 0] term may be dropped: a negative x gives <= -128
+ * either way. conv2d_s8_simd's four pixel path does this in assembly; tests/test_kernels_requantize.py checks it.
+ */
+static inline int nn_rq_mm_ok(int32_t m, int32_t shift) { return m >= 0 && (m == 0 || (shift <= -1 && shift >= -22)); }
+static inline int32_t nn_rq_mm_shift(int32_t m, int32_t shift) { return m == 0 ? 1 : -shift; }
+static inline int32_t nn_rq_mm_k(int32_t r, int32_t zp) { return (int32_t)((1u << (r - 1)) + ((uint32_t)zp << r)); }
+static inline int32_t nn_rq_mm_apply(int32_t x, int32_t m, int32_t k, int32_t r)
+{
+    const int64_t p = (int64_t)(int32_t)((uint32_t)x << 1) * m + (int64_t)0x80000000u +
+                      (int64_t)((uint64_t)(uint32_t)k << 32); /* SMMLAR(2x, m, k) */
+    return (int32_t)((uint32_t)(int32_t)(p >> 32) + (uint32_t)(x >> 31)) >> r;
+}
+
+/*
  * The same scaling with a single rounding of the exact product (half up): what the interpreter shipped by
  * ai-edge-litert does in its int8 and int16 FULLY_CONNECTED (verified empirically against the BUILTIN_REF
  * kernels). A result outside int32 becomes INT32_MIN, as the interpreter's (measured with int64 biases of

@@ -26,9 +26,17 @@ from tests.testmodels import model_path, random_inputs, with_biases, with_filter
 needs_gcc = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
 
 # input lengths: one group (4), the single-group loop only (8), 4-group steps and single groups (20, 36), one
-# 256-input chunk exactly, a second chunk of one group (260), three chunks (520); output counts: one quad, quads
-# and 1..3 rows left; a batch of three rows; every activation
+# 256-input chunk exactly, a second chunk of one group (260), three chunks (520); tails of 1..3 inputs (tail only:
+# 1, 3; with groups: 7, 13, 99; after a full chunk: 258); output counts: one quad, quads and 1..3 rows left; a
+# batch of three rows; every activation
 QUAD_CASES = [
+    dict(n=1, units=4, act="relu"),
+    dict(n=3, units=5, act="none"),
+    dict(n=7, units=5, act="relu"),
+    dict(n=13, units=8, act="relu6"),
+    dict(n=99, units=11, act="relu"),
+    dict(n=258, units=4, act="none"),
+    dict(n=15, units=6, act="relu", batch=2),
     dict(n=4, units=4, act="none"),
     dict(n=8, units=13, act="relu"),
     dict(n=20, units=6, act="relu6"),
@@ -71,6 +79,12 @@ def test_quad_weights_order():
             p, q = 2 * pair, 2 * pair + 1
             assert lanes[g, word].tolist() == [256 * t[q, i] + t[p, i] for i in inputs]
     assert np.array_equal(got[4:], w[4:])  # the rows left stay as they are
+    # a tail of 3 inputs: first one word per tail input (rows (r0, r1), (r2, r3)), then the groups
+    w7 = (np.arange(4 * 7, dtype=np.int64).reshape(4, 7) * 53 % 255 - 127).astype(np.int8)
+    t7 = w7.astype(np.int32)
+    lanes7 = quad_weights(w7).reshape(-1).view("<i2")
+    assert lanes7[:6].tolist() == [256 * t7[q, i] + t7[p, i] for i in (4, 5, 6) for p, q in ((0, 1), (2, 3))]
+    assert lanes7[6:8].tolist() == [256 * t7[1, 0] + t7[0, 0], 256 * t7[1, 2] + t7[0, 2]]
     # SXTB16 of a word gives the p weights: the low byte of each lane
     assert np.array_equal(got.reshape(-1)[:32:2].reshape(2, 4, 2)[:, [0, 1]].reshape(-1),
                           w[0, [0, 2, 1, 3, 4, 6, 5, 7]])
@@ -102,7 +116,7 @@ def test_simd_plans_lay_ad01_out_in_quads():
 
 
 def test_layers_the_quads_cannot_take_keep_tflite_layout():
-    for p in (dict(n=10, units=8, act="none"), dict(n=100, units=1, act="none"), dict(n=7, units=5, act="relu")):
+    for p in (dict(n=100, units=1, act="none"), dict(n=64, units=3, act="relu")):  # no quad of rows
         plan = compile_plan(read_model(model_path("dense", "int8", **p)), "simd")
         assert _fc_layouts(plan) == [FC_WEIGHTS_LAYOUTS["oi"]], p
 

@@ -3,14 +3,16 @@
  * FORMAT.md; laid out by measure_agent/plan/lower/fully_connected.py quad_weights); other plans run the
  * reference kernel.
  *
- * The layout: rows in quads (r0..r3), each quad one sequential stream of 4 x in_len bytes, per group of 4 inputs
- * k..k+3 four words, each two int16 lanes v = 256 * q + p of a weight p of row r0 (r2) and q of row r1 (r3) for the
- * same input: lanes (k, k+2) then (k+1, k+3), for rows (r0, r1) then (r2, r3); the out_len % 4 rows left follow
- * in TFLite's order. The input is expanded once to int16 with its offset, in the same lane order (SXTB16 of
- * each input word). Per word, SMLAD of the word itself adds 256 * q * x + p * x to a "mixed" sum and SMLAD of its
+ * The layout: rows in quads (r0..r3), each quad one sequential stream of 4 x in_len bytes of int16 lanes
+ * v = 256 * q + p, p a weight of row r0 (r2) and q of row r1 (r3) for the same input: first, per input of the
+ * in_len % 4 tail, one word (rows (r0, r1), rows (r2, r3)); then per group of 4 inputs k..k+3 four words: lanes
+ * (k, k+2) then (k+1, k+3), for rows (r0, r1) then (r2, r3). The out_len % 4 rows left follow in TFLite's
+ * order. The input is expanded once to int16 with its offset, the groups in the same lane order (SXTB16 of
+ * each input word), the tail after them. Per word, SMLAD of the word itself adds 256 * q * x + p * x to a "mixed" sum and SMLAD of its
  * SXTB16 (the p bytes) adds p * x to row r0's sum: three instructions for four MACs, one weight load for two
  * rows. Row r1's sum is (mixed - r0's) / 256, exact while it stays inside 24 bits: 256 inputs per chunk
- * (|q| <= 128, |x + offset| <= 255: 256 x 128 x 255 < 2^23); the mixed sum restarts from r0's sum each chunk.
+ * (|q| <= 128, |x + offset| <= 255: 256 x 128 x 255 < 2^23); the mixed sum restarts from r0's sum each chunk
+ * (the tail is a chunk of its own, before the groups).
  *
  * Requantization: nn_requantize_single_hi (one SMMLA and one shift, the output zero point in its constant); the
  * plan reader accepts the layout only where that form is exact (fc_quads_requant_ok). Four outputs are
@@ -28,14 +30,19 @@ size_t fully_connected_s8_simd_scratch_bytes(int32_t in_len)
     return sizeof(int16_t) * (size_t)((in_len + 3) & ~3);
 }
 
-/* x + offset as int16, per group of 4 inputs the words (x0, x2), (x1, x3). in_len % 4 == 0. */
-static void fc_expand_input(const int8_t *in, int32_t in_len, int32_t offset, uint32_t *x)
+/* x + offset as int16: per group of 4 inputs the words (x0, x2), (x1, x3), then the in_len % 4 tail in order. */
+static void fc_expand_input(const int8_t *in, int32_t in_len, int32_t offset, int16_t *x16)
 {
     const uint32_t off2 = nn_pack16(offset, offset);
-    for (int32_t k = 0; k < in_len; k += 4) {
+    uint32_t *x = (uint32_t *)(void *)x16;
+    const int32_t k4 = in_len & ~3;
+    for (int32_t k = 0; k < k4; k += 4) {
         const uint32_t v = nn_read32(in + k);
         x[k / 2] = nn_sxtab16(off2, v);
         x[k / 2 + 1] = nn_sxtab16_ror8(off2, v);
+    }
+    for (int32_t k = k4; k < in_len; k++) {
+        x16[k] = (int16_t)(in[k] + offset);
     }
 }
 
@@ -45,9 +52,10 @@ typedef struct {
     int32_t bstep;
     const int32_t *mult, *shift; /* the quad's (advance 16 bytes) */
     int8_t *out;              /* advances 4 */
-    const uint8_t *x32;       /* the expanded input - 32 bytes */
+    const uint8_t *x32;       /* the expanded input - 32 bytes (its tail follows the groups) */
+    int32_t tail;             /* in_len % 4 */
     int32_t groups;           /* in_len / 4 */
-    int32_t left, rest;       /* working: groups left in the quad, single groups of the last chunk */
+    int32_t left;             /* working: groups left in the quad */
     int32_t zp21;             /* 2 x output zero point + 1 */
     uint32_t lo4, hi4;        /* act_min, act_max in each byte */
     int32_t quads;            /* left, >= 1 */
@@ -114,6 +122,36 @@ static void __attribute__((noinline)) fc_quads(fc_quads_args *args, const int8_t
         "ldr %[xe], %[bstep]\n"
         "add %[t], %[t], %[xe]\n"
         "str %[t], %[bias]\n"
+        "ldr %[n], %[tail]\n"
+        "cmp %[n], #0\n"
+        "beq 6f\n"
+        /* the tail's chunk: one word per input, its two lanes for rows (r0, r1) and (r2, r3) */
+        "mov %[a0], %[a1]\n"
+        "mov %[a2], %[a3]\n"
+        "ldr %[xp], %[x32]\n"
+        "ldr %[t], %[groups]\n"
+        "add %[xp], %[xp], %[t], lsl #3\n"
+        "add %[xp], %[xp], #32\n"
+        "7:\n"
+        "ldrsh %[xe], [%[xp]], #2\n"
+        "ldr %[w0], [%[wp], #64]\n"
+        "add %[wp], %[wp], #4\n"
+        "sxtb16 %[t], %[w0]\n"
+        "smlabb %[a1], %[t], %[xe], %[a1]\n"
+        "smlatb %[a3], %[t], %[xe], %[a3]\n"
+        "smlabb %[a0], %[w0], %[xe], %[a0]\n"
+        "smlatb %[a2], %[w0], %[xe], %[a2]\n"
+        "subs %[n], %[n], #1\n"
+        "bne 7b\n"
+        "sub %[t], %[a0], %[a1]\n"
+        "ldr %[xe], %[q1]\n"
+        "add %[xe], %[xe], %[t], asr #8\n"
+        "str %[xe], %[q1]\n"
+        "sub %[t], %[a2], %[a3]\n"
+        "ldr %[xo], %[q3]\n"
+        "add %[xo], %[xo], %[t], asr #8\n"
+        "str %[xo], %[q3]\n"
+        "6:\n"
         "ldr %[t], %[groups]\n"
         "str %[t], %[left]\n"
         "ldr %[xp], %[x32]\n"
@@ -127,10 +165,8 @@ static void __attribute__((noinline)) fc_quads(fc_quads_args *args, const int8_t
         "movle %[n], %[t]\n"
         "sub %[t], %[t], %[n]\n"
         "str %[t], %[left]\n"
-        "and %[t], %[n], #3\n"
-        "str %[t], %[rest]\n"
-        "lsrs %[n], %[n], #2\n"
-        "beq 3f\n"
+        "subs %[n], %[n], #4\n"
+        "blt 3f\n"
         ".p2align 2\n"
         "1:\n"
         /* group 0 moves the pointers on (the writebacks do not feed the next load's address) */
@@ -140,11 +176,10 @@ static void __attribute__((noinline)) fc_quads(fc_quads_args *args, const int8_t
         "ldr %[w1], [%[wp], #4]\n"
         "ldr %[w2], [%[wp], #8]\n"
         "ldr %[w3], [%[wp], #12]\n" FCQ_MACS FCQ_GROUP(8, 16) FCQ_GROUP(16, 32) FCQ_GROUP(24, 48)
-        "subs %[n], %[n], #1\n"
-        "bne 1b\n"
+        "subs %[n], %[n], #4\n"
+        "bge 1b\n"
         "3:\n"
-        "ldr %[n], %[rest]\n"
-        "cmp %[n], #0\n"
+        "adds %[n], %[n], #4\n" /* the chunk's single groups */
         "beq 4f\n"
         "2:\n" FCQ_GROUP(32, 64)
         "add %[xp], %[xp], #8\n"
@@ -190,10 +225,10 @@ static void __attribute__((noinline)) fc_quads(fc_quads_args *args, const int8_t
         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wp] "+r"(wp), [xp] "=&r"(xp),
           [xe] "=&r"(xe), [xo] "=&r"(xo), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3),
           [t] "=&r"(t), [n] "=&r"(n)
-        /* the local copy's fields as memory operands; the asm also writes bias, left, rest, mult, shift, out,
+        /* the local copy's fields as memory operands; the asm also writes bias, left, mult, shift, out,
          * quads, q1 and q3 ("memory") */
         : [bias] "m"(m.bias), [bstep] "m"(m.bstep), [mult] "m"(m.mult), [shift] "m"(m.shift), [out] "m"(m.out),
-          [x32] "m"(m.x32), [groups] "m"(m.groups), [left] "m"(m.left), [rest] "m"(m.rest), [zp21] "m"(m.zp21),
+          [x32] "m"(m.x32), [tail] "m"(m.tail), [groups] "m"(m.groups), [left] "m"(m.left), [zp21] "m"(m.zp21),
           [lo4] "m"(m.lo4), [hi4] "m"(m.hi4), [quads] "m"(m.quads), [q1] "m"(m.q1), [q3] "m"(m.q3)
         : "cc", "memory");
 }
@@ -207,6 +242,19 @@ static void fc_quads(fc_quads_args *a, const int8_t *weights)
         int32_t s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3];
         a->bias = (const int32_t *)(const void *)((const uint8_t *)a->bias + a->bstep);
         const uint32_t *x = (const void *)(a->x32 + 32);
+        if (a->tail > 0) {
+            int32_t m01 = s0, m23 = s2;
+            const int16_t *xt = (const int16_t *)(const void *)(x + 2 * a->groups);
+            for (int32_t i = 0; i < a->tail; i++, w++) {
+                const uint32_t xi = (uint16_t)xt[i], p = nn_sxtb16(w[0]);
+                s0 = nn_smlabb(p, xi, s0);
+                s2 = nn_smlatt(p, xi << 16, s2);
+                m01 = nn_smlabb(w[0], xi, m01);
+                m23 = nn_smlatt(w[0], xi << 16, m23);
+            }
+            s1 += (int32_t)((uint32_t)m01 - (uint32_t)s0) >> 8;
+            s3 += (int32_t)((uint32_t)m23 - (uint32_t)s2) >> 8;
+        }
         for (int32_t g0 = 0; g0 < a->groups; g0 += FC_CHUNK_GROUPS) {
             const int32_t n = a->groups - g0 < FC_CHUNK_GROUPS ? a->groups - g0 : FC_CHUNK_GROUPS;
             int32_t m01 = s0, m23 = s2;
@@ -238,7 +286,8 @@ static void fc_quads(fc_quads_args *a, const int8_t *weights)
 
 NN_SETUP int fully_connected_s8_simd_quads_ok(const nn_fc_params *p, int32_t in_len, const int32_t *shift, int32_t out_len)
 {
-    if (in_len % 4 != 0 || p->input_offset < -127 || p->input_offset > 128) {
+    (void)in_len;
+    if (p->input_offset < -127 || p->input_offset > 128) {
         return 0;
     }
     for (int32_t i = 0; i < out_len; i++) {
@@ -260,11 +309,12 @@ void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_
     static const int32_t zero_bias[4] = {0, 0, 0, 0};
     const int32_t quads = out_len / 4, r = 4 * quads;
     for (int32_t b = 0; b < batches; b++) {
-        fc_expand_input(in + b * in_len, in_len, p->input_offset, (uint32_t *)(void *)scratch);
+        fc_expand_input(in + b * in_len, in_len, p->input_offset, scratch);
         int8_t *o = out + b * out_len;
         if (quads > 0) {
             fc_quads_args a = {bias ? bias : zero_bias, bias ? 16 : 0, mult, shift, o,
-                               (const uint8_t *)scratch - 32, in_len / 4, 0, 0, 2 * p->output_offset + 1,
+                               (const uint8_t *)scratch - 32, in_len % 4, in_len / 4, 0,
+                               2 * p->output_offset + 1,
                                (uint8_t)p->act_min * 0x01010101u, (uint8_t)p->act_max * 0x01010101u, quads, 0, 0};
             fc_quads(&a, weights);
         }

@@ -24,20 +24,22 @@ def quads_requant_ok(shifts: np.ndarray, zp_out: int) -> bool:
 
 
 def quad_weights(w: np.ndarray) -> np.ndarray | None:
-    """TFLite's (O, I) int8 weights, I a multiple of 4, in the stream fully_connected_s8_simd reads ("quads",
-    FORMAT.md), the same number of bytes: per quad of rows (r0..r3) and group of 4 inputs k..k+3 four words of two
-    int16 lanes v = 256 q + p, p a weight of row r0 (r2) and q of row r1 (r3) for the same input, lanes
-    (k, k+2) then (k+1, k+3), for (r0, r1) then (r2, r3); then the O % 4 rows left as they are. None when a lane
-    does not fit int16 (q = -128 with p < 0)."""
+    """TFLite's (O, I) int8 weights in the stream fully_connected_s8_simd reads ("quads", FORMAT.md), the same
+    number of bytes: per quad of rows (r0..r3) int16 lanes v = 256 q + p, p a weight of row r0 (r2) and q of row
+    r1 (r3) for the same input: first one word per input of the I % 4 tail (lanes (r0, r1), (r2, r3)), then per
+    group of 4 inputs k..k+3 four words, lanes (k, k+2) then (k+1, k+3), for (r0, r1) then (r2, r3); then the
+    O % 4 rows left as they are. None when a lane does not fit int16 (q = -128 with p < 0)."""
     w = np.asarray(w, dtype=np.int8)
     o, k = w.shape
-    quads = o // 4
-    wq = w[:4 * quads].astype(np.int32).reshape(quads, 2, 2, k // 4, 4)   # quad, pair, (p, q), group, input
-    v = 256 * wq[:, :, 1] + wq[:, :, 0]                                    # quad, pair, group, input
+    quads, k4 = o // 4, k // 4 * 4
+    wq = w[:4 * quads].astype(np.int32).reshape(quads, 2, 2, k)   # quad, pair, (p, q), input
+    v = 256 * wq[:, :, 1] + wq[:, :, 0]                           # quad, pair, input
     if v.size and v.min() < -32768:
         return None
-    v = v[..., [0, 2, 1, 3]].reshape(quads, 2, k // 4, 2, 2).transpose(0, 2, 1, 3, 4)  # quad, group, pair, word, lane
-    head = np.ascontiguousarray(v.astype("<i2")).view(np.int8).reshape(-1)
+    tail = v[:, :, k4:].transpose(0, 2, 1).reshape(quads, -1)      # quad, input, pair
+    groups = v[:, :, :k4].reshape(quads, 2, k4 // 4, 4)[..., [0, 2, 1, 3]]
+    groups = groups.reshape(quads, 2, k4 // 4, 2, 2).transpose(0, 2, 1, 3, 4).reshape(quads, -1)  # group, pair, word, lane
+    head = np.ascontiguousarray(np.concatenate([tail, groups], axis=1).astype("<i2")).view(np.int8).reshape(-1)
     return np.concatenate([head, w[4 * quads:].reshape(-1)]).reshape(o, k)
 
 
@@ -66,7 +68,7 @@ def lower_fully_connected(b: Builder, g: Graph, op: Op) -> None:
         lo, hi = Q.activation_range_int8(act, s_out, zp_out)
         mi, si = requant_arrays(b, mults, shifts)
         xi, quads = b.tensor(x.index), None
-        if b.variant == "simd" and in_len % 4 == 0 and units >= 4 and -127 <= -zp_in <= 128 and \
+        if b.variant == "simd" and units >= 4 and -127 <= -zp_in <= 128 and \
                 quads_requant_ok(shifts, zp_out):
             quads = quad_weights(np.asarray(w.data).reshape(units, in_len))
         if quads is not None:

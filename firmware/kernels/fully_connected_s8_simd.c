@@ -1,7 +1,7 @@
 /*
  * FULLY_CONNECTED, int8, Armv7E-M SIMD, for weights in the plan's "quads" layout (nn_fc_params.weights_quads,
- * FORMAT.md; laid out by measure_agent/plan/lower/fully_connected.py quad_weights); other plans run the
- * reference kernel.
+ * FORMAT.md; laid out by measure_agent/plan/lower/fully_connected.py quad_weights); weights in TFLite's layout
+ * (reference plans, layers the layout cannot take) run row by row (fc_rows).
  *
  * The layout: rows in quads (r0..r3), each quad one sequential stream of 4 x in_len bytes of int16 lanes
  * v = 256 * q + p, p a weight of row r0 (r2) and q of row r1 (r3) for the same input: first, per input of the
@@ -284,6 +284,39 @@ static void fc_quads(fc_quads_args *a, const int8_t *weights)
 }
 #endif
 
+/* Rows in TFLite's order (the rows a quad leaves, and every row of a plan in TFLite's layout), two at a time
+ * (an odd last row twice) against the expanded input x16: SMLAD over the groups, the tail in scalar,
+ * nn_requantize_single. */
+static void fc_rows(const nn_fc_params *p, int32_t in_len, const int16_t *x16, int32_t rows, const int8_t *w,
+                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out)
+{
+    const int32_t k4 = in_len & ~3;
+    for (int32_t r = 0; r < rows; r += 2) {
+        const int32_t r1 = r + 1 < rows ? r + 1 : r;
+        int32_t acc[2] = {bias ? bias[r] : 0, bias ? bias[r1] : 0};
+        const int8_t *w0 = w + r * in_len, *w1 = w + r1 * in_len;
+        const uint32_t *x = (const uint32_t *)(const void *)x16;
+        int32_t s0 = acc[0], s1 = acc[1];
+        for (int32_t k = 0; k < k4; k += 4, x += 2) {
+            const uint32_t xe = x[0], xo = x[1], v0 = nn_read32(w0 + k), v1 = nn_read32(w1 + k);
+            s0 = nn_smlad(nn_sxtb16(v0), xe, s0);
+            s1 = nn_smlad(nn_sxtb16(v1), xe, s1);
+            s0 = nn_smlad(nn_sxtb16_ror8(v0), xo, s0);
+            s1 = nn_smlad(nn_sxtb16_ror8(v1), xo, s1);
+        }
+        for (int32_t k = k4; k < in_len; k++) {
+            s0 += (int32_t)w0[k] * x16[k];
+            s1 += (int32_t)w1[k] * x16[k];
+        }
+        acc[0] = s0;
+        acc[1] = s1;
+        for (int32_t i = 0; i < 2 && r + i < rows; i++) {
+            const int32_t y = nn_requantize_single(acc[i], mult[r + i], shift[r + i]) + p->output_offset;
+            out[r + i] = (int8_t)nn_clamp_i32(y, p->act_min, p->act_max);
+        }
+    }
+}
+
 NN_SETUP int fully_connected_s8_simd_quads_ok(const nn_fc_params *p, int32_t in_len, const int32_t *shift, int32_t out_len)
 {
     (void)in_len;
@@ -302,12 +335,8 @@ void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_
                              int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,
                              const int32_t *shift, int8_t *out, int16_t *scratch)
 {
-    if (!p->weights_quads) {
-        fully_connected_s8_ref(p, batches, in_len, in, out_len, weights, bias, mult, shift, out);
-        return;
-    }
     static const int32_t zero_bias[4] = {0, 0, 0, 0};
-    const int32_t quads = out_len / 4, r = 4 * quads;
+    const int32_t quads = p->weights_quads ? out_len / 4 : 0, r = 4 * quads;
     for (int32_t b = 0; b < batches; b++) {
         fc_expand_input(in + b * in_len, in_len, p->input_offset, scratch);
         int8_t *o = out + b * out_len;
@@ -318,9 +347,9 @@ void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_
                                (uint8_t)p->act_min * 0x01010101u, (uint8_t)p->act_max * 0x01010101u, quads, 0, 0};
             fc_quads(&a, weights);
         }
-        if (r < out_len) { /* the rows left, in TFLite's order */
-            fully_connected_s8_ref(p, 1, in_len, in + b * in_len, out_len - r, weights + r * in_len,
-                                   bias ? bias + r : 0, mult + r, shift + r, o + r);
+        if (r < out_len) {
+            fc_rows(p, in_len, scratch, out_len - r, weights + r * in_len, bias ? bias + r : 0, mult + r, shift + r,
+                    o + r);
         }
     }
 }

@@ -285,9 +285,8 @@ static void fc_quads(fc_quads_args *a, const int8_t *weights)
 #endif
 
 /* Rows in TFLite's order (the rows a quad leaves, and every row of a plan in TFLite's layout), two at a time
- * (an odd last row twice) against the expanded input x16: SMLAD over the groups, the tail in scalar,
- * nn_requantize_single. */
-static void fc_rows(const nn_fc_params *p, int32_t in_len, const int16_t *x16, int32_t rows, const int8_t *w,
+ * (an odd last row twice) against the expanded input x16: SMLAD over the groups, the tail in scalar. */
+static void __attribute__((noinline)) fc_rows(const nn_fc_params *p, int32_t in_len, const int16_t *x16, int32_t rows, const int8_t *w,
                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     const int32_t k4 = in_len & ~3;
@@ -311,7 +310,9 @@ static void fc_rows(const nn_fc_params *p, int32_t in_len, const int16_t *x16, i
         acc[0] = s0;
         acc[1] = s1;
         for (int32_t i = 0; i < 2 && r + i < rows; i++) {
-            const int32_t y = nn_requantize_single(acc[i], mult[r + i], shift[r + i]) + p->output_offset;
+            const int32_t m = mult[r + i], sh = shift[r + i]; /* the SMMLA form (zero point 0) where it holds */
+            const int32_t y = (sh <= -2 && sh >= -31 ? nn_requantize_single_hi(acc[i], m, 1 << (-sh - 2), -sh - 1)
+                                                     : nn_requantize_single(acc[i], m, sh)) + p->output_offset;
             out[r + i] = (int8_t)nn_clamp_i32(y, p->act_min, p->act_max);
         }
     }

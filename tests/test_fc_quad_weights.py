@@ -199,7 +199,7 @@ def test_kernel_at_the_chunk_bound(k):
         got, want = np.zeros(out_len, np.int8), np.zeros(out_len, np.int8)
         scratch = np.zeros(k + 4, np.int16)
         p = FcParams(offset, zp, lo, 127, 0.0, 0.0, 0, 1)
-        assert lib.fully_connected_s8_simd_quads_ok(ctypes.byref(p), k, _ptr(shift), out_len) == 1
+        assert lib.fully_connected_s8_simd_quads_ok(ctypes.byref(p), _ptr(shift), out_len) == 1
         lib.fully_connected_s8_simd(ctypes.byref(p), 1, k, _ptr(x), out_len, _ptr(quads), _ptr(bias), _ptr(mult),
                                     _ptr(shift), _ptr(got), _ptr(scratch))
         lib.fully_connected_s8_ref(ctypes.byref(FcParams(offset, zp, lo, 127, 0.0, 0.0, 0, 0)), 1, k, _ptr(x),

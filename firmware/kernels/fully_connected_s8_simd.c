@@ -8,15 +8,17 @@
  * in_len % 4 tail, one word (rows (r0, r1), rows (r2, r3)); then per group of 4 inputs k..k+3 four words: lanes
  * (k, k+2) then (k+1, k+3), for rows (r0, r1) then (r2, r3). The out_len % 4 rows left follow in TFLite's
  * order. The input is expanded once to int16 with its offset, the groups in the same lane order (SXTB16 of
- * each input word), the tail after them. Per word, SMLAD of the word itself adds 256 * q * x + p * x to a "mixed" sum and SMLAD of its
- * SXTB16 (the p bytes) adds p * x to row r0's sum: three instructions for four MACs, one weight load for two
- * rows. Row r1's sum is (mixed - r0's) / 256, exact while it stays inside 24 bits: 256 inputs per chunk
- * (|q| <= 128, |x + offset| <= 255: 256 x 128 x 255 < 2^23); the mixed sum restarts from r0's sum each chunk
- * (the tail is a chunk of its own, before the groups).
+ * each input word), the tail after them.
+ *
+ * Per word, SMLAD of the word itself adds 256 q x + p x to a "mixed" sum and SMLAD of its SXTB16 (the p bytes)
+ * adds p x to row r0's sum: three instructions for four MACs, one weight load for two rows. Row r1's sum is
+ * (mixed - r0's) / 256, exact while it stays inside 24 bits: 256 inputs per chunk (|q| <= 128,
+ * |x + offset| <= 255: 256 x 128 x 255 < 2^23); the mixed sum restarts from r0's sum each chunk (the tail is a
+ * chunk of its own, before the groups).
  *
  * Requantization: nn_requantize_single_hi (one SMMLA and one shift, the output zero point in its constant); the
- * plan reader accepts the layout only where that form is exact (fc_quads_requant_ok). Four outputs are
- * saturated, packed, clamped bytewise (SSUB8/SEL) and stored as one word.
+ * plan reader accepts the layout only where that form is exact (fully_connected_s8_simd_quads_ok). Four outputs
+ * are saturated, packed, clamped bytewise (SSUB8/SEL) and stored as one word.
  */
 #include "nn_kernels.h"
 #include "nn_quant.h"
@@ -286,16 +288,16 @@ static void fc_quads(fc_quads_args *a, const int8_t *weights)
 
 /* Rows in TFLite's order (the rows a quad leaves, and every row of a plan in TFLite's layout), two at a time
  * (an odd last row twice) against the expanded input x16: SMLAD over the groups, the tail in scalar. */
-static void __attribute__((noinline)) fc_rows(const nn_fc_params *p, int32_t in_len, const int16_t *x16, int32_t rows, const int8_t *w,
-                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out)
+static void __attribute__((noinline)) fc_rows(const nn_fc_params *p, int32_t in_len, const int16_t *x16,
+                                              int32_t rows, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                                              const int32_t *shift, int8_t *out)
 {
     const int32_t k4 = in_len & ~3;
     for (int32_t r = 0; r < rows; r += 2) {
         const int32_t r1 = r + 1 < rows ? r + 1 : r;
-        int32_t acc[2] = {bias ? bias[r] : 0, bias ? bias[r1] : 0};
         const int8_t *w0 = w + r * in_len, *w1 = w + r1 * in_len;
         const uint32_t *x = (const uint32_t *)(const void *)x16;
-        int32_t s0 = acc[0], s1 = acc[1];
+        int32_t s0 = bias ? bias[r] : 0, s1 = bias ? bias[r1] : 0;
         for (int32_t k = 0; k < k4; k += 4, x += 2) {
             const uint32_t xe = x[0], xo = x[1], v0 = nn_read32(w0 + k), v1 = nn_read32(w1 + k);
             s0 = nn_smlad(nn_sxtb16(v0), xe, s0);
@@ -307,8 +309,7 @@ static void __attribute__((noinline)) fc_rows(const nn_fc_params *p, int32_t in_
             s0 += (int32_t)w0[k] * x16[k];
             s1 += (int32_t)w1[k] * x16[k];
         }
-        acc[0] = s0;
-        acc[1] = s1;
+        const int32_t acc[2] = {s0, s1};
         for (int32_t i = 0; i < 2 && r + i < rows; i++) {
             const int32_t m = mult[r + i], sh = shift[r + i]; /* the SMMLA form (zero point 0) where it holds */
             const int32_t y = (sh <= -2 && sh >= -31 ? nn_requantize_single_hi(acc[i], m, 1 << (-sh - 2), -sh - 1)
@@ -318,9 +319,8 @@ static void __attribute__((noinline)) fc_rows(const nn_fc_params *p, int32_t in_
     }
 }
 
-NN_SETUP int fully_connected_s8_simd_quads_ok(const nn_fc_params *p, int32_t in_len, const int32_t *shift, int32_t out_len)
+NN_SETUP int fully_connected_s8_simd_quads_ok(const nn_fc_params *p, const int32_t *shift, int32_t out_len)
 {
-    (void)in_len;
     if (p->input_offset < -127 || p->input_offset > 128) {
         return 0;
     }

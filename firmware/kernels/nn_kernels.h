@@ -117,7 +117,7 @@ void avgpool_s8_simd(const nn_pool_params *p, const nn_dims *in_d, const int8_t 
 size_t fully_connected_s8_simd_scratch_bytes(int32_t in_len);
 /* Whether fully_connected_s8_simd can run a layer in the quads layout exactly (the input offset and every
  * channel's shift in the range of its arithmetic). */
-int fully_connected_s8_simd_quads_ok(const nn_fc_params *p, int32_t in_len, const int32_t *shift, int32_t out_len);
+int fully_connected_s8_simd_quads_ok(const nn_fc_params *p, const int32_t *shift, int32_t out_len);
 void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_len, const int8_t *in,
                              int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,
                              const int32_t *shift, int8_t *out, int16_t *scratch);

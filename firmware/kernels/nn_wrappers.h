@@ -134,14 +134,12 @@ static inline const char *fully_connected_s8_wrapper_kernel(int32_t in_len)
 static inline int fully_connected_s8_wrapper_reads_quads(void) { return NN_SIMD; }
 
 /* Whether a layer in the quads layout is one the SIMD kernel computes exactly (checked when the plan is loaded). */
-static inline int fully_connected_s8_wrapper_quads_ok(const nn_fc_params *p, int32_t in_len, const int32_t *shift,
-                                                      int32_t out_len)
+static inline int fully_connected_s8_wrapper_quads_ok(const nn_fc_params *p, const int32_t *shift, int32_t out_len)
 {
 #if NN_SIMD
-    return fully_connected_s8_simd_quads_ok(p, in_len, shift, out_len);
+    return fully_connected_s8_simd_quads_ok(p, shift, out_len);
 #else
     (void)p;
-    (void)in_len;
     (void)shift;
     (void)out_len;
     return 0;

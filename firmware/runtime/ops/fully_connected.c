@@ -57,7 +57,7 @@ NN_LOAD_TIME int nn_fc_s8_prepare(const nn_op *op, void *state, const char **ker
     s->mult = (const int32_t *)(const void *)mult.ptr;
     s->shift = (const int32_t *)(const void *)shift.ptr;
     /* the quads kernel's arithmetic holds for these shifts and offsets (the compiler lays out no others) */
-    NN_CHECK(!s->p.weights_quads || fully_connected_s8_wrapper_quads_ok(&s->p, s->in_len, s->shift, s->out_len),
+    NN_CHECK(!s->p.weights_quads || fully_connected_s8_wrapper_quads_ok(&s->p, s->shift, s->out_len),
              NN_ERR_BAD_PLAN);
     s->out = (int8_t *)out.ptr;
     s->scratch = (int16_t *)(void *)nn_op_scratch(op);

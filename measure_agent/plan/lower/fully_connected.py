@@ -38,7 +38,8 @@ def quad_weights(w: np.ndarray) -> np.ndarray | None:
         return None
     tail = v[:, :, k4:].transpose(0, 2, 1).reshape(quads, -1)      # quad, input, pair
     groups = v[:, :, :k4].reshape(quads, 2, k4 // 4, 4)[..., [0, 2, 1, 3]]
-    groups = groups.reshape(quads, 2, k4 // 4, 2, 2).transpose(0, 2, 1, 3, 4).reshape(quads, -1)  # group, pair, word, lane
+    # quad, group, pair, word, lane
+    groups = groups.reshape(quads, 2, k4 // 4, 2, 2).transpose(0, 2, 1, 3, 4).reshape(quads, -1)
     head = np.ascontiguousarray(np.concatenate([tail, groups], axis=1).astype("<i2")).view(np.int8).reshape(-1)
     return np.concatenate([head, w[4 * quads:].reshape(-1)]).reshape(o, k)
 

@@ -2,10 +2,11 @@
 virtual NUCLEO-L496ZG with the SIMD runtime and the weights in flash, as deployed: the layer U -> 450 costs a
 different latency per MAC for U % 4 == 0 than for odd U (the paper's dense alignment effect).
 
-Where it comes from in our runtime (firmware/kernels/fully_connected_s8_simd.c): the bulk of the weight rows is
-read 4 bytes at a time (four rows per step) and multiplied with SMLAD; the U % 4 tail is scalar, and for
-U % 4 != 0 the rows that start off a word boundary make every 32-bit weight load unaligned (two bus transfers,
-and from flash more line crossings). With the weights in flash every layer costs more (the wait states the
+Where it comes from in our runtime (firmware/kernels/fully_connected_s8_simd.c, fc_rows: the plans here are
+reference plans, weights in TFLite's layout): the bulk of the weight rows is read 4 bytes at a time (two rows per
+step) and multiplied with SMLAD; the U % 4 tail is scalar, and for U % 4 != 0 the rows that start off a word
+boundary make every 32-bit weight load unaligned (two bus transfers, and from flash more line crossings). A SIMD
+plan's "quads" layout keeps every load aligned whatever U (only its short tail remains). With the weights in flash every layer costs more (the wait states the
 ART's small data cache does not hide); the alignment classes keep their order. The table for U = 96..112 is in
 the README ("Weights in flash, as deployed").
 

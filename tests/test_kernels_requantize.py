@@ -1,7 +1,8 @@
 """The C quantization arithmetic: nn_requantize, nn_requantize_ch (the kernels' branch-light form) and
 nn_rq_apply (one fused 64-bit rounding) and nn_rq_mm_apply (one SMMLAR, the zero point folded; and without its
 sign term for a zero point of -128 under int8 saturation) equal the specification's nudge-truncate-saturate
-arithmetic."""
+arithmetic; nn_requantize_single_hi (FULLY_CONNECTED's SMMLA form, the zero point folded in) equals
+nn_requantize_single plus the zero point wherever nn_requantize_single_hi_ok admits it."""
 
 from __future__ import annotations
 
@@ -78,6 +79,14 @@ int main(void)
             checked++;
             if (got != want || floor_form != ssat8(spec_requantize(xs, m, s) - 128)) {
                 if (mismatches++ < 5) printf("SMMLAR mismatch x=%d m=%d s=%d zp=%d\n", xs, m, s, zp);
+            }
+        }
+        int32_t zp = (int32_t)(next() % 256) - 128, sr = -(int32_t)(next() % 30) - 2; /* sr in [-31, -2] */
+        if (nn_requantize_single_hi_ok(sr, zp)) { /* the SMMLA form of the single rounding, zero point folded */
+            checked++;
+            int32_t c = (int32_t)((uint32_t)(2 * zp + 1) << (-sr - 2));
+            if (nn_requantize_single_hi(x, m, c, -sr - 1) != nn_requantize_single(x, m, sr) + zp) {
+                if (mismatches++ < 5) printf("single_hi mismatch x=%d m=%d s=%d zp=%d\n", x, m, sr, zp);
             }
         }
         nn_rq q;

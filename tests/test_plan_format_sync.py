@@ -96,6 +96,11 @@ def test_filter_layouts(header):
     assert {n.removeprefix("NN_FILTER_").lower(): v for n, v in layouts.items()} == F.FILTER_LAYOUTS
 
 
+def test_fc_weights_layouts(header):
+    layouts = _named_enum(header, "nn_fc_weights_layout")
+    assert {n.removeprefix("NN_FC_WEIGHTS_").lower(): v for n, v in layouts.items()} == F.FC_WEIGHTS_LAYOUTS
+
+
 def test_op_kinds(header):
     kinds = _named_enum(header, "nn_op_kind")
     assert {n.removeprefix("NN_OP_"): v for n, v in kinds.items()} == F.OP_KINDS

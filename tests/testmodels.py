@@ -42,8 +42,8 @@ def _build(kind: str, p: dict, seed: int):
         x = inp = keras.Input(p["shape"], batch_size=1)
         x = layers.DepthwiseConv2D(p["k"], strides=p.get("s", 1), padding=p.get("pad", "same"),
                                    depth_multiplier=p.get("dm", 1), activation=act)(x)
-    elif kind == "dense":
-        x = inp = keras.Input((p["n"],), batch_size=1)
+    elif kind == "dense":  # "batch": rows of n inputs (a FULLY_CONNECTED over a (batch, n) input)
+        x = inp = keras.Input((p["batch"], p["n"]) if "batch" in p else (p["n"],), batch_size=1)
         x = layers.Dense(p["units"], activation=act)(x)
     elif kind == "pool":
         x = inp = keras.Input(p["shape"], batch_size=1)

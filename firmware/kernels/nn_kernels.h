@@ -59,6 +59,7 @@ typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;
     float act_min_f, act_max_f;
     int32_t asymmetric_inputs;               /* hybrid only */
+    int32_t weights_quads;                   /* int8: the weights in fully_connected_s8_simd's quads layout */
 } nn_fc_params;
 
 /* Elementwise binary op with 4-D broadcasting: element strides per input (0 where broadcast). */
@@ -114,6 +115,9 @@ size_t add_s8_simd_scratch_bytes(void);
 void add_s8_simd(const nn_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t *scratch);
 void avgpool_s8_simd(const nn_pool_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *out_d, int8_t *out);
 size_t fully_connected_s8_simd_scratch_bytes(int32_t in_len);
+/* Whether fully_connected_s8_simd can run a layer in the quads layout exactly (the input offset and every
+ * channel's shift in the range of its arithmetic). */
+int fully_connected_s8_simd_quads_ok(const nn_fc_params *p, const int32_t *shift, int32_t out_len);
 void fully_connected_s8_simd(const nn_fc_params *p, int32_t batches, int32_t in_len, const int8_t *in,
                              int32_t out_len, const int8_t *weights, const int32_t *bias, const int32_t *mult,
                              const int32_t *shift, int8_t *out, int16_t *scratch);

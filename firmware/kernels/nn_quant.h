@@ -176,6 +176,29 @@ static inline int32_t nn_requantize_single(int32_t x, int32_t multiplier, int32_
     return (r > NN_INT32_MAX || r < NN_INT32_MIN) ? NN_INT32_MIN : (int32_t)r;
 }
 
+/*
+ * nn_requantize_single(x, m, shift) + zp in one high-word multiply-accumulate (SMMLA) and one shift, for
+ * -31 <= shift <= -2 (total shift ts = 31 - shift >= 33): floor((x m + 2^(ts-1) + zp 2^ts) / 2^ts) is
+ * floor(floor(x m / 2^32 + c) / 2^sh) with c = (2 zp + 1) 2^(ts-33) and sh = ts - 32 (the rounding and zero
+ * point terms are whole multiples of 2^32, nested floors compose). floor(x m / 2^32) is within +-2^30, so the
+ * high word cannot overflow while |c| < 2^30 (nn_requantize_single_hi_ok); the result always fits int32, so
+ * the out-of-range rule of nn_requantize_single never applies. c and sh are derived per channel as
+ * c = (2 zp + 1) << (-shift - 2), sh = -shift - 1.
+ */
+static inline int32_t nn_requantize_single_hi(int32_t x, int32_t m, int32_t c, int32_t sh)
+{
+    return (int32_t)(((int64_t)c * 4294967296LL + (int64_t)x * (int64_t)m) >> 32) >> sh;
+}
+
+static inline int nn_requantize_single_hi_ok(int32_t shift, int32_t zp)
+{
+    if (shift < -31 || shift > -2) {
+        return 0;
+    }
+    const int64_t c = (int64_t)(2 * zp + 1) * ((int64_t)1 << (-shift - 2));
+    return c < ((int64_t)1 << 30) && c > -((int64_t)1 << 30);
+}
+
 /* nn_requantize_single of an int64 accumulator (the 16x8 FULLY_CONNECTED), the product exact in 96 bits
  * (multiplier >= 0, shift in [-31, 30]). */
 static inline int32_t nn_requantize_single64(int64_t x, int32_t multiplier, int32_t shift)

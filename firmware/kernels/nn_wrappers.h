@@ -130,6 +130,22 @@ static inline const char *fully_connected_s8_wrapper_kernel(int32_t in_len)
     return NN_SIMD ? "fully_connected_s8_simd" : "fully_connected_s8_ref";
 }
 
+/* Whether the kernel reads weights in the quads layout (nn_fc_params.weights_quads): the SIMD one only. */
+static inline int fully_connected_s8_wrapper_reads_quads(void) { return NN_SIMD; }
+
+/* Whether a layer in the quads layout is one the SIMD kernel computes exactly (checked when the plan is loaded). */
+static inline int fully_connected_s8_wrapper_quads_ok(const nn_fc_params *p, const int32_t *shift, int32_t out_len)
+{
+#if NN_SIMD
+    return fully_connected_s8_simd_quads_ok(p, shift, out_len);
+#else
+    (void)p;
+    (void)shift;
+    (void)out_len;
+    return 0;
+#endif
+}
+
 /* Scratch bytes: the SIMD kernel's int16 copy of one input row; the reference needs none. */
 static inline size_t fully_connected_s8_wrapper_scratch_bytes(int32_t in_len)
 {

@@ -6,7 +6,7 @@
 #define NN_PLAN_FORMAT_H
 
 #define NN_PLAN_MAGIC 0x4C504E4Eu /* "NNPL" little-endian */
-#define NN_PLAN_VERSION 3u
+#define NN_PLAN_VERSION 4u
 #define NN_PLAN_HEADER_BYTES 64u
 #define NN_PLAN_TENSOR_BYTES 32u
 #define NN_PLAN_OP_BYTES 20u
@@ -24,6 +24,9 @@ enum nn_location { NN_LOC_ARENA = 0, NN_LOC_CONST = 1 };
 /* CONV_S8 filters: TFLite's OHWI int8, or (SIMD plans, input channels a multiple of 4) int16 pairs in the order
  * conv2d_s8_simd's dot products read them, an int16 tensor (ceil(OC / 2), KH, KW, 2 x IC) (FORMAT.md). */
 enum nn_filter_layout { NN_FILTER_OHWI = 0, NN_FILTER_S16_PAIRS = 1 };
+/* FC_S8 weights: TFLite's (O, I) int8, or (SIMD plans, I a multiple of 4) the same bytes rearranged into the stream
+ * fully_connected_s8_simd reads, rows in quads as int16 lanes 256 x q + p (FORMAT.md). */
+enum nn_fc_weights_layout { NN_FC_WEIGHTS_OI = 0, NN_FC_WEIGHTS_QUADS = 1 };
 
 enum nn_op_kind {
     NN_OP_CONV_S8 = 1,
@@ -97,8 +100,10 @@ enum { NN_CONV_HYBRID_P_ACT_MIN = NN_CONV_P_COUNT, NN_CONV_HYBRID_P_ACT_MAX, NN_
        NN_CONV_HYBRID_P_COUNT };
 /* DWCONV_HYBRID */
 enum { NN_DWCONV_HYBRID_P_DEPTH_MULTIPLIER = NN_CONV_HYBRID_P_COUNT, NN_DWCONV_HYBRID_P_COUNT };
-/* FC_S8, FC_S16 */
-enum { NN_FC_S8_P_INPUT_OFFSET, NN_FC_S8_P_OUTPUT_ZP, NN_FC_S8_P_ACT_MIN, NN_FC_S8_P_ACT_MAX, NN_FC_S8_P_COUNT };
+/* FC_S16, the start of FC_S8 */
+enum { NN_FC_P_INPUT_OFFSET, NN_FC_P_OUTPUT_ZP, NN_FC_P_ACT_MIN, NN_FC_P_ACT_MAX, NN_FC_P_COUNT };
+/* FC_S8: + the weights' layout (enum nn_fc_weights_layout) */
+enum { NN_FC_S8_P_WEIGHTS_LAYOUT = NN_FC_P_COUNT, NN_FC_S8_P_COUNT };
 /* FC_HYBRID */
 enum { NN_FC_HYBRID_P_PER_CHANNEL, NN_FC_HYBRID_P_ASYMMETRIC_INPUTS, NN_FC_HYBRID_P_ACT_MIN, NN_FC_HYBRID_P_ACT_MAX,
        NN_FC_HYBRID_P_COUNT };

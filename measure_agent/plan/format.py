@@ -8,7 +8,7 @@ parses them and checks that everything here matches exactly.
 from __future__ import annotations
 
 MAGIC = 0x4C504E4E          # "NNPL" little-endian
-VERSION = 3
+VERSION = 4
 HEADER_BYTES = 64
 TENSOR_BYTES = 32
 OP_BYTES = 20
@@ -25,6 +25,9 @@ LOC_ARENA, LOC_CONST = 0, 1
 # CONV_S8 filter layouts (enum nn_filter_layout): TFLite's OHWI int8, or int16 pairs in the order
 # conv2d_s8_simd's dot products read them (SIMD plans only; lower/conv.py pair_filter)
 FILTER_LAYOUTS = {"ohwi": 0, "s16_pairs": 1}
+# FC_S8 weight layouts (enum nn_fc_weights_layout): TFLite's (O, I) int8, or the same bytes rearranged into the
+# stream fully_connected_s8_simd reads (SIMD plans only; lower/fully_connected.py quad_weights)
+FC_WEIGHTS_LAYOUTS = {"oi": 0, "quads": 1}
 
 OP_KINDS = {
     "CONV_S8": 1, "DWCONV_S8": 2, "FC_S8": 3, "AVGPOOL_S8": 4, "MAXPOOL_S8": 5, "ADD_S8": 6, "MUL_S8": 7,
@@ -47,7 +50,7 @@ _ADD = ("a_offset", "b_offset", "out_zp", "a_mult", "a_shift", "b_mult", "b_shif
 PARAM_LAYOUTS: dict[str, tuple[str, ...]] = {
     "CONV_S8": _CONV + ("input_offset", "output_zp", "act_min", "act_max", "filter_layout"),
     "DWCONV_S8": _CONV + ("input_offset", "output_zp", "act_min", "act_max", "depth_multiplier"),
-    "FC_S8": ("input_offset", "output_zp", "act_min", "act_max"),
+    "FC_S8": ("input_offset", "output_zp", "act_min", "act_max", "weights_layout"),
     "AVGPOOL_S8": _POOL,
     "MAXPOOL_S8": _POOL,
     "ADD_S8": _ADD,

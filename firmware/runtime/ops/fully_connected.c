@@ -34,10 +34,14 @@ NN_LOAD_TIME int nn_fc_s8_prepare(const nn_op *op, void *state, const char **ker
     NN_TRY(nn_op_output(op, &out));
     NN_TRY(nn_op_input(op, 1, &w));
     NN_CHECK(nn_is_dt(&x, NN_DT_INT8) && nn_is_dt(&out, NN_DT_INT8) && nn_is_dt(&w, NN_DT_INT8), NN_ERR_BAD_PLAN);
-    s->p.input_offset = nn_op_param(op, NN_FC_S8_P_INPUT_OFFSET);
-    s->p.output_offset = nn_op_param(op, NN_FC_S8_P_OUTPUT_ZP);
-    s->p.act_min = nn_op_param(op, NN_FC_S8_P_ACT_MIN);
-    s->p.act_max = nn_op_param(op, NN_FC_S8_P_ACT_MAX);
+    s->p.input_offset = nn_op_param(op, NN_FC_P_INPUT_OFFSET);
+    s->p.output_offset = nn_op_param(op, NN_FC_P_OUTPUT_ZP);
+    s->p.act_min = nn_op_param(op, NN_FC_P_ACT_MIN);
+    s->p.act_max = nn_op_param(op, NN_FC_P_ACT_MAX);
+    const int32_t layout = nn_op_param(op, NN_FC_S8_P_WEIGHTS_LAYOUT);
+    NN_CHECK(layout == NN_FC_WEIGHTS_OI || layout == NN_FC_WEIGHTS_QUADS, NN_ERR_BAD_PLAN);
+    s->p.weights_quads = layout == NN_FC_WEIGHTS_QUADS;
+    NN_CHECK(!s->p.weights_quads || fully_connected_s8_wrapper_reads_quads(), NN_ERR_FILTER_LAYOUT);
     NN_CHECK(nn_check_act(s->p.act_min, s->p.act_max) && nn_check_offset(s->p.input_offset) &&
                  nn_check_offset(s->p.output_offset),
              NN_ERR_BAD_PLAN);
@@ -52,6 +56,9 @@ NN_LOAD_TIME int nn_fc_s8_prepare(const nn_op *op, void *state, const char **ker
     s->weights = (const int8_t *)w.ptr;
     s->mult = (const int32_t *)(const void *)mult.ptr;
     s->shift = (const int32_t *)(const void *)shift.ptr;
+    /* the quads kernel's arithmetic holds for these shifts and offsets (the compiler lays out no others) */
+    NN_CHECK(!s->p.weights_quads || fully_connected_s8_wrapper_quads_ok(&s->p, s->shift, s->out_len),
+             NN_ERR_BAD_PLAN);
     s->out = (int8_t *)out.ptr;
     s->scratch = (int16_t *)(void *)nn_op_scratch(op);
     *kernel = fully_connected_s8_wrapper_kernel(s->in_len);
@@ -85,10 +92,10 @@ int nn_fc_s16_prepare(const nn_op *op, void *state, const char **kernel)
     NN_TRY(nn_op_output(op, &out));
     NN_TRY(nn_op_input(op, 1, &w));
     NN_CHECK(nn_is_dt(&x, NN_DT_INT16) && nn_is_dt(&out, NN_DT_INT16) && nn_is_dt(&w, NN_DT_INT8), NN_ERR_BAD_PLAN);
-    s->p.input_offset = nn_op_param(op, NN_FC_S8_P_INPUT_OFFSET);
-    s->p.output_offset = nn_op_param(op, NN_FC_S8_P_OUTPUT_ZP);
-    s->p.act_min = nn_op_param(op, NN_FC_S8_P_ACT_MIN);
-    s->p.act_max = nn_op_param(op, NN_FC_S8_P_ACT_MAX);
+    s->p.input_offset = nn_op_param(op, NN_FC_P_INPUT_OFFSET);
+    s->p.output_offset = nn_op_param(op, NN_FC_P_OUTPUT_ZP);
+    s->p.act_min = nn_op_param(op, NN_FC_P_ACT_MIN);
+    s->p.act_max = nn_op_param(op, NN_FC_P_ACT_MAX);
     NN_CHECK(nn_check_act16(s->p.act_min, s->p.act_max) && s->p.input_offset == 0 && s->p.output_offset == 0,
              NN_ERR_BAD_PLAN);
     NN_CHECK(w.d[3] <= NN_MAX_TAPS, NN_ERR_BAD_SIZE);

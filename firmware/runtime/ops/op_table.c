@@ -118,7 +118,7 @@ static const nn_op_entry OPS[] = {
     {NN_OP_DWCONV_S16, NN_DWCONV_S8_P_COUNT, nn_dwconv_s16_prepare, nn_dwconv_s16_eval},
 #endif
 #if NN_HAS_OP(FC_S16)
-    {NN_OP_FC_S16, NN_FC_S8_P_COUNT, nn_fc_s16_prepare, nn_fc_s16_eval},
+    {NN_OP_FC_S16, NN_FC_P_COUNT, nn_fc_s16_prepare, nn_fc_s16_eval},
 #endif
 #if NN_HAS_OP(ADD_S16)
     {NN_OP_ADD_S16, NN_ADD_S8_P_COUNT, nn_add_s16_prepare, nn_add_s16_eval},

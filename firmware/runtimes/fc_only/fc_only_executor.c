@@ -143,10 +143,11 @@ int nn_load(const uint8_t *plan, uint32_t plan_len, uint8_t *arena, uint32_t are
         l->batches = (int32_t)(bytes[0] / (uint32_t)cols);
         if ((uint32_t)(l->batches * rows) != bytes[5]) return NN_ERR_BAD_SIZE;
         const uint8_t *pp = plan + params_off + 4u * p0;
-        l->in_off = (int32_t)rd32(pp + 4 * NN_FC_S8_P_INPUT_OFFSET);
-        l->out_zp = (int32_t)rd32(pp + 4 * NN_FC_S8_P_OUTPUT_ZP);
-        l->lo = (int32_t)rd32(pp + 4 * NN_FC_S8_P_ACT_MIN);
-        l->hi = (int32_t)rd32(pp + 4 * NN_FC_S8_P_ACT_MAX);
+        l->in_off = (int32_t)rd32(pp + 4 * NN_FC_P_INPUT_OFFSET);
+        l->out_zp = (int32_t)rd32(pp + 4 * NN_FC_P_OUTPUT_ZP);
+        l->lo = (int32_t)rd32(pp + 4 * NN_FC_P_ACT_MIN);
+        l->hi = (int32_t)rd32(pp + 4 * NN_FC_P_ACT_MAX);
+        if (rd32(pp + 4 * NN_FC_S8_P_WEIGHTS_LAYOUT) != NN_FC_WEIGHTS_OI) return NN_ERR_FILTER_LAYOUT;
         for (int32_t r = 0; r < rows; r++) {
             int32_t sh;
             memcpy(&sh, t[4] + 4 * r, 4);

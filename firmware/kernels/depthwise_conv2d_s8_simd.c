@@ -703,20 +703,55 @@ static void dw_row33(const dw_ctx *c, int8_t *o)
     }
 }
 
-/* Once per call, out of line and compiled for size: the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read
+/* The two-pixel path's per-call setup (its blocks, see dw33_pairs_args), kept tight since small spatial layers
+ * run it once per few outputs: the doubled expanded weights tap by tap (the filter read in its order,
+ * sequential flash reads), then per group the weight sums in int16 lanes (9 doubled weights: at most 2304 in
+ * magnitude) and each channel's dw_rq2_init with the input offset term folded into the bias. */
+static void __attribute__((noinline)) dw_setup_pairs(const nn_conv_params *p, const int8_t *filter, const int32_t *bias,
+                                                     const int32_t *mult, const int32_t *shift, int32_t CO,
+                                                     uint32_t *blk)
+{
+    const int32_t groups = CO / 4;
+    for (int32_t t = 0; t < 9; t++) {
+        const int8_t *ft = filter + t * CO;
+        uint32_t *wg = blk + 2 * t;
+        for (int32_t g = 0; g < groups; g++, ft += 4, wg += 34) {
+            const uint32_t v = nn_read32(ft);
+            const uint32_t e = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
+            wg[0] = nn_sadd16(e, e);
+            wg[1] = nn_sadd16(od, od);
+        }
+    }
+    for (int32_t g = 0; g < groups; g++, blk += 34) {
+        uint32_t se = blk[0], so = blk[1];
+        for (int32_t t = 1; t < 9; t++) {
+            se = nn_sadd16(se, blk[2 * t]);
+            so = nn_sadd16(so, blk[2 * t + 1]);
+        }
+        /* channel 4g + i: lane i / 2 of se (even i) or so (odd i), halved */
+        const int32_t sw[4] = {(int16_t)se / 2, (int16_t)so / 2, (int16_t)(se >> 16) / 2, (int16_t)(so >> 16) / 2};
+        dw_rq *q = (dw_rq *)(void *)(blk + 18);
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t c = 4 * g + i;
+            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw[i] * (uint32_t)p->input_offset);
+            dw_rq2_init(&q[i], b, mult[c], shift[c], p->output_offset);
+        }
+    }
+}
+
+/* Once per call (the one-pixel paths), out of line and compiled for size: the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read
  * in its own order (tap by tap: sequential flash reads), a word (4 channels of a tap) at a time; then per group
  * each channel's weight sum from the expanded words (in RAM), for the bias with the input offset of every tap
  * (padding included, see above) folded in. */
 static NN_SETUP void dw_setup(const nn_conv_params *p, const int8_t *filter, const int32_t *bias,
-                              const int32_t *mult, const int32_t *shift, int32_t CO, int32_t taps, int pairs33,
-                              dw_rq *rq, uint32_t *wx)
+                              const int32_t *mult, const int32_t *shift, int32_t CO, int32_t taps, dw_rq *rq,
+                              uint32_t *wx)
 {
     const int32_t CO4 = (CO + 3) & ~3;
-    const int32_t wmul = pairs33 ? 2 : 1; /* the two-pixel path's weights doubled (dw_rq2_init) */
     for (int32_t t = 0; t < taps; t++) {
         const int8_t *ft = filter + t * CO;
         for (int32_t g = 0; g < CO4; g += 4) {
-            uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+            uint32_t *wg = wx + g / 4 * taps * 2;
             uint32_t v = 0;
             if (g + 4 <= CO) {
                 v = nn_read32(ft + g);
@@ -725,14 +760,12 @@ static NN_SETUP void dw_setup(const nn_conv_params *p, const int8_t *filter, con
                     v |= (uint32_t)(uint8_t)ft[g + i] << (8 * i);
                 }
             }
-            const uint32_t e = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
-            /* doubled: halfwords of at most 256 in magnitude */
-            wg[2 * t] = pairs33 ? nn_sadd16(e, e) : e;
-            wg[2 * t + 1] = pairs33 ? nn_sadd16(od, od) : od;
+            wg[2 * t] = nn_sxtb16(v);
+            wg[2 * t + 1] = nn_sxtb16_ror8(v);
         }
     }
     for (int32_t g = 0; g < CO4; g += 4) {
-        const uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+        const uint32_t *wg = wx + g / 4 * taps * 2;
         int32_t sw[4] = {0, 0, 0, 0};
         for (int32_t t = 0; t < taps; t++) {
             const uint32_t e = wg[2 * t], od = wg[2 * t + 1];
@@ -743,13 +776,8 @@ static NN_SETUP void dw_setup(const nn_conv_params *p, const int8_t *filter, con
         }
         for (int32_t i = 0; i < 4 && g + i < CO; i++) {
             const int32_t c = g + i;
-            const int32_t swi = sw[i] / wmul; /* exact: a sum of doubled weights is even */
-            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)swi * (uint32_t)p->input_offset);
-            if (pairs33) {
-                dw_rq2_init((dw_rq *)(void *)(wg + 18) + i, b, mult[c], shift[c], p->output_offset);
-            } else {
-                dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
-            }
+            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw[i] * (uint32_t)p->input_offset);
+            dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
         }
     }
 }
@@ -777,10 +805,12 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
      * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
     const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
                         (CO & 3) == 0 && dw_blk_ok(bias, CO);
-    dw_setup(p, filter, bias, mult, shift, CO, taps, pairs33, rq, wx);
     if (pairs33) {
+        dw_setup_pairs(p, filter, bias, mult, shift, CO, (uint32_t *)(void *)rq);
         wx = (uint32_t *)(void *)rq;
         rq = NULL;
+    } else {
+        dw_setup(p, filter, bias, mult, shift, CO, taps, rq, wx);
     }
     dw_ctx ctx = {ring, row_off, wx, rq, filter, OW, CO, kh, kw, taps, p->stride_w * CO, p->dil_w * CO,
                   p->output_offset, p->act_min, p->act_max, (uint8_t)p->act_min * 0x01010101u,

@@ -141,32 +141,58 @@ static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t 
 }
 
 /* load_row_groups pixel by pixel (every group of a pixel, four per step): for rows with fewer pixels than
- * channel groups, whose group-by-group loops would be short. */
+ * channel groups, whose group-by-group loops would be short. Depth multiplier 1 in its own small loop (few
+ * live values: no spills), the padding four words per step too. */
+static void __attribute__((noinline)) load_row_groups_px1(const int8_t *in_row, int32_t y_inside, int32_t W,
+                                                          int32_t C, int32_t pad_w, int32_t span, uint32_t zp4,
+                                                          int8_t *dst)
+{
+    const int32_t groups = C / 4, gs = span * 4;
+    for (int32_t i = 0; i < span; i++, dst += 4) {
+        const int32_t x = i - pad_w;
+        int8_t *d = dst;
+        int32_t g = groups;
+        if (!y_inside || x < 0 || x >= W) {
+            for (; g >= 4; g -= 4, d += 4 * gs) {
+                nn_write32(d, zp4);
+                nn_write32(d + gs, zp4);
+                nn_write32(d + 2 * gs, zp4);
+                nn_write32(d + 3 * gs, zp4);
+            }
+            for (; g > 0; g--, d += gs) {
+                nn_write32(d, zp4);
+            }
+            continue;
+        }
+        const int8_t *src = in_row + x * C;
+        for (; g >= 4; g -= 4, src += 16, d += 4 * gs) { /* four words per step: the loads pipeline */
+            const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4), v2 = nn_read32(src + 8),
+                           v3 = nn_read32(src + 12);
+            nn_write32(d, v0);
+            nn_write32(d + gs, v1);
+            nn_write32(d + 2 * gs, v2);
+            nn_write32(d + 3 * gs, v3);
+        }
+        for (; g > 0; g--, src += 4, d += gs) {
+            nn_write32(d, nn_read32(src));
+        }
+    }
+}
+
 static void load_row_groups_px(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
                             int32_t span, int8_t zp, int8_t *dst)
 {
     const int32_t groups = C * dm / 4, gstride = span * 4;
     const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
+    if (dm == 1) {
+        load_row_groups_px1(in_row, y_inside, W, C, pad_w, span, zp4, dst);
+        return;
+    }
     for (int32_t i = 0; i < span; i++, dst += 4) {
         const int32_t x = i - pad_w;
         if (!y_inside || x < 0 || x >= W) {
             for (int32_t g = 0; g < groups; g++) {
                 nn_write32(dst + g * gstride, zp4);
-            }
-        } else if (dm == 1) { /* four words per step: the loads pipeline */
-            const int8_t *src = in_row + x * C;
-            int8_t *d = dst;
-            int32_t g = groups;
-            for (; g >= 4; g -= 4, src += 16, d += 4 * gstride) {
-                const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4), v2 = nn_read32(src + 8),
-                               v3 = nn_read32(src + 12);
-                nn_write32(d, v0);
-                nn_write32(d + gstride, v1);
-                nn_write32(d + 2 * gstride, v2);
-                nn_write32(d + 3 * gstride, v3);
-            }
-            for (; g > 0; g--, src += 4, d += gstride) {
-                nn_write32(d, nn_read32(src));
             }
         } else {
             const int8_t *src = in_row + x * C;

@@ -119,6 +119,10 @@ DWCONV_PAIRS = [
     dict(shape=(5, 5, 2), k=3, s=2, pad="same", dm=2, act="relu6"),
     dict(shape=(4, 1, 12), k=3, s=1, pad="same", dm=1, act="none"),
     dict(shape=(3, 3, 16), k=3, s=2, pad="valid", dm=1, act="relu"),
+    # rows with fewer pixels than channel groups (loaded pixel by pixel): groups not a multiple of 4, padding
+    # rows and columns, stride 1 and 2, odd and even widths
+    dict(shape=(3, 5, 40), k=3, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(6, 6, 36), k=3, s=2, pad="same", dm=1, act="none"),
 ]
 INT8_CASES += [("dwconv", p) for p in DWCONV_PAIRS]
 # the SIMD ADD's table path (512 elements and more): an odd count (the pair loop's last element), ReLU (the

@@ -1,6 +1,6 @@
-"""The SIMD depthwise kernel's two-pixel 3x3 path requantizes twice the accumulator with one SMMLAR
+"""The SIMD depthwise kernel's int16 3x3 path requantizes twice the accumulator with one SMMLAR
 (depthwise_conv2d_s8_simd.c, dw_rq2_init): exact while every bias stays inside +-2^29 (dw_blk_ok), the
-layer taking the one-pixel 3x3 path otherwise. Biases at that limit and just past it (one channel is enough
+layer taking the one-pixel 3x3 path otherwise (as does a depth multiplier > 1). Biases at that limit and just past it (one channel is enough
 to switch the layer), on the host and the virtual board: stride 1 and 2, padding, odd widths, a depth
 multiplier, activation bounds, with ties of the rounding from power-of-two scales."""
 

@@ -119,6 +119,21 @@ DWCONV_PAIRS = [
     dict(shape=(5, 5, 2), k=3, s=2, pad="same", dm=2, act="relu6"),
     dict(shape=(4, 1, 12), k=3, s=1, pad="same", dm=1, act="none"),
     dict(shape=(3, 3, 16), k=3, s=2, pad="valid", dm=1, act="relu"),
+    # rows with fewer pixels than channel groups (loaded pixel by pixel): groups not a multiple of 4, padding
+    # rows and columns, stride 1 and 2, odd and even widths
+    dict(shape=(3, 5, 40), k=3, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(6, 6, 36), k=3, s=2, pad="same", dm=1, act="none"),
+    # the int16 SMLAD path's blocks: widths 1, 2, 3 (partial four-pixel block), 5 (a one-pixel tail), 6 (a
+    # two-pixel tail), 8 (whole blocks), stride 2 with odd widths (two-pixel tails), valid padding, channel
+    # pairs across several groups, activation bounds
+    dict(shape=(3, 1, 8), k=3, s=1, pad="same", dm=1, act="relu"),
+    dict(shape=(4, 2, 4), k=3, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(5, 5, 12), k=3, s=1, pad="valid", dm=1, act="relu6"),
+    dict(shape=(4, 5, 16), k=3, s=1, pad="same", dm=1, act="relu6"),
+    dict(shape=(5, 6, 8), k=3, s=1, pad="same", dm=1, act="none"),
+    dict(shape=(6, 8, 20), k=3, s=1, pad="same", dm=1, act="relu"),
+    dict(shape=(7, 9, 8), k=3, s=2, pad="same", dm=1, act="relu6"),
+    dict(shape=(6, 10, 12), k=3, s=2, pad="valid", dm=1, act="none"),
 ]
 INT8_CASES += [("dwconv", p) for p in DWCONV_PAIRS]
 # the SIMD ADD's table path (512 elements and more): an odd count (the pair loop's last element), ReLU (the

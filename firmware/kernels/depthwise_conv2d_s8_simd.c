@@ -15,6 +15,8 @@
  * output zero point folded in, the activation clamp four bytes at a time (SSUB8/SEL), four results stored
  * as one word. A layer with a channel whose requantization the fused form cannot take (a multiplier of 1/4
  * or more, or below 2^-22) runs the generic loop with the reference's requantization for every channel.
+ * 3x3 with stride 1 or 2, depth multiplier 1 and channels a multiple of 4 takes the int16 SMLAD path
+ * (dw16_*, below: input plus offset as int16 pixel pairs, two channels x four pixels per step).
  * All int32 sums wrap as the reference's.
  */
 #include "nn_kernels.h"
@@ -27,15 +29,6 @@ static inline int32_t span_w(const nn_conv_params *p, const nn_dims *f_d, const 
     return (out_d->w - 1) * p->stride_w + (f_d->w - 1) * p->dil_w + 1;
 }
 
-size_t depthwise_conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
-{
-    const size_t c = (size_t)out_d->c;
-    const size_t ring = (size_t)f_d->h * (size_t)span_w(p, f_d, out_d) * c;
-    /* the kh ring row offsets, requantization constants (16 bytes per channel), expanded weights (2 bytes
-     * per tap and channel, channels rounded up to 4), the ring */
-    return 16u * c + 4u * (size_t)f_d->h + 2u * (size_t)f_d->h * (size_t)f_d->w * ((c + 3u) & ~(size_t)3u) +
-           ((ring + 3u) & ~(size_t)3u);
-}
 
 /* One channel's fused requantization (see conv2d_s8_simd.c): bias with the input offset term folded in,
  * multiplier, high word of the rounding constant with the output zero point folded in, final shift. A
@@ -72,8 +65,7 @@ static int32_t dw_rq_one(int32_t acc, const dw_rq *q, int32_t out_off)
 }
 
 /*
- * The two-pixel and lone-pixel 3x3 paths' requantization, on twice the accumulator (their weights and bias
- * are doubled: x2 = 2 x, exact while |x| < 2^30, see dw_blk_ok). The fused rounding above,
+ * The int16 3x3 path's requantization, on twice the accumulator (its weights and bias are doubled: x2 = 2 x, exact while |x| < 2^30, see dw_blk_ok). The fused rounding above,
  * floor((x m + 2^30 + khi 2^32 - [x < 0] 2^31) / 2^(32 + rsh)), equals
  * floor((F + 2 khi - [x < 0]) / 2^(rsh + 1)) with F = floor((x2 m + 2^31) / 2^32): one SMMLAR accumulating
  * k2 = 2 khi - [x < 0], then an arithmetic shift by right = rsh + 1. The block's dw_rq then holds
@@ -136,113 +128,6 @@ static void load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t 
                     dst[c * dm + m] = src[c];
                 }
             }
-        }
-    }
-}
-
-/* load_row_groups pixel by pixel (every group of a pixel, four per step): for rows with fewer pixels than
- * channel groups, whose group-by-group loops would be short. */
-static void load_row_groups_px(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
-                            int32_t span, int8_t zp, int8_t *dst)
-{
-    const int32_t groups = C * dm / 4, gstride = span * 4;
-    const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
-    for (int32_t i = 0; i < span; i++, dst += 4) {
-        const int32_t x = i - pad_w;
-        if (!y_inside || x < 0 || x >= W) {
-            for (int32_t g = 0; g < groups; g++) {
-                nn_write32(dst + g * gstride, zp4);
-            }
-        } else if (dm == 1) { /* four words per step: the loads pipeline */
-            const int8_t *src = in_row + x * C;
-            int8_t *d = dst;
-            int32_t g = groups;
-            for (; g >= 4; g -= 4, src += 16, d += 4 * gstride) {
-                const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + 4), v2 = nn_read32(src + 8),
-                               v3 = nn_read32(src + 12);
-                nn_write32(d, v0);
-                nn_write32(d + gstride, v1);
-                nn_write32(d + 2 * gstride, v2);
-                nn_write32(d + 3 * gstride, v3);
-            }
-            for (; g > 0; g--, src += 4, d += gstride) {
-                nn_write32(d, nn_read32(src));
-            }
-        } else {
-            const int8_t *src = in_row + x * C;
-            int32_t co = 0;
-            for (int32_t c = 0; c < C; c++) {
-                for (int32_t m = 0; m < dm; m++, co++) {
-                    dst[(co >> 2) * gstride + (co & 3)] = src[c];
-                }
-            }
-        }
-    }
-}
-
-/* The same row in the channel-group-major layout of the two-pixel 3x3 path: the 4 channels of group g at
- * pixel i are the word at dst + (g * span + i) * 4, so a window's taps are 4 bytes apart. The loop with
- * the longer inner trip count: with at least as many inside pixels as groups, group by group (the left
- * padding, the inside pixels, one load and one store per word, four pixels per step, the right padding),
- * else pixel by pixel (load_row_groups_px). */
-static void load_row_groups(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t dm, int32_t pad_w,
-                            int32_t span, int8_t zp, int8_t *dst)
-{
-    const int32_t groups = C * dm / 4, gstride = span * 4;
-    const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
-    /* pixels [0, x0) and [x1, span) of the span are padding */
-    int32_t x0 = pad_w < span ? pad_w : span, x1 = W + pad_w < span ? W + pad_w : span;
-    if (!y_inside) {
-        x0 = x1 = span;
-    }
-    if (x1 < x0) {
-        x1 = x0;
-    }
-    if (x1 - x0 < groups) {
-        load_row_groups_px(in_row, y_inside, W, C, dm, pad_w, span, zp, dst);
-        return;
-    }
-    if (dm != 1) {
-        for (int32_t g = 0; g < groups; g++) {
-            uint32_t *d = (uint32_t *)(void *)(dst + g * gstride);
-            for (int32_t i = 0; i < x0; i++) {
-                d[i] = zp4;
-            }
-            for (int32_t i = x1; i < span; i++) {
-                d[i] = zp4;
-            }
-        }
-        for (int32_t i = x0; i < x1; i++) {
-            const int8_t *src = in_row + (i - pad_w) * C;
-            int32_t co = 0;
-            for (int32_t c = 0; c < C; c++) {
-                for (int32_t m = 0; m < dm; m++, co++) {
-                    dst[(co >> 2) * gstride + i * 4 + (co & 3)] = src[c];
-                }
-            }
-        }
-        return;
-    }
-    for (int32_t g = 0; g < groups; g++) {
-        uint32_t *d = (uint32_t *)(void *)(dst + g * gstride);
-        int32_t i = 0;
-        for (; i < x0; i++) {
-            d[i] = zp4;
-        }
-        const int8_t *src = in_row + (x0 - pad_w) * C + 4 * g;
-        for (; i + 4 <= x1; i += 4, src += 4 * C) {
-            const uint32_t v0 = nn_read32(src), v1 = nn_read32(src + C), v2 = nn_read32(src + 2 * C),
-                           v3 = nn_read32(src + 3 * C);
-            d[i] = v0;
-            d[i + 1] = v1;
-            d[i + 2] = v2;
-            d[i + 3] = v3;
-        }
-        for (; i < x1; i++, src += C) {
-            d[i] = nn_read32(src);
-        }
-        for (; i < span; i++) {
-            d[i] = zp4;
         }
     }
 }
@@ -408,282 +293,6 @@ static void dw_row(const dw_ctx *c, int8_t *o, int fast)
     }
 }
 
-/*
- * Stride 1 or 2, no dilation, 3x3, channels a multiple of 4, every channel fused: one output row, channel group by
- * channel group, the output pixels two at a time (the ring in the group-major layout, see load_row_groups).
- * Group g's block at blk + 34 g is its 9 taps' expanded weights (18 words) followed by its 4 channels' dw_rq
- * (16 words). The two pixels' windows share input columns (stride 1: 2 of their 4 per kernel row, stride 2:
- * 1 of 5), each column loaded and expanded once for both, and each tap's weights serve both pixels; the
- * requantization constants are loaded once per channel for both pixels, the accumulators start at the bias.
- * An odd width's last pixel: dw33_lone.
- */
-typedef struct {
-    const int8_t *r0, *r1, *r2; /* the window rows of pixel A (advance 8 x stride bytes per pair) */
-    int8_t *o;                  /* pixel A's outputs (advance 2 x co per pair) */
-    int32_t n, per_group, groups; /* pairs left in the group, pairs per group, groups left (all >= 1) */
-    int32_t r_skip, o_skip;     /* from past a group's last pair to the next group's first */
-    int32_t co;                 /* output channels (bytes per output pixel) */
-    uint32_t lo4, hi4;          /* the activation bounds in every byte */
-} dw33_pairs_args;
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* Tap T of pixel A (accumulators a*) or B (b*) from the expanded column (ie, io) and weights (we, wo). */
-#define DW2_MAC(X)                                                                                                \
-    "smlabb %[" #X "0], %[ie], %[we], %[" #X "0]\n"                                                            \
-    "smlatt %[" #X "2], %[ie], %[we], %[" #X "2]\n"                                                            \
-    "smlabb %[" #X "1], %[io], %[wo], %[" #X "1]\n"                                                            \
-    "smlatt %[" #X "3], %[io], %[wo], %[" #X "3]\n"
-#define DW2_COL(OFF)                                                                                              \
-    "ldr %[ie], [%[r], #" #OFF "]\n"                                                                           \
-    "sxtb16 %[io], %[ie], ror #8\n"                                                                            \
-    "sxtb16 %[ie], %[ie]\n"
-#define DW2_W(T)                                                                                                  \
-    "ldr %[we], [%[w], #8*(" #T ")]\n"                                                                        \
-    "ldr %[wo], [%[w], #8*(" #T ")+4]\n"
-/* Kernel row of taps T, T+1, T+2: columns 0..3 at r; pixel A takes columns 0..2, pixel B 1..3. */
-#define DW2_ROW(T, ROW, NEXT)                                                                                     \
-    "ldr %[ie], [%[r]]\n"                                                                                      \
-    DW2_W(T) "sxtb16 %[io], %[ie], ror #8\n"                                                                   \
-    "sxtb16 %[ie], %[ie]\n" DW2_MAC(a)                                                                         \
-    DW2_COL(4) DW2_MAC(b) DW2_W(T+1) DW2_MAC(a)                                                                \
-    DW2_COL(8) DW2_MAC(b) DW2_W(T+2) DW2_MAC(a)                                                                \
-    DW2_COL(12) DW2_MAC(b)                                                                                     \
-    "add %[r], %[r], #8\n"                                                                                     \
-    "str %[r], %[" #ROW "]\n"                                                                                  \
-    "ldr %[r], %[" #NEXT "]\n"
-/* The same with stride 2: columns 0..4 at r, pixel A takes 0..2, pixel B 2..4 (each tap's weights loaded once:
- * columns 0, 2, 4, then 1, 3). */
-#define DW2_ROW_S2(T, ROW, NEXT)                                                                                  \
-    "ldr %[ie], [%[r]]\n"                                                                                      \
-    DW2_W(T) "sxtb16 %[io], %[ie], ror #8\n"                                                                   \
-    "sxtb16 %[ie], %[ie]\n" DW2_MAC(a)                                                                         \
-    DW2_COL(8) DW2_MAC(b) DW2_W(T+2) DW2_MAC(a)                                                                \
-    DW2_COL(16) DW2_MAC(b)                                                                                     \
-    DW2_COL(4) DW2_W(T+1) DW2_MAC(a)                                                                           \
-    DW2_COL(12) DW2_MAC(b)                                                                                     \
-    "add %[r], %[r], #16\n"                                                                                    \
-    "str %[r], %[" #ROW "]\n"                                                                                  \
-    "ldr %[r], %[" #NEXT "]\n"
-/* Channel I of both pixels: the fused rounding (see conv2d_s8_simd.c), the accumulators already hold the
- * bias; the saturated results stay in the accumulators. */
-#define DW2_RQ1(A)                                                                                                \
-    "add %[wo], %[io], %[" #A "], asr #31\n"                                                                   \
-    "smmlar %[wo], %[" #A "], %[ie], %[wo]\n"                                                                  \
-    "asr %[wo], %[wo], %[r]\n"                                                                                 \
-    "ssat %[" #A "], #8, %[wo]\n"
-#define DW2_RQ(I)                                                                                                 \
-    "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
-    "ldr %[io], [%[w], #72+16*" #I "+8]\n"                                                                     \
-    "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
-    DW2_RQ1(a##I) DW2_RQ1(b##I)
-/* The four results of a pixel into one word, clamped bytewise to [lo4, hi4] (in ie, io). */
-#define DW2_PACK(X)                                                                                               \
-    "bfi %[" #X "0], %[" #X "1], #8, #8\n"                                                                     \
-    "bfi %[" #X "0], %[" #X "2], #16, #8\n"                                                                    \
-    "bfi %[" #X "0], %[" #X "3], #24, #8\n"                                                                    \
-    "ssub8 %[we], %[" #X "0], %[ie]\n"                                                                         \
-    "sel %[" #X "0], %[" #X "0], %[ie]\n"                                                                      \
-    "ssub8 %[we], %[" #X "0], %[io]\n"                                                                         \
-    "sel %[" #X "0], %[io], %[" #X "0]\n"
-
-/* The asm of the two-pixel loop over an output row's groups and pixel pairs, ROW the kernel row of a stride.
- * The local copy's fields are memory operands; the asm also writes r0..r2, o, n and groups ("memory"). */
-#define DW33_PAIRS_BODY(ROW)                                                                                      \
-{                                                                                                                     \
-    dw33_pairs_args m = *args;                                                                                        \
-    const uint32_t *w = blk;                                                                                          \
-    uint32_t a0, a1, a2, a3, b0, b1, b2, b3, ie, io, we, wo, r;                                                       \
-    __asm__ volatile(                                                                                                 \
-        "1:\n"                                                                                                        \
-        "ldr %[a0], [%[w], #72]\n"                                                                                    \
-        "ldr %[a1], [%[w], #88]\n"                                                                                    \
-        "ldr %[a2], [%[w], #104]\n"                                                                                   \
-        "ldr %[a3], [%[w], #120]\n"                                                                                   \
-        "ldr %[r], %[r0]\n"                                                                                           \
-        "mov %[b0], %[a0]\n"                                                                                          \
-        "mov %[b1], %[a1]\n"                                                                                          \
-        "mov %[b2], %[a2]\n"                                                                                          \
-        "mov %[b3], %[a3]\n"                                                                                          \
-        ROW(0, r0, r1) ROW(3, r1, r2) ROW(6, r2, r0)                                                                  \
-        DW2_RQ(0) DW2_RQ(1) DW2_RQ(2) DW2_RQ(3)                                                                       \
-        "ldr %[ie], %[lo4]\n"                                                                                         \
-        "ldr %[io], %[hi4]\n"                                                                                         \
-        DW2_PACK(a) DW2_PACK(b)                                                                                       \
-        "ldr %[r], %[o]\n"                                                                                            \
-        "ldr %[wo], %[co]\n"                                                                                          \
-        "str %[a0], [%[r]]\n"                                                                                         \
-        "str %[b0], [%[r], %[wo]]\n"                                                                                  \
-        "add %[r], %[r], %[wo], lsl #1\n"                                                                             \
-        "str %[r], %[o]\n"                                                                                            \
-        "ldr %[r], %[n]\n"                                                                                            \
-        "subs %[r], %[r], #1\n"                                                                                       \
-        "str %[r], %[n]\n"                                                                                            \
-        "bne 1b\n"                                                                                                    \
-        "ldr %[r], %[per]\n"                                                                                          \
-        "ldr %[ie], %[rskip]\n"                                                                                       \
-        "ldr %[io], %[oskip]\n"                                                                                       \
-        "str %[r], %[n]\n"                                                                                            \
-        "ldr %[r], %[r0]\n"                                                                                           \
-        "add %[r], %[r], %[ie]\n"                                                                                     \
-        "str %[r], %[r0]\n"                                                                                           \
-        "ldr %[r], %[r1]\n"                                                                                           \
-        "add %[r], %[r], %[ie]\n"                                                                                     \
-        "str %[r], %[r1]\n"                                                                                           \
-        "ldr %[r], %[r2]\n"                                                                                           \
-        "add %[r], %[r], %[ie]\n"                                                                                     \
-        "str %[r], %[r2]\n"                                                                                           \
-        "ldr %[r], %[o]\n"                                                                                            \
-        "add %[r], %[r], %[io]\n"                                                                                     \
-        "str %[r], %[o]\n"                                                                                            \
-        "add %[w], %[w], #136\n"                                                                                      \
-        "ldr %[r], %[ng]\n"                                                                                           \
-        "subs %[r], %[r], #1\n"                                                                                       \
-        "str %[r], %[ng]\n"                                                                                           \
-        "bne 1b\n"                                                                                                    \
-        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1),             \
-          [b2] "=&r"(b2), [b3] "=&r"(b3), [ie] "=&r"(ie), [io] "=&r"(io), [we] "=&r"(we), [wo] "=&r"(wo),             \
-          [r] "=&r"(r), [w] "+r"(w)                                                                                   \
-        : [r0] "m"(m.r0), [r1] "m"(m.r1), [r2] "m"(m.r2), [o] "m"(m.o), [n] "m"(m.n), [ng] "m"(m.groups), [co] "m"(m.co), [lo4] "m"(m.lo4), [hi4] "m"(m.hi4), [per] "m"(m.per_group), [rskip] "m"(m.r_skip),\
-          [oskip] "m"(m.o_skip)                                                                                       \
-        : "cc", "memory");                                                                                            \
-}
-
-static void __attribute__((noinline)) dw33_pairs_s1(const uint32_t *blk, dw33_pairs_args *args) DW33_PAIRS_BODY(DW2_ROW)
-static void __attribute__((noinline)) dw33_pairs_s2(const uint32_t *blk, dw33_pairs_args *args) DW33_PAIRS_BODY(DW2_ROW_S2)
-
-static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
-{
-    if (stride == 2) {
-        dw33_pairs_s2(blk, args);
-    } else {
-        dw33_pairs_s1(blk, args);
-    }
-}
-#else
-/* Four doubled accumulators requantized (dw_rq2_one), clamped and stored as one word. */
-static void dw_blk_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const dw_rq *q, uint32_t lo4, uint32_t hi4,
-                       int8_t *o)
-{
-    const uint32_t v0 = (uint8_t)dw_clamp8(dw_rq2_one(a0, &q[0]), lo4, hi4);
-    const uint32_t v1 = (uint8_t)dw_clamp8(dw_rq2_one(a1, &q[1]), lo4, hi4);
-    const uint32_t v2 = (uint8_t)dw_clamp8(dw_rq2_one(a2, &q[2]), lo4, hi4);
-    const uint32_t v3 = (uint8_t)dw_clamp8(dw_rq2_one(a3, &q[3]), lo4, hi4);
-    nn_write32(o, v0 | (v1 << 8) | (v2 << 16) | (v3 << 24));
-}
-
-static void dw33_pairs(const uint32_t *blk, dw33_pairs_args *args, int32_t stride)
-{
-    dw33_pairs_args m = *args;
-    for (; m.groups > 0; m.groups--, blk += 34) {
-        const dw_rq *q = (const dw_rq *)(const void *)(blk + 18);
-        for (int32_t i = 0; i < 2 * m.per_group; i++) {
-            int32_t a0, a1, a2, a3;
-            const int32_t x = 4 * stride * i;
-            dw_mac33(m.r0 + x, m.r1 + x, m.r2 + x, 4, blk, &a0, &a1, &a2, &a3);
-            dw_blk_rq4(a0, a1, a2, a3, q, m.lo4, m.hi4, m.o + i * m.co);
-        }
-        const int32_t adv = 8 * stride * m.per_group + m.r_skip;
-        m.r0 += adv;
-        m.r1 += adv;
-        m.r2 += adv;
-        m.o += 2 * m.co * m.per_group + m.o_skip;
-    }
-}
-#endif
-
-/* The lone last pixel of an odd-width row, every group in one pass (the same blocks, the fused rounding with
- * the accumulators starting at the bias, the clamp and word store of the two-pixel loop). */
-typedef struct {
-    const int8_t *r0, *r1, *r2; /* group 0's window rows (advance gstride per group) */
-    int32_t gstride;
-    int8_t *o;                  /* group 0's outputs (advance 4) */
-    int32_t groups;             /* >= 1 */
-    uint32_t lo4, hi4;
-} dw33_lone_args;
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* one tap at byte OFF of the row pointer r: DW33_TAP's instructions */
-#define DW1_TAP(OFF, T) DW33_TAP(r, ", #" #OFF, T)
-#define DW1_ROW(T, ROW)                                                                                           \
-    "ldr %[r], %[" #ROW "]\n" DW1_TAP(0, T) DW1_TAP(4, T + 1) DW1_TAP(8, T + 2)                                 \
-    "add %[r], %[r], %[gs]\n"                                                                                  \
-    "str %[r], %[" #ROW "]\n"
-#define DW1_RQ(A, I)                                                                                              \
-    "ldr %[ie], [%[w], #72+16*" #I "+4]\n"                                                                     \
-    "ldr %[iv], [%[w], #72+16*" #I "+8]\n"                                                                     \
-    "ldr %[r], [%[w], #72+16*" #I "+12]\n"                                                                     \
-    "add %[wo], %[iv], %[" #A "], asr #31\n"                                                                   \
-    "smmlar %[wo], %[" #A "], %[ie], %[wo]\n"                                                                  \
-    "asr %[wo], %[wo], %[r]\n"                                                                                 \
-    "ssat %[" #A "], #8, %[wo]\n"
-
-static void __attribute__((noinline)) dw33_lone(const uint32_t *blk, dw33_lone_args *args)
-{
-    dw33_lone_args m = *args;
-    const uint32_t *w = blk;
-    uint32_t a0, a1, a2, a3, iv, ie, we, wo, r, gs = (uint32_t)m.gstride;
-    __asm__ volatile(
-        "1:\n"
-        "ldr %[a0], [%[w], #72]\n"
-        "ldr %[a1], [%[w], #88]\n"
-        "ldr %[a2], [%[w], #104]\n"
-        "ldr %[a3], [%[w], #120]\n"
-        DW1_ROW(0, r0) DW1_ROW(3, r1) DW1_ROW(6, r2)
-        DW1_RQ(a0, 0) DW1_RQ(a1, 1) DW1_RQ(a2, 2) DW1_RQ(a3, 3)
-        "bfi %[a0], %[a1], #8, #8\n"
-        "bfi %[a0], %[a2], #16, #8\n"
-        "bfi %[a0], %[a3], #24, #8\n"
-        "ldr %[ie], %[lo4]\n"
-        "ldr %[iv], %[hi4]\n"
-        "ssub8 %[we], %[a0], %[ie]\n"
-        "sel %[a0], %[a0], %[ie]\n"
-        "ssub8 %[we], %[a0], %[iv]\n"
-        "sel %[a0], %[iv], %[a0]\n"
-        "ldr %[r], %[o]\n"
-        "str %[a0], [%[r]], #4\n"
-        "str %[r], %[o]\n"
-        "add %[w], %[w], #136\n"
-        "ldr %[r], %[ng]\n"
-        "subs %[r], %[r], #1\n"
-        "str %[r], %[ng]\n"
-        "bne 1b\n"
-        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [iv] "=&r"(iv), [ie] "=&r"(ie),
-          [we] "=&r"(we), [wo] "=&r"(wo), [r] "=&r"(r), [w] "+r"(w)
-        /* the local copy's fields as memory operands; the asm also writes r0..r2, o and groups ("memory") */
-        : [r0] "m"(m.r0), [r1] "m"(m.r1), [r2] "m"(m.r2), [o] "m"(m.o), [ng] "m"(m.groups), [lo4] "m"(m.lo4),
-          [hi4] "m"(m.hi4), [gs] "r"(gs)
-        : "cc", "memory");
-}
-#else
-static void dw33_lone(const uint32_t *blk, dw33_lone_args *args)
-{
-    dw33_lone_args m = *args;
-    for (; m.groups > 0; m.groups--, blk += 34, m.r0 += m.gstride, m.r1 += m.gstride, m.r2 += m.gstride, m.o += 4) {
-        int32_t a0, a1, a2, a3;
-        dw_mac33(m.r0, m.r1, m.r2, 4, blk, &a0, &a1, &a2, &a3);
-        dw_blk_rq4(a0, a1, a2, a3, (const dw_rq *)(const void *)(blk + 18), m.lo4, m.hi4, m.o);
-    }
-}
-#endif
-
-/* One output row of the two-pixel 3x3 path (stride 1 or 2): the pairs, then a lone last pixel (odd width). */
-static void dw_row33_pairs(const dw_ctx *c, int32_t span, int32_t stride, int8_t *o)
-{
-    const int32_t groups = c->CO / 4, gstride = span * 4, pairs = c->OW / 2;
-    if (pairs > 0) {
-        dw33_pairs_args a = {c->ring + c->row_off[0], c->ring + c->row_off[1], c->ring + c->row_off[2], o, pairs,
-                             pairs, groups, gstride - 8 * stride * pairs, 4 - 2 * c->CO * pairs, c->CO, c->lo4,
-                             c->hi4};
-        dw33_pairs(c->wx, &a, stride);
-    }
-    if (c->OW & 1) {
-        const int32_t x = 4 * stride * (c->OW - 1);
-        dw33_lone_args a = {c->ring + c->row_off[0] + x, c->ring + c->row_off[1] + x, c->ring + c->row_off[2] + x,
-                            gstride, o + (c->OW - 1) * c->CO, groups, c->lo4, c->hi4};
-        dw33_lone(c->wx, &a);
-    }
-}
-
 /* One output row of a 3x3 kernel whose channels all take the fused requantization. */
 static void dw_row33(const dw_ctx *c, int8_t *o)
 {
@@ -703,20 +312,551 @@ static void dw_row33(const dw_ctx *c, int8_t *o)
     }
 }
 
-/* Once per call, out of line and compiled for size: the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read
+/*
+ * The int16 SMLAD 3x3 path (stride 1 or 2, no horizontal dilation, depth multiplier 1, channels a multiple of
+ * 4, every channel fused, dw_blk_ok). The ring holds each input value plus the input offset as int16 (padding
+ * 0: exactly the reference's skipped tap, so the bias needs no offset term) as words of pixel pairs: word
+ * (pair j of channels 2j, 2j + 1, k, slot, e) = pixels 2k and 2k + 1 of the span of channel 2j + e, at
+ * ring + j * 12 S + 24 k + 8 slot + 4 e (S halfwords per slot row), so the input words of a block sit at fixed
+ * offsets from one pointer. Instead of naming the slots per output row, the weights come in the three
+ * rotations of the kernel rows over the slots (slot s meets kernel row (s - rot) mod 3, rot = the slot of the
+ * output row's first input row). Two channels, four output pixels per step; weight pairs doubled as in
+ * dw_rq2_init, so a word of two adjacent pixels meets a weight pair in one SMLAD:
+ *   stride 1, words A = (x0, x1), B = (x2, x3), C = (x4, x5), W = (w0, w1), V = (w1, w2):
+ *     px0 = A.W + x2 w2, px1 = x1 w0 + B.V, px2 = B.W + x4 w2, px3 = x3 w0 + C.V (8 multiplies, 12 MACs);
+ *   stride 2, words D0..D4, W = (w0, w1), V = (w2, 0): px i = D_i.W + D_{i+1}.lo w2.
+ * Per channel pair 28 words: the two channels' dw_rq (dw_rq2_init: 2 bias, m, 2 khi, right), then per kernel
+ * row 0, 1, 2, 0, 1 the (W, V) of each channel. The accumulators start at the doubled bias; dw_rq2_one's
+ * SMMLAR rounding; each pixel's two results clamped bytewise and stored as one halfword (a last partial
+ * block stores only its pixels).
+ */
+#define DW16_PAIR_WORDS 28
+
+/* Halfwords of one slot row of a channel: the span the four-pixel blocks read (even). */
+static inline int32_t dw16_span(int32_t stride, int32_t OW) { return stride * ((OW + 3) & ~3) + 2; }
+
+/* The shapes the path is for (its scratch is reserved for them). */
+static inline int dw16_shape(const nn_conv_params *p, const nn_dims *f_d, int32_t C)
+{
+    return f_d->h == 3 && f_d->w == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 && (C & 3) == 0;
+}
+
+static size_t dw16_scratch_bytes(const nn_conv_params *p, const nn_dims *out_d)
+{
+    const size_t c = (size_t)out_d->c;
+    return 2u * DW16_PAIR_WORDS * c + 6u * c * (size_t)dw16_span(p->stride_w, out_d->w);
+}
+
+/* Once per call: per channel pair the dw_rq and the doubled weight pairs of kernel rows 0, 1, 2, 0, 1 (a row's
+ * block: (W, V) of channel 0, then of channel 1), so that rotation rot reads the three blocks from block
+ * (3 - rot) mod 3 on. The filter read four channels (a word) per tap, expanded and packed lane-wise. */
+static NN_SETUP void dw16_setup(const nn_conv_params *p, const int8_t *filter, const int32_t *bias,
+                                                 const int32_t *mult, const int32_t *shift, int32_t C, uint32_t *prm)
+{
+    const int s2 = p->stride_w == 2;
+    for (int32_t c4 = 0; c4 < C; c4 += 4) {
+        /* tap t of the four channels, doubled: e[t] = (c0, c2), o[t] = (c1, c3) */
+        uint32_t e[9], o[9];
+        for (int32_t t = 0; t < 9; t++) {
+            const uint32_t v = nn_read32(filter + t * C + c4);
+            e[t] = nn_sxtb16(v);
+            o[t] = nn_sxtb16_ror8(v);
+            e[t] = nn_sadd16(e[t], e[t]);
+            o[t] = nn_sadd16(o[t], o[t]);
+        }
+        /* channels c4, c4 + 1 (pair c4 / 2, lanes lo), c4 + 2, c4 + 3 (the next pair, lanes hi) */
+        uint32_t *b0 = prm + DW16_PAIR_WORDS * (c4 >> 1) + 8, *b1 = b0 + DW16_PAIR_WORDS;
+        for (int32_t r = 0; r < 3; r++) {
+            const uint32_t *x = e + 3 * r, *y = o + 3 * r;
+            const uint32_t vlo = s2 ? 0u : 0xFFFF0000u; /* V = (w1, w2), or (w2, 0) with stride 2 */
+            b0[4 * r] = (x[0] & 0xFFFFu) | (x[1] << 16);
+            b0[4 * r + 2] = (y[0] & 0xFFFFu) | (y[1] << 16);
+            b1[4 * r] = (x[1] & 0xFFFF0000u) | (x[0] >> 16);
+            b1[4 * r + 2] = (y[1] & 0xFFFF0000u) | (y[0] >> 16);
+            b0[4 * r + 1] = s2 ? (x[2] & 0xFFFFu) : (x[1] & 0xFFFFu) | (x[2] << 16);
+            b0[4 * r + 3] = s2 ? (y[2] & 0xFFFFu) : (y[1] & 0xFFFFu) | (y[2] << 16);
+            b1[4 * r + 1] = s2 ? (x[2] >> 16) : (x[2] & vlo) | (x[1] >> 16);
+            b1[4 * r + 3] = s2 ? (y[2] >> 16) : (y[2] & vlo) | (y[1] >> 16);
+        }
+        for (int32_t i = 0; i < 8; i++) { /* rows 0, 1 again */
+            b0[12 + i] = b0[i];
+            b1[12 + i] = b1[i];
+        }
+    }
+    for (int32_t c = 0; c < C; c++) {
+        dw_rq2_init((dw_rq *)(void *)(prm + DW16_PAIR_WORDS * (c >> 1) + 4 * (c & 1)), bias ? bias[c] : 0, mult[c],
+                    shift[c], p->output_offset);
+    }
+}
+
+/* Words k0 .. k0 + n - 1 of one group of four channels, both pixels of every word inside the row (src: the
+ * group's bytes at pixel 2 k0 - pad_w, d: its words at k0 in slot 0 of its pair, cs: bytes between pairs): the two
+ * pixels' words packed (PKHBT / PKHTB: channels 0, 1 of both; channels 2, 3 of both) and extended with the
+ * offset added (SXTAB16). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+static inline void dw16_load_words(const int8_t *src, int32_t C, int32_t n, uint32_t off2, int32_t cs, int8_t *d)
+{
+    uint32_t p0, p1, lo, hi, t;
+    int8_t *d2 = d + cs;
+    const int32_t step = 2 * C;
+    __asm__ volatile("1:\n"
+                     "ldr %[p0], [%[s]]\n"
+                     "ldr %[p1], [%[s], %[c]]\n"
+                     "add %[s], %[s], %[step]\n"
+                     "pkhbt %[lo], %[p0], %[p1], lsl #16\n"
+                     "pkhtb %[hi], %[p1], %[p0], asr #16\n"
+                     "sxtab16 %[t], %[off], %[lo]\n"
+                     "sxtab16 %[lo], %[off], %[lo], ror #8\n"
+                     "str %[lo], [%[d], #4]\n"
+                     "str %[t], [%[d]], #24\n"
+                     "sxtab16 %[t], %[off], %[hi]\n"
+                     "sxtab16 %[hi], %[off], %[hi], ror #8\n"
+                     "str %[hi], [%[d2], #4]\n"
+                     "str %[t], [%[d2]], #24\n"
+                     "subs %[n], %[n], #1\n"
+                     "bne 1b\n"
+                     : [p0] "=&r"(p0), [p1] "=&r"(p1), [lo] "=&r"(lo), [hi] "=&r"(hi), [t] "=&r"(t), [s] "+r"(src),
+                       [d] "+r"(d), [d2] "+r"(d2), [n] "+r"(n)
+                     : [off] "r"(off2), [c] "r"(C), [step] "r"(step)
+                     : "cc", "memory");
+}
+#else
+static inline void dw16_load_words(const int8_t *src, int32_t C, int32_t n, uint32_t off2, int32_t cs, int8_t *d)
+{
+    for (; n > 0; n--, src += 2 * C, d += 24) {
+        const uint32_t p0 = nn_read32(src), p1 = nn_read32(src + C);
+        const uint32_t lo = (p0 & 0xFFFFu) | (p1 << 16), hi = (p1 & 0xFFFF0000u) | (p0 >> 16);
+        nn_write32(d, nn_sxtab16(off2, lo));
+        nn_write32(d + 4, nn_sxtab16_ror8(off2, lo));
+        nn_write32(d + cs, nn_sxtab16(off2, hi));
+        nn_write32(d + cs + 4, nn_sxtab16_ror8(off2, hi));
+    }
+}
+#endif
+
+/* Word k of every group (d: group 0's word in slot 0 of its pair), the pixels' bytes at s0 and s1 advancing
+ * i0 and i1 per group (an outside pixel: the zero point word, 0 once offset, i = 0). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+static inline void dw16_load_word(const int8_t *s0, const int8_t *s1, int32_t i0, int32_t i1, int32_t groups,
+                                  uint32_t off2, int32_t cs, int8_t *d)
+{
+    uint32_t p0, p1, lo, hi, t;
+    int8_t *d2 = d + cs;
+    const int32_t step = 2 * cs;
+    __asm__ volatile("1:\n"
+                     "ldr %[p0], [%[s0]]\n"
+                     "ldr %[p1], [%[s1]]\n"
+                     "add %[s0], %[s0], %[i0]\n"
+                     "add %[s1], %[s1], %[i1]\n"
+                     "pkhbt %[lo], %[p0], %[p1], lsl #16\n"
+                     "pkhtb %[hi], %[p1], %[p0], asr #16\n"
+                     "sxtab16 %[t], %[off], %[lo]\n"
+                     "sxtab16 %[lo], %[off], %[lo], ror #8\n"
+                     "str %[lo], [%[d], #4]\n"
+                     "str %[t], [%[d]]\n"
+                     "sxtab16 %[t], %[off], %[hi]\n"
+                     "sxtab16 %[hi], %[off], %[hi], ror #8\n"
+                     "str %[hi], [%[d2], #4]\n"
+                     "str %[t], [%[d2]]\n"
+                     "add %[d], %[d], %[step]\n"
+                     "add %[d2], %[d2], %[step]\n"
+                     "subs %[n], %[n], #1\n"
+                     "bne 1b\n"
+                     : [p0] "=&r"(p0), [p1] "=&r"(p1), [lo] "=&r"(lo), [hi] "=&r"(hi), [t] "=&r"(t), [s0] "+r"(s0),
+                       [s1] "+r"(s1), [d] "+r"(d), [d2] "+r"(d2), [n] "+r"(groups)
+                     : [off] "r"(off2), [i0] "r"(i0), [i1] "r"(i1), [step] "r"(step)
+                     : "cc", "memory");
+}
+#else
+static inline void dw16_load_word(const int8_t *s0, const int8_t *s1, int32_t i0, int32_t i1, int32_t groups,
+                                  uint32_t off2, int32_t cs, int8_t *d)
+{
+    for (; groups > 0; groups--, s0 += i0, s1 += i1, d += 2 * cs) {
+        const uint32_t p0 = nn_read32(s0), p1 = nn_read32(s1);
+        const uint32_t lo = (p0 & 0xFFFFu) | (p1 << 16), hi = (p1 & 0xFFFF0000u) | (p0 >> 16);
+        nn_write32(d, nn_sxtab16(off2, lo));
+        nn_write32(d + 4, nn_sxtab16_ror8(off2, lo));
+        nn_write32(d + cs, nn_sxtab16(off2, hi));
+        nn_write32(d + cs + 4, nn_sxtab16_ror8(off2, hi));
+    }
+}
+#endif
+
+/* Words [k0, k1) of ring slot dst (= ring + 8 slot) for input row y (or padding), each pixel checked. */
+static void dw16_load_edge(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t pad_w, int32_t S,
+                           int32_t offset, int32_t k0, int32_t k1, int8_t *dst)
+{
+    const uint32_t zp4 = (uint8_t)(-offset) * 0x01010101u;
+    const int8_t *zp = (const int8_t *)&zp4;
+    for (int32_t k = k0; k < k1; k++) {
+        const int32_t x0 = 2 * k - pad_w;
+        const int in0 = y_inside && x0 >= 0 && x0 < W, in1 = y_inside && x0 + 1 >= 0 && x0 + 1 < W;
+        dw16_load_word(in0 ? in_row + x0 * C : zp, in1 ? in_row + (x0 + 1) * C : zp, in0 ? 4 : 0, in1 ? 4 : 0, C / 4,
+                       nn_pack16(offset, offset), 12 * S, dst + 24 * k);
+    }
+}
+
+/* Input row y (or padding) into ring slot dst (= ring + 8 slot): only the words with a pixel inside the row's
+ * width (the others stay 0 from dw16_run's clearing), those with both pixels inside group by group
+ * (dw16_load_words), the rest checked (dw16_load_edge). */
+static void dw16_load_row(const int8_t *in_row, int32_t y_inside, int32_t W, int32_t C, int32_t pad_w, int32_t S,
+                          int32_t offset, int8_t *dst)
+{
+    const int32_t cs = 12 * S, nk = S / 2;
+    /* word k has a pixel inside when 2k + 1 - pad_w >= 0 and 2k - pad_w < W; both when 2k - pad_w >= 0 and
+     * 2k + 1 - pad_w < W */
+    const int32_t kl = pad_w / 2, kr = (W + pad_w + 1) / 2 < nk ? (W + pad_w + 1) / 2 : nk;
+    int32_t k0 = (pad_w + 1) / 2, k1 = (W + pad_w) / 2;
+    k1 = k1 < nk ? k1 : nk;
+    if (!y_inside || k1 <= k0) {
+        dw16_load_edge(in_row, y_inside, W, C, pad_w, S, offset, kl, kr, dst);
+        return;
+    }
+    const uint32_t off2 = nn_pack16(offset, offset);
+    const int8_t *src = in_row + (2 * k0 - pad_w) * C;
+    int8_t *d = dst + 24 * k0;
+    for (int32_t c = 0; c < C; c += 4, src += 4, d += 2 * cs) {
+        dw16_load_words(src, C, k1 - k0, off2, cs, d);
+    }
+    dw16_load_edge(in_row, y_inside, W, C, pad_w, S, offset, kl, k0, dst);
+    dw16_load_edge(in_row, y_inside, W, C, pad_w, S, offset, k1, kr, dst);
+}
+
+/* One output row, every channel pair: the asm's state. */
+typedef struct {
+    const int8_t *p;   /* the pair's ring words (advance cs per pair; the asm's block pointer in between) */
+    const uint32_t *q; /* the pair's 28 words (advance 112 bytes) */
+    int8_t *o;         /* the current block's first output of the pair (advance 4 co per block) */
+    int8_t *o0;        /* the pair's first output (advance 2) */
+    int32_t nb;        /* pixels left in the row */
+    int32_t npair;     /* channel pairs left (>= 1) */
+    int32_t ow;        /* output pixels of the row (>= 1) */
+    int32_t wrot;      /* byte offset of the row's slot 0 weights in a pair's words: 32 + 16 ((3 - rot) mod 3) */
+    int32_t cs, co;    /* ring bytes per channel pair, output bytes per pixel */
+    uint32_t lo4, hi4;
+} dw16_args;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* slot S, channel E (accumulators X0..X3) of a stride-1 block: words k, k + 1 (A, B), then k + 2 (in A) */
+#define DW16_S1(S, E, X)                                                                                          \
+    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
+    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
+    "smlatb %[" #X "1], %[A], %[W], %[" #X "1]\n"                                                              \
+    "smlad %[" #X "2], %[B], %[W], %[" #X "2]\n"                                                               \
+    "smlatb %[" #X "3], %[B], %[W], %[" #X "3]\n"                                                              \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
+    "ldr %[A], [%[p], #48+8*" #S "+4*" #E "]\n"                                                                \
+    "smlabt %[" #X "0], %[B], %[W], %[" #X "0]\n"                                                              \
+    "smlad %[" #X "1], %[B], %[W], %[" #X "1]\n"                                                               \
+    "smlabt %[" #X "2], %[A], %[W], %[" #X "2]\n"                                                              \
+    "smlad %[" #X "3], %[A], %[W], %[" #X "3]\n"
+/* the same with stride 2: words D0..D4 (A, B, A, T, A), W then V */
+#define DW16_S2(S, E, X)                                                                                          \
+    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
+    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
+    "smlad %[" #X "1], %[B], %[W], %[" #X "1]\n"                                                               \
+    "ldr %[A], [%[p], #48+8*" #S "+4*" #E "]\n"                                                                \
+    "ldr %[T], [%[p], #72+8*" #S "+4*" #E "]\n"                                                                \
+    "smlad %[" #X "2], %[A], %[W], %[" #X "2]\n"                                                               \
+    "smlad %[" #X "3], %[T], %[W], %[" #X "3]\n"                                                               \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
+    "smlabb %[" #X "0], %[B], %[W], %[" #X "0]\n"                                                              \
+    "smlabb %[" #X "1], %[A], %[W], %[" #X "1]\n"                                                              \
+    "smlabb %[" #X "2], %[T], %[W], %[" #X "2]\n"                                                              \
+    "ldr %[A], [%[p], #96+8*" #S "+4*" #E "]\n"                                                                \
+    "smlabb %[" #X "3], %[A], %[W], %[" #X "3]\n"
+#define DW16_SLOT(SLOT, S) SLOT(S, 0, a) SLOT(S, 1, b)
+/* the two-pixel tail block (pixels 0, 1 only) of a row with 1 or 2 pixels left, stride 1 and 2 */
+#define DW16_T1(S, E, X)                                                                                          \
+    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
+    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
+    "smlatb %[" #X "1], %[A], %[W], %[" #X "1]\n"                                                              \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
+    "smlabt %[" #X "0], %[B], %[W], %[" #X "0]\n"                                                              \
+    "smlad %[" #X "1], %[B], %[W], %[" #X "1]\n"
+#define DW16_T2(S, E, X)                                                                                          \
+    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
+    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
+    "smlad %[" #X "1], %[B], %[W], %[" #X "1]\n"                                                               \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
+    "ldr %[A], [%[p], #48+8*" #S "+4*" #E "]\n"                                                                \
+    "smlabb %[" #X "0], %[B], %[W], %[" #X "0]\n"                                                              \
+    "smlabb %[" #X "1], %[A], %[W], %[" #X "1]\n"
+/* the one-pixel tail block (pixel 0 only, stride 1): px0 = A.W + B.lo V.hi */
+#define DW16_U(S, E, X, MAC2)                                                                                     \
+    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
+    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    "ldr %[T], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
+    "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
+    MAC2 " %[" #X "0], %[B], %[T], %[" #X "0]\n"
+#define DW16_U1(S, E, X) DW16_U(S, E, X, "smlabt")
+#define DW16_RQU(E, X)                                                                                            \
+    "ldr %[T], %[mq]\n"                                                                                        \
+    "ldr %[A], [%[T], #16*" #E "+4]\n"                                                                         \
+    "ldr %[B], [%[T], #16*" #E "+8]\n"                                                                         \
+    "ldr %[W], [%[T], #16*" #E "+12]\n"                                                                        \
+    DW16_RQ1(X##0)
+#define DW16_RQT(E, X)                                                                                            \
+    "ldr %[T], %[mq]\n"                                                                                        \
+    "ldr %[A], [%[T], #16*" #E "+4]\n"                                                                         \
+    "ldr %[B], [%[T], #16*" #E "+8]\n"                                                                         \
+    "ldr %[W], [%[T], #16*" #E "+12]\n"                                                                        \
+    DW16_RQ1(X##0) DW16_RQ1(X##1)
+
+/* channel E's constants (m in A, 2 khi in B, right in W), then its four accumulators X0..X3 */
+#define DW16_RQ1(X)                                                                                               \
+    "add %[T], %[B], %[" #X "], asr #31\n"                                                                     \
+    "smmlar %[" #X "], %[" #X "], %[A], %[T]\n"                                                                \
+    "asr %[" #X "], %[" #X "], %[W]\n"                                                                         \
+    "ssat %[" #X "], #8, %[" #X "]\n"
+#define DW16_RQ(E, X)                                                                                             \
+    "ldr %[T], %[mq]\n"                                                                                        \
+    "ldr %[A], [%[T], #16*" #E "+4]\n"                                                                         \
+    "ldr %[B], [%[T], #16*" #E "+8]\n"                                                                         \
+    "ldr %[W], [%[T], #16*" #E "+12]\n"                                                                        \
+    DW16_RQ1(X##0) DW16_RQ1(X##1) DW16_RQ1(X##2) DW16_RQ1(X##3)
+/* pixels L, L + 1 of both channels into X = (aL, bL, aL+1, bL+1), clamped to [lo4, hi4] (in A, B) */
+#define DW16_PACK(L, M)                                                                                           \
+    "bfi %[a" #L "], %[b" #L "], #8, #8\n"                                                                     \
+    "bfi %[a" #L "], %[a" #M "], #16, #8\n"                                                                    \
+    "bfi %[a" #L "], %[b" #M "], #24, #8\n"                                                                    \
+    "ssub8 %[T], %[a" #L "], %[A]\n"                                                                           \
+    "sel %[a" #L "], %[a" #L "], %[A]\n"                                                                       \
+    "ssub8 %[T], %[a" #L "], %[B]\n"                                                                           \
+    "sel %[a" #L "], %[B], %[a" #L "]\n"
+
+/* stride 1 only: a last single pixel takes the one-pixel block (stride 2's odd widths end in a two-pixel tail) */
+#define DW16_UGO "cmp %[T], #1\n" "beq 7f\n"
+#define DW16_UBLK                                                                                                     \
+        "b 5f\n"                                                                                                      \
+        "7:\n"                                                                                                        \
+        "ldr %[T], %[mq]\n"                                                                                           \
+        "ldr %[a0], [%[T]]\n"                                                                                         \
+        "ldr %[b0], [%[T], #16]\n"                                                                                    \
+        DW16_SLOT(DW16_U1, 0) DW16_SLOT(DW16_U1, 1) DW16_SLOT(DW16_U1, 2)                                                   \
+        DW16_RQU(0, a) DW16_RQU(1, b)                                                                                 \
+        "bfi %[a0], %[b0], #8, #8\n"                                                                                  \
+        "ldr %[A], %[mlo]\n"                                                                                          \
+        "ldr %[B], %[mhi]\n"                                                                                          \
+        "ssub8 %[T], %[a0], %[A]\n"                                                                                   \
+        "sel %[a0], %[a0], %[A]\n"                                                                                    \
+        "ssub8 %[T], %[a0], %[B]\n"                                                                                   \
+        "sel %[a0], %[B], %[a0]\n"                                                                                    \
+        "ldr %[T], %[mo]\n"                                                                                           \
+        "strh %[a0], [%[T]]\n"
+
+/* The asm loop over channel pairs and blocks; SLOT the block's slot macro, STEP the ring bytes per block. */
+#define DW16_ROW_BODY(SLOT, TSLOT, UGO, UBLK, STEP)                                                                               \
+{                                                                                                                     \
+    dw16_args m = *args;                                                                                              \
+    uint32_t a0, a1, a2, a3, b0, b1, b2, b3, A, B, W, T, p, w;                                                        \
+    __asm__ volatile(                                                                                                 \
+        "1:\n"                                                                                                        \
+        "ldr %[p], %[mp]\n"                                                                                           \
+        "ldr %[T], %[mq]\n"                                                                                           \
+        "ldr %[w], %[mwrot]\n"                                                                                        \
+        "ldr %[A], %[mow]\n"                                                                                          \
+        "ldr %[B], %[mo0]\n"                                                                                          \
+        "add %[w], %[T], %[w]\n"                                                                                      \
+        "str %[A], %[mnb]\n"                                                                                          \
+        "str %[B], %[mo]\n"                                                                                           \
+        "2:\n"                                                                                                        \
+        "ldr %[T], %[mnb]\n"                                                                                          \
+        "cmp %[T], #2\n"                                                                                              \
+        "ble 6f\n"                                                                                                    \
+        "ldr %[T], %[mq]\n"                                                                                           \
+        "ldr %[a0], [%[T]]\n"                                                                                         \
+        "ldr %[b0], [%[T], #16]\n"                                                                                    \
+        "mov %[a1], %[a0]\n"                                                                                          \
+        "mov %[a2], %[a0]\n"                                                                                          \
+        "mov %[a3], %[a0]\n"                                                                                          \
+        "mov %[b1], %[b0]\n"                                                                                          \
+        "mov %[b2], %[b0]\n"                                                                                          \
+        "mov %[b3], %[b0]\n"                                                                                          \
+        DW16_SLOT(SLOT, 0) DW16_SLOT(SLOT, 1) DW16_SLOT(SLOT, 2)                                                      \
+        DW16_RQ(0, a) DW16_RQ(1, b)                                                                                   \
+        "ldr %[A], %[mlo]\n"                                                                                          \
+        "ldr %[B], %[mhi]\n"                                                                                          \
+        DW16_PACK(0, 1) DW16_PACK(2, 3)                                                                               \
+        "ldr %[A], %[mco]\n"                                                                                          \
+        "ldr %[T], %[mo]\n"                                                                                           \
+        "ldr %[B], %[mnb]\n"                                                                                          \
+        "strh %[a0], [%[T]]\n"                                                                                        \
+        "cmp %[B], #4\n"                                                                                              \
+        "blt 4f\n"                                                                                                    \
+        "lsr %[a0], %[a0], #16\n"                                                                                     \
+        "strh %[a0], [%[T], %[A]]\n"                                                                                  \
+        "add %[T], %[T], %[A], lsl #1\n"                                                                              \
+        "strh %[a2], [%[T]]\n"                                                                                        \
+        "lsr %[a2], %[a2], #16\n"                                                                                     \
+        "strh %[a2], [%[T], %[A]]\n"                                                                                  \
+        "add %[T], %[T], %[A], lsl #1\n"                                                                              \
+        "str %[T], %[mo]\n"                                                                                           \
+        "add %[p], %[p], #" #STEP "\n"                                                                                \
+        "subs %[B], %[B], #4\n"                                                                                       \
+        "str %[B], %[mnb]\n"                                                                                          \
+        "bne 2b\n"                                                                                                    \
+        "b 5f\n"                                                                                                      \
+        "4:\n"                                                                                                        \
+        "cmp %[B], #1\n"                                                                                              \
+        "beq 5f\n"                                                                                                    \
+        "lsr %[a0], %[a0], #16\n"                                                                                     \
+        "strh %[a0], [%[T], %[A]]\n"                                                                                  \
+        "cmp %[B], #2\n"                                                                                              \
+        "beq 5f\n"                                                                                                    \
+        "add %[T], %[T], %[A], lsl #1\n"                                                                              \
+        "strh %[a2], [%[T]]\n"                                                                                        \
+        "b 5f\n"                                                                                                      \
+        "6:\n"                                                                                                        \
+        UGO                                                                                                           \
+        "ldr %[T], %[mq]\n"                                                                                           \
+        "ldr %[a0], [%[T]]\n"                                                                                         \
+        "ldr %[b0], [%[T], #16]\n"                                                                                    \
+        "mov %[a1], %[a0]\n"                                                                                          \
+        "mov %[b1], %[b0]\n"                                                                                          \
+        DW16_SLOT(TSLOT, 0) DW16_SLOT(TSLOT, 1) DW16_SLOT(TSLOT, 2)                                                   \
+        DW16_RQT(0, a) DW16_RQT(1, b)                                                                                 \
+        "ldr %[A], %[mlo]\n"                                                                                          \
+        "ldr %[B], %[mhi]\n"                                                                                          \
+        DW16_PACK(0, 1)                                                                                               \
+        "ldr %[A], %[mco]\n"                                                                                          \
+        "ldr %[T], %[mo]\n"                                                                                           \
+        "ldr %[B], %[mnb]\n"                                                                                          \
+        "strh %[a0], [%[T]]\n"                                                                                        \
+        "cmp %[B], #1\n"                                                                                              \
+        "beq 5f\n"                                                                                                    \
+        "lsr %[a0], %[a0], #16\n"                                                                                     \
+        "strh %[a0], [%[T], %[A]]\n"                                                                                  \
+        UBLK                                                                                                          \
+        "5:\n"                                                                                                        \
+        "ldr %[A], %[mcs]\n"                                                                                          \
+        "ldr %[p], %[mp]\n"                                                                                           \
+        "ldr %[T], %[mq]\n"                                                                                           \
+        "ldr %[B], %[mo0]\n"                                                                                          \
+        "add %[p], %[p], %[A]\n"                                                                                      \
+        "add %[T], %[T], #112\n"                                                                                      \
+        "add %[B], %[B], #2\n"                                                                                        \
+        "str %[p], %[mp]\n"                                                                                           \
+        "str %[T], %[mq]\n"                                                                                           \
+        "str %[B], %[mo0]\n"                                                                                          \
+        "ldr %[A], %[mnpair]\n"                                                                                       \
+        "subs %[A], %[A], #1\n"                                                                                       \
+        "str %[A], %[mnpair]\n"                                                                                       \
+        "bne 1b\n"                                                                                                    \
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1),             \
+          [b2] "=&r"(b2), [b3] "=&r"(b3), [A] "=&r"(A), [B] "=&r"(B), [W] "=&r"(W), [T] "=&r"(T), [p] "=&r"(p),       \
+          [w] "=&r"(w)                                                                                                \
+        /* the local copy's fields as memory operands; the asm also writes p, q, o, o0, nb and npair ("memory") */  \
+        : [mp] "m"(m.p), [mq] "m"(m.q), [mo] "m"(m.o), [mo0] "m"(m.o0), [mnb] "m"(m.nb), [mnpair] "m"(m.npair),      \
+          [mow] "m"(m.ow), [mwrot] "m"(m.wrot), [mcs] "m"(m.cs), [mco] "m"(m.co), [mlo] "m"(m.lo4),                   \
+          [mhi] "m"(m.hi4)                                                                                            \
+        : "cc", "memory");                                                                                            \
+}
+
+static void __attribute__((noinline)) dw16_row_s1(dw16_args *args) DW16_ROW_BODY(DW16_S1, DW16_T1, DW16_UGO, DW16_UBLK, 48)
+static void __attribute__((noinline)) dw16_row_s2(dw16_args *args) DW16_ROW_BODY(DW16_S2, DW16_T2, "", "", 96)
+#else
+static void dw16_row_any(dw16_args *args, int32_t stride)
+{
+    dw16_args m = *args;
+    for (; m.npair > 0; m.npair--, m.p += m.cs, m.q += DW16_PAIR_WORDS, m.o0 += 2) {
+        const uint32_t *w = (const uint32_t *)(const void *)((const int8_t *)m.q + m.wrot);
+        for (int32_t e = 0; e < 2; e++) {
+            const dw_rq *q = (const dw_rq *)(const void *)(m.q + 4 * e);
+            for (int32_t x = 0; x < m.ow; x += 4) {
+                /* word (k, slot) of channel e: s[6 k + 2 slot] */
+                const uint32_t *s = (const uint32_t *)(const void *)(m.p + 24 * stride * (x / 2) + 4 * e);
+                int32_t a[4] = {0, 0, 0, 0};
+                for (int32_t sl = 0; sl < 3; sl++) {
+                    const uint32_t Wp = w[4 * sl + 2 * e], Vp = w[4 * sl + 2 * e + 1];
+                    for (int32_t i = 0; i < 4; i++) {
+                        if (stride == 1) { /* pixel i: halfwords i, i + 1, i + 2 of the slot row */
+                            int32_t v[3];
+                            for (int32_t t = 0; t < 3; t++) {
+                                v[t] = nn_lo16(s[6 * ((i + t) / 2) + 2 * sl] >> (16 * ((i + t) & 1)));
+                            }
+                            a[i] = (int32_t)((uint32_t)a[i] + (uint32_t)(v[0] * nn_lo16(Wp)) +
+                                             (uint32_t)(v[1] * nn_hi16(Wp)) + (uint32_t)(v[2] * nn_hi16(Vp)));
+                        } else {
+                            a[i] = nn_smlad(s[6 * i + 2 * sl], Wp, a[i]);
+                            a[i] = nn_smlabb(s[6 * (i + 1) + 2 * sl], Vp, a[i]);
+                        }
+                    }
+                }
+                for (int32_t i = 0; i < 4 && x + i < m.ow; i++) {
+                    m.o0[(x + i) * m.co + e] = (int8_t)dw_clamp8(dw_rq2_one(a[i], q), m.lo4, m.hi4);
+                }
+            }
+        }
+    }
+}
+static void dw16_row_s1(dw16_args *args) { dw16_row_any(args, 1); }
+static void dw16_row_s2(dw16_args *args) { dw16_row_any(args, 2); }
+#endif
+
+/* The whole layer on the int16 path: the ring cleared once (the words no pixel of a row reaches stay 0), input
+ * row y in ring slot y mod 3 while the next output rows need it (with vertical dilation every row reloaded into
+ * slot ky, rotation 0). */
+static void dw16_run(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const int8_t *filter,
+                     const int32_t *bias, const int32_t *mult, const int32_t *shift, const nn_dims *out_d, int8_t *out,
+                     int8_t *scratch)
+{
+    const int32_t C = in_d->c, H = in_d->h, W = in_d->w, OH = out_d->h, OW = out_d->w;
+    const int32_t S = dw16_span(p->stride_w, OW);
+    uint32_t *prm = (uint32_t *)(void *)scratch;
+    int8_t *ring = scratch + 2 * DW16_PAIR_WORDS * C;
+    dw16_setup(p, filter, bias, mult, shift, C, prm);
+    memset(ring, 0, (size_t)(6 * C * S));
+    for (int32_t b = 0; b < out_d->n; b++) {
+        const int8_t *in_b = in + b * H * W * C;
+        int8_t *out_b = out + b * OH * OW * C;
+        int32_t loaded = -0x7FFFFFFF;
+        for (int32_t oy = 0; oy < OH; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            int32_t rot = 0;
+            for (int32_t ky = 0; ky < 3; ky++) {
+                const int32_t y = y0 + ky * p->dil_h;
+                const int32_t slot = p->dil_h == 1 ? (int32_t)((uint32_t)(y + 0x40000000) % 3u) : ky;
+                if (ky == 0) {
+                    rot = slot;
+                }
+                if (p->dil_h == 1 && y <= loaded && y > loaded - 3) {
+                    continue;
+                }
+                dw16_load_row(in_b + (y >= 0 && y < H ? y : 0) * W * C, y >= 0 && y < H, W, C, p->pad_w, S,
+                              p->input_offset, ring + 8 * slot);
+            }
+            loaded = p->dil_h == 1 ? y0 + 2 : -0x7FFFFFFF;
+            int8_t *o = out_b + oy * OW * C;
+            dw16_args a = {ring, prm, o, o, OW, C / 2, OW, 32 + 16 * ((3 - rot) % 3), 12 * S, C,
+                           (uint8_t)p->act_min * 0x01010101u, (uint8_t)p->act_max * 0x01010101u};
+            (p->stride_w == 2 ? dw16_row_s2 : dw16_row_s1)(&a);
+        }
+    }
+}
+
+/* Once per call (the one-pixel paths), out of line and compiled for size: the expanded weights, [group][tap][2] (a group's taps contiguous), the filter read
  * in its own order (tap by tap: sequential flash reads), a word (4 channels of a tap) at a time; then per group
  * each channel's weight sum from the expanded words (in RAM), for the bias with the input offset of every tap
  * (padding included, see above) folded in. */
 static NN_SETUP void dw_setup(const nn_conv_params *p, const int8_t *filter, const int32_t *bias,
-                              const int32_t *mult, const int32_t *shift, int32_t CO, int32_t taps, int pairs33,
-                              dw_rq *rq, uint32_t *wx)
+                              const int32_t *mult, const int32_t *shift, int32_t CO, int32_t taps, dw_rq *rq,
+                              uint32_t *wx)
 {
     const int32_t CO4 = (CO + 3) & ~3;
-    const int32_t wmul = pairs33 ? 2 : 1; /* the two-pixel path's weights doubled (dw_rq2_init) */
     for (int32_t t = 0; t < taps; t++) {
         const int8_t *ft = filter + t * CO;
         for (int32_t g = 0; g < CO4; g += 4) {
-            uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+            uint32_t *wg = wx + g / 4 * taps * 2;
             uint32_t v = 0;
             if (g + 4 <= CO) {
                 v = nn_read32(ft + g);
@@ -725,14 +865,12 @@ static NN_SETUP void dw_setup(const nn_conv_params *p, const int8_t *filter, con
                     v |= (uint32_t)(uint8_t)ft[g + i] << (8 * i);
                 }
             }
-            const uint32_t e = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
-            /* doubled: halfwords of at most 256 in magnitude */
-            wg[2 * t] = pairs33 ? nn_sadd16(e, e) : e;
-            wg[2 * t + 1] = pairs33 ? nn_sadd16(od, od) : od;
+            wg[2 * t] = nn_sxtb16(v);
+            wg[2 * t + 1] = nn_sxtb16_ror8(v);
         }
     }
     for (int32_t g = 0; g < CO4; g += 4) {
-        const uint32_t *wg = pairs33 ? (uint32_t *)(void *)rq + 34 * (g / 4) : wx + g / 4 * taps * 2;
+        const uint32_t *wg = wx + g / 4 * taps * 2;
         int32_t sw[4] = {0, 0, 0, 0};
         for (int32_t t = 0; t < taps; t++) {
             const uint32_t e = wg[2 * t], od = wg[2 * t + 1];
@@ -743,15 +881,22 @@ static NN_SETUP void dw_setup(const nn_conv_params *p, const int8_t *filter, con
         }
         for (int32_t i = 0; i < 4 && g + i < CO; i++) {
             const int32_t c = g + i;
-            const int32_t swi = sw[i] / wmul; /* exact: a sum of doubled weights is even */
-            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)swi * (uint32_t)p->input_offset);
-            if (pairs33) {
-                dw_rq2_init((dw_rq *)(void *)(wg + 18) + i, b, mult[c], shift[c], p->output_offset);
-            } else {
-                dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
-            }
+            const int32_t b = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)sw[i] * (uint32_t)p->input_offset);
+            dw_rq_init(&rq[c], b, mult[c], shift[c], p->output_offset);
         }
     }
+}
+
+size_t depthwise_conv2d_s8_simd_scratch_bytes(const nn_conv_params *p, const nn_dims *f_d, const nn_dims *out_d)
+{
+    const size_t c = (size_t)out_d->c;
+    const size_t ring = (size_t)f_d->h * (size_t)span_w(p, f_d, out_d) * c;
+    /* the kh ring row offsets, requantization constants (16 bytes per channel), expanded weights (2 bytes
+     * per tap and channel, channels rounded up to 4), the ring; or the int16 path's, if larger */
+    const size_t bytes = 16u * c + 4u * (size_t)f_d->h +
+                         2u * (size_t)f_d->h * (size_t)f_d->w * ((c + 3u) & ~(size_t)3u) + ((ring + 3u) & ~(size_t)3u);
+    const size_t b16 = dw16_shape(p, f_d, out_d->c) ? dw16_scratch_bytes(p, out_d) : 0;
+    return b16 > bytes ? b16 : bytes;
 }
 
 void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, const int8_t *in, const nn_dims *f_d,
@@ -773,20 +918,17 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
     for (int32_t c = 0; c < CO; c++) {
         fast &= dw_rq_fusable(mult[c], shift[c]);
     }
-    /* the two-pixel 3x3 path: its blocks of 34 words per group (18 weight words, then the group's 4 dw_rq) take
-     * the place of the rq table and the weights, which it does not use (CO % 4 == 0: the same bytes) */
-    const int pairs33 = fast && kh == 3 && kw == 3 && (p->stride_w == 1 || p->stride_w == 2) && p->dil_w == 1 &&
-                        (CO & 3) == 0 && dw_blk_ok(bias, CO);
-    dw_setup(p, filter, bias, mult, shift, CO, taps, pairs33, rq, wx);
-    if (pairs33) {
-        wx = (uint32_t *)(void *)rq;
-        rq = NULL;
+    /* the int16 3x3 path: its own scratch layout */
+    if (fast && dm == 1 && dw16_shape(p, f_d, CO) && dw_blk_ok(bias, CO)) {
+        dw16_run(p, in_d, in, filter, bias, mult, shift, out_d, out, scratch);
+        return;
     }
+    dw_setup(p, filter, bias, mult, shift, CO, taps, rq, wx);
     dw_ctx ctx = {ring, row_off, wx, rq, filter, OW, CO, kh, kw, taps, p->stride_w * CO, p->dil_w * CO,
                   p->output_offset, p->act_min, p->act_max, (uint8_t)p->act_min * 0x01010101u,
                   (uint8_t)p->act_max * 0x01010101u};
     const int8_t zp = (int8_t)(-p->input_offset);
-    const int row33 = fast && kh == 3 && kw == 3 && !pairs33;
+    const int row33 = fast && kh == 3 && kw == 3;
     for (int32_t b = 0; b < out_d->n; b++) {
         const int8_t *in_b = in + b * H * W * C;
         int8_t *out_b = out + b * OH * OW * CO;
@@ -803,14 +945,12 @@ void depthwise_conv2d_s8_simd(const nn_conv_params *p, const nn_dims *in_d, cons
                 if (p->dil_h == 1 && y <= loaded && y > loaded - kh) {
                     continue;
                 }
-                (pairs33 ? load_row_groups : load_row)(in_b + (y >= 0 && y < H ? y : 0) * W * C, y >= 0 && y < H, W,
-                                                       C, dm, p->pad_w, span, zp, ring + row_off[ky]);
+                load_row(in_b + (y >= 0 && y < H ? y : 0) * W * C, y >= 0 && y < H, W, C, dm, p->pad_w, span, zp,
+                         ring + row_off[ky]);
             }
             loaded = p->dil_h == 1 ? y0 + kh - 1 : -0x7FFFFFFF;
             int8_t *o = out_b + oy * OW * CO;
-            if (pairs33) {
-                dw_row33_pairs(&ctx, span, p->stride_w, o);
-            } else if (row33) {
+            if (row33) {
                 dw_row33(&ctx, o);
             } else {
                 dw_row(&ctx, o, fast);

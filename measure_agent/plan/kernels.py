@@ -60,11 +60,17 @@ def depthwise_conv2d_s8(kh: int, kw: int, stride_w: int, dil_w: int, out_w: int,
     """depthwise_conv2d_s8_wrapper: the SIMD kernel's KH ring row offsets (4 bytes each), requantization
     constants (16 bytes per channel), weights expanded to halfword pairs (2 bytes per tap and channel, channels
     rounded up to 4) and a ring of KH padded input rows (the span of an output row's windows x the output
-    channels, rounded up to 4 bytes)."""
+    channels, rounded up to 4 bytes); for 3x3, stride 1 or 2, channels a multiple of 4, at least the int16
+    path's (depthwise_conv2d_s8_simd.c dw16_scratch_bytes): 56 bytes per channel and three slot rows of int16
+    pixel pairs."""
     span = (out_w - 1) * stride_w + (kw - 1) * dil_w + 1
     ring = kh * span * out_c
-    return _by_variant("depthwise_conv2d_s8",
-                       16 * out_c + 4 * kh + 2 * kh * kw * ((out_c + 3) // 4 * 4) + (ring + 3) // 4 * 4)
+    scratch = 16 * out_c + 4 * kh + 2 * kh * kw * ((out_c + 3) // 4 * 4) + (ring + 3) // 4 * 4
+    if (kh, kw) == (3, 3) and stride_w in (1, 2) and dil_w == 1 and out_c % 4 == 0:
+        # the int16 path: 56 bytes per channel, three slot rows of int16 pixel pairs (the blocks' span)
+        span16 = stride_w * ((out_w + 3) // 4 * 4) + 2
+        scratch = max(scratch, 56 * out_c + 6 * out_c * span16)
+    return _by_variant("depthwise_conv2d_s8", scratch)
 
 
 def avgpool_s8() -> KernelChoice:

@@ -246,3 +246,50 @@ def test_predict_model_from_an_analysis_is_fast(fitted):
     assert {"latency_s", "energy_j", "layers", "target", "clock_hz", "total_cycles"} <= d.keys()
     assert {"index", "op", "macs", "cycles", "latency_s", "energy_j", "kernel", "features", "source",
             "uncertainty"} <= d["layers"][0].keys()
+
+
+def test_a_term_seen_in_fewer_than_three_rows_is_not_fitted():
+    """A term non-zero in only two rows would be fitted to those rows' residuals and extrapolate them: it keeps
+    the coarser key's coefficient (0 without one) until MIN_TERM_ROWS rows carry it."""
+    from costmodel.latency_model import MIN_TERM_ROWS, TableEntry, _Stats
+
+    def entry(rows_with_term: int, prior: TableEntry | None = None) -> TableEntry:
+        e = TableEntry(("X",), ("const", "macs", "border"), _Stats(3))
+        for macs in range(1000, 21000, 1000):
+            e.stats.add(np.array([1.0, macs, 0.0]), 1000 + 2 * macs, macs)
+        for i in range(rows_with_term):  # rows with 9 border taps, 400 cycles each
+            macs = 3000 + 500 * i
+            e.stats.add(np.array([1.0, macs, 9.0]), 1000 + 2 * macs + 9 * 400, macs)
+        e.refit(prior)
+        return e
+
+    assert MIN_TERM_ROWS == 3
+    thin = entry(2)
+    assert thin.coefficient("border") == 0.0
+    assert thin.predict(np.array([1.0, 5000, 100])) == pytest.approx(11_000, rel=0.05)
+    prior = TableEntry(("P",), ("const", "macs", "border"), _Stats(3))
+    prior.coef = np.array([900.0, 2.1, 5.0])
+    assert entry(2, prior).coefficient("border") == 5.0
+    supported = entry(3)
+    assert supported.coefficient("border") == pytest.approx(400, rel=0.02)
+
+
+def test_unseen_keys_take_the_pooled_fit_where_it_beats_the_trees_on_held_out_keys():
+    """When the pooled per-(op, kernel) fit already explains every key, the trees (judged on whole keys held out)
+    add nothing, and a key never measured is predicted by the pooled fit: exactly, here."""
+    def linear(row):
+        t = work_terms(row)
+        return 2000 + t["macs"] + 30 * t["outputs"] + 2 * t["columns"] + 60 * t["pixels"]
+
+    rows = []
+    for r in [conv_row(c, f, hw, k=k) for c in range(1, 17) for f in (7, 8, 16) for hw in (8, 12) for k in (1, 3)]:
+        r["cycles"] = int(linear(r))
+        r["latency_s"] = r["cycles"] / CONTEXT["clock_hz"]
+        rows.append(r)
+    model = LatencyModel(n_estimators=40).fit(rows)
+    (ctx,) = model.contexts_.values()
+    assert "CONV_2D" in ctx.regressor_base_ops
+    row = conv_row(12, 8, 12, k=5)
+    p = model.predict_layers([row])[0]
+    assert p.source == "regressor"
+    assert p.cycles == pytest.approx(linear(row), rel=0.01)

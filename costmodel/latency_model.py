@@ -86,10 +86,11 @@ class ModelFileError(CostModelError):
 #: one filter count cannot tell per-output from per-pixel cost) follow the coarser key.
 PRIOR_WEIGHT = 1e-6
 COVARIANCE_RIDGE = 1e-4
-#: Rows a term must be non-zero in before its coefficient is fitted. A term seen in one or two rows is
-#: "determined" but by nothing more than those rows' residuals: a convolution's border-tap term seen in two
-#: rows of 9 taps took 436 cycles per tap, and a 5x5 layer of 100 border taps was predicted at 3.6x its cycles
-#: with 16 % uncertainty. Below this, the term keeps the coarser key's coefficient (0 without one).
+#: Rows a term must be non-zero in before its coefficient is fitted, unless it is non-zero in every row. A term
+#: seen in one or two of many rows is "determined" by nothing more than those rows' residuals: a convolution's
+#: border-tap term seen in two of 40 rows, of 9 taps, took 436 cycles per tap, and a 5x5 layer of 100 border taps
+#: was predicted at 3.6x its cycles with 16 % uncertainty. Below this, the term keeps the coarser key's
+#: coefficient (0 without one).
 MIN_TERM_ROWS = 3
 
 
@@ -235,7 +236,7 @@ class TableEntry:
         """Solve the coefficients from the statistics, shrunk towards ``prior``'s where the rows leave them open."""
         coarse = prior.coef if prior is not None and prior.coef is not None and prior.terms == self.terms else None
         st = self.stats
-        weak = (st.support > 0) & (st.support < MIN_TERM_ROWS)
+        weak = (st.support > 0) & (st.support < MIN_TERM_ROWS) & (st.support < st.n)  # in a few rows, not all
         if not weak.any():
             fit = _nnls_gram(st.gram, st.rhs, st.yy, st.n, coarse)
             self.coef, self.active = np.asarray(fit["coef"]), fit["active"]

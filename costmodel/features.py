@@ -76,14 +76,14 @@ DEFAULT_TERMS = ("const", "outputs", "inputs")
 #: :func:`avgpool_simd_terms`).
 KERNEL_TERMS = {
     "conv2d_s8_ref": ("const", "macs", "outputs", "runs", "pixels"),
-    "conv2d_s8_simd": ("const", "macs", "tail_macs", "tail_steps", "pair_passes", "outputs", "passes", "columns",
-                       "column_rows", "ring", "ring_rows", "ring_out_rows", "channels", "repack"),
+    "conv2d_s8_simd": ("const", "macs", "tail_macs", "pair_passes", "outputs", "passes", "columns", "column_rows",
+                       "border_taps", "ring", "ring_rows", "channels", "repack"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
     "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "lone_macs33", "tail", "groups",
                                  "outputs", "pixels", "ring", "ring_groups", "ring_rows", "out_rows", "setup",
                                  "channels"),
     "fully_connected_s8_simd": ("const", "quad_macs", "quad_singles", "quad_chunks", "quad_tail", "quads",
-                                "row_macs", "row_tail", "row_pairs", "row_outputs", "inputs", "input_tail"),
+                                "row_macs", "row_tail", "row_pairs", "row_outputs", "inputs"),
     "avgpool_s8_simd": ("const", "macs", "tail", "window_rows", "outputs", "pixels"),
     "add_s8_simd": ("const", "tables", "outputs", "fallback", "fallback_pixels"),
 }
@@ -208,6 +208,22 @@ def _ring_loads(oh: int, stride: int, pad: int, span: int) -> int:
     return loads
 
 
+def _border_fills(ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, pad_h: int, pad_w: int,
+                  fills: int) -> int:
+    """Of ``fills`` column fills in pixel order (past the last pixel: the last one again), those whose window
+    reaches out of the input (conv2d_s8_simd's full_range: filled tap by tap)."""
+    def inside(o: int, stride: int, pad: int, k: int, n: int) -> bool:
+        start = o * stride - pad
+        return start >= 0 and start + k <= n
+    rows_in = [inside(y, sh, pad_h, kh, ih) for y in range(oh)]
+    cols_in = [inside(x, sw, pad_w, kw, iw) for x in range(ow)]
+    pixels = oh * ow
+    border = sum(1 for y in range(oh) for x in range(ow) if not (rows_in[y] and cols_in[x]))
+    if fills > pixels and pixels and not (rows_in[-1] and cols_in[-1]):
+        border += fills - pixels
+    return border
+
+
 #: conv2d_s8_simd's row mode takes kernel rows of at most this many groups of 4 input bytes
 #: (NN_CONV_ROW_GROUPS_MAX), its packed rows windows of at most this many taps (NN_CONV_PACKED_MAX).
 CONV_SIMD_ROW_GROUPS_MAX = 64
@@ -224,13 +240,13 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
     kh x kw x ic rounded up to 4 once. Pixels go in passes of 4; a last pass of 1 or 2 pixels runs dot_2xn.
 
     ``macs`` dot_2x4's MACs (passes of 3-4 pixels: 4 pixels x output channels rounded up to even x kc);
-    ``tail_macs`` / ``tail_steps`` dot_2xn's MACs (1-2 pixels) and word steps (channel pairs x kc / 2);
+    ``tail_macs`` dot_2xn's MACs (1-2 pixels);
     ``pair_passes`` channel pairs x passes (a pair's accumulator start and stores); ``outputs`` the requantized
     outputs (4 per pass and channel: unused pixels go to a dummy buffer); ``passes``; ``columns`` the column
     elements filled (4 pixels x kc per pass); ``column_rows`` the kernel rows those are filled in (none on the
-    contiguous pointwise path); ``ring`` / ``ring_rows`` the bytes and rows copied into the padded row ring (row
-    mode and padded layers: every window then fills as an interior one), ``ring_out_rows`` the ring's row table
-    updates (output rows x kh); ``channels`` the per-call constants (output channels); ``repack`` row mode's
+    contiguous pointwise path); ``border_taps`` the taps of the columns filled tap by tap (windows reaching out of
+    the input without the ring: SAME padding all after the input, e.g. stride 2 on an even size); ``ring`` / ``ring_rows`` the bytes and rows copied into the padded row ring (row
+    mode and padded layers: every window then fills as an interior one); ``channels`` the per-call constants (output channels); ``repack`` row mode's
     weights repacked into pairs (channels rounded up to even x kc).
     """
     pairs = (oc + 1) // 2
@@ -247,12 +263,14 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
     rows = row_mode or (ic % 4 == 0 and (pad_h > 0 or pad_w > 0))
     pointwise = not rows and kh == kw == 1 and sh == sw == 1 and ih == oh and iw == ow and ic % 4 == 0
     loads = _ring_loads(oh, sh, pad_h, kh) if rows else 0
+    border = 0 if rows or pointwise else _border_fills(ih, iw, oh, ow, kh, kw, sh, sw, pad_h, pad_w, 4 * passes)
     slot = -(-((ow - 1) * sw + kw) * ic // 4) * 4 + 4
     return {"macs": float((passes - short) * 4 * 2 * pairs * kc), "tail_macs": float(short * last * 2 * pairs * kc),
-            "tail_steps": float(short * pairs * kc // 2), "pair_passes": float(passes * pairs),
+            "pair_passes": float(passes * pairs),
             "outputs": float(passes * 4 * oc), "passes": float(passes), "columns": float(passes * 4 * kc),
-            "column_rows": 0.0 if pointwise else float(passes * 4 * kh), "ring": float(loads * slot),
-            "ring_rows": float(loads), "ring_out_rows": float(oh * kh) if rows else 0.0, "channels": float(oc),
+            "column_rows": 0.0 if pointwise else float(passes * 4 * kh),
+            "border_taps": float(border * kh * kw), "ring": float(loads * slot),
+            "ring_rows": float(loads), "channels": float(oc),
             "repack": float(2 * pairs * kc) if row_mode else 0.0}
 
 
@@ -296,7 +314,7 @@ def depthwise_simd_terms(c: int, dm: int, ih: int, oh: int, ow: int, kh: int, kw
 def dense_simd_terms(in_len: int, units: int) -> dict[str, float]:
     """The loop counts of ``firmware/kernels/fully_connected_s8_simd.c`` with the plan's quads weight layout (SIMD
     plans of at least 4 units whose requantization the short form takes, the usual case): the input expanded
-    once (``inputs``, the in_len % 4 tail element-wise: ``input_tail``); per quad of rows the groups of 4
+    once (``inputs``); per quad of rows the groups of 4
     inputs (``quad_macs``: 16 MACs a group) in steps of 4 groups, the rest one by one (``quad_singles``), in
     chunks of at most 64 groups (``quad_chunks``), the tail inputs one word each (``quad_tail``), four outputs
     requantized and stored (``quads``); the rows a quad leaves two at a time (an odd last row twice:
@@ -308,8 +326,7 @@ def dense_simd_terms(in_len: int, units: int) -> dict[str, float]:
     return {"quad_macs": float(quads * 16 * groups), "quad_singles": float(quads * (groups % 4)),
             "quad_chunks": float(quads * -(-groups // 64)), "quad_tail": float(quads * tail), "quads": float(quads),
             "row_macs": float(row_pairs * 8 * groups), "row_tail": float(row_pairs * tail),
-            "row_pairs": float(row_pairs), "row_outputs": float(rest), "inputs": float(in_len),
-            "input_tail": float(tail)}
+            "row_pairs": float(row_pairs), "row_outputs": float(rest), "inputs": float(in_len)}
 
 
 def avgpool_simd_terms(c: int, geo: Mapping[str, float], pixels: int) -> dict[str, float]:

@@ -62,7 +62,8 @@ from costmodel.analysis import ModelAnalysis, analyze
 from costmodel.graph import Graph
 
 FILE_FORMAT = "mcu-nas-latency-model"
-FILE_VERSION = 2  # 2: kernel-specific work terms (executed MACs, runs, border, tail); 1 is refused: refit
+FILE_VERSION = 3  # 3: the SIMD kernels' loop counts (conv passes of 4 pixels, ring rows; depthwise paths; FC quads);
+#                  2 (the pixel pair conv terms) and 1 are refused: refit
 DEFAULT_VARIANT_ORDER = ("simd", "reference")
 
 
@@ -162,6 +163,18 @@ def _nnls_gram(gram: np.ndarray, rhs: np.ndarray, yy: float, n: int, prior: np.n
     # the leverage of a prediction: directions the rows leave open are bounded by the prior (COVARIANCE_RIDGE)
     inv = np.linalg.inv(gi + max(lam, COVARIANCE_RIDGE) * np.eye(len(idx))) / np.outer(d[idx], d[idx])
     return {"coef": coef.tolist(), "active": idx, "spread": spread, "cov": inv.tolist()}
+
+
+def _fitted_directions(entry: TableEntry) -> int:
+    """The coefficients a key's rows determine: the rank of its active terms in its rows (a term absent from
+    them, or one a multiple of another in every row of the key, e.g. the SIMD dense kernel's per-quad tail and
+    its quads within one input residue, fits nothing more)."""
+    idx = [i for i in entry.active if entry.stats.support[i] > 0]
+    if not idx:
+        return 0
+    g = entry.stats.gram[np.ix_(idx, idx)]
+    d = np.sqrt(np.maximum(np.diag(g), 1e-300))
+    return int(np.linalg.matrix_rank(g / np.outer(d, d), tol=1e-9))
 
 
 class _Stats:
@@ -680,7 +693,7 @@ class LatencyModel(RegressorMixin, BaseEstimator):
         coefficients it fits (a key with about as many rows as terms interpolates its rows, its spread says
         nothing, and it extrapolates badly to other shapes: the regressor, which learns across keys, does)."""
         return entry.n >= self.min_rows and entry.spread is not None and \
-            entry.n - len(entry.active) >= self.min_dof
+            entry.n - _fitted_directions(entry) >= self.min_dof
 
     def _fit_regressor(self, ctx: _Context, rows: list[dict]) -> None:
         if len(rows) < self.min_regressor_rows:

@@ -76,8 +76,9 @@ DEFAULT_TERMS = ("const", "outputs", "inputs")
 #: :func:`avgpool_simd_terms`).
 KERNEL_TERMS = {
     "conv2d_s8_ref": ("const", "macs", "outputs", "runs", "pixels"),
-    "conv2d_s8_simd": ("const", "macs", "tail_macs", "pair_passes", "outputs", "passes", "columns", "column_rows",
-                       "border_taps", "ring", "ring_rows", "channels", "repack"),
+    "conv2d_s8_simd": ("const", "macs", "tail_macs", "pair_passes", "outputs", "passes", "columns", "pixel_fills",
+                       "column_rows", "packed_fills", "packed_words", "border_taps", "ring", "ring_rows", "channels",
+                       "repack"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
     "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "lone_macs33", "tail", "groups",
                                  "outputs", "pixels", "ring", "ring_groups", "ring_rows", "out_rows", "setup",
@@ -243,8 +244,9 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
     ``tail_macs`` dot_2xn's MACs (1-2 pixels);
     ``pair_passes`` channel pairs x passes (a pair's accumulator start and stores); ``outputs`` the requantized
     outputs (4 per pass and channel: unused pixels go to a dummy buffer); ``passes``; ``columns`` the column
-    elements filled (4 pixels x kc per pass); ``column_rows`` the kernel rows those are filled in (none on the
-    contiguous pointwise path); ``border_taps`` the taps of the columns filled tap by tap (windows reaching out of
+    elements filled (4 pixels x kc per pass); ``pixel_fills`` the pixels' column fills (4 per pass; the contiguous
+    pointwise path fills a pass at once: none) and ``column_rows`` their kernel rows; ``packed_fills`` /
+    ``packed_words`` packed rows' fills through the stack (fill_packed: the kh runs copied word by word); ``border_taps`` the taps of the columns filled tap by tap (windows reaching out of
     the input without the ring: SAME padding all after the input, e.g. stride 2 on an even size); ``ring`` / ``ring_rows`` the bytes and rows copied into the padded row ring (row
     mode and padded layers: every window then fills as an interior one); ``channels`` the per-call constants (output channels); ``repack`` row mode's
     weights repacked into pairs (channels rounded up to even x kc).
@@ -265,10 +267,14 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
     loads = _ring_loads(oh, sh, pad_h, kh) if rows else 0
     border = 0 if rows or pointwise else _border_fills(ih, iw, oh, ow, kh, kw, sh, sw, pad_h, pad_w, 4 * passes)
     slot = -(-((ow - 1) * sw + kw) * ic // 4) * 4 + 4
+    fills = 0 if pointwise else 4 * passes
+    gathered = packed and not (kh == 3 and kw * ic == 9)   # fill_packed (3x3x3 gathers in registers)
     return {"macs": float((passes - short) * 4 * 2 * pairs * kc), "tail_macs": float(short * last * 2 * pairs * kc),
             "pair_passes": float(passes * pairs),
             "outputs": float(passes * 4 * oc), "passes": float(passes), "columns": float(passes * 4 * kc),
-            "column_rows": 0.0 if pointwise else float(passes * 4 * kh),
+            "pixel_fills": float(fills), "column_rows": float(fills * kh),
+            "packed_fills": float(fills) if gathered else 0.0,
+            "packed_words": float(fills * kh * -(-kw * ic // 4)) if gathered else 0.0,
             "border_taps": float(border * kh * kw), "ring": float(loads * slot),
             "ring_rows": float(loads), "channels": float(oc),
             "repack": float(2 * pairs * kc) if row_mode else 0.0}

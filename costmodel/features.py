@@ -81,8 +81,8 @@ KERNEL_TERMS = {
                        "repack"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
     "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "lone_macs33", "tail", "groups",
-                                 "outputs", "pixels", "ring", "ring_groups", "ring_rows", "out_rows", "setup",
-                                 "channels"),
+                                 "outputs", "pixels", "ring", "ring_groups", "ring_dm", "ring_pad", "ring_rows",
+                                 "out_rows", "setup", "channels"),
     "fully_connected_s8_simd": ("const", "quad_macs", "quad_singles", "quad_chunks", "quad_tail", "quads",
                                 "row_macs", "row_tail", "row_pairs", "row_outputs", "inputs"),
     "avgpool_s8_simd": ("const", "macs", "tail", "window_rows", "outputs", "pixels"),
@@ -197,16 +197,20 @@ def _pad_before(n_in: int, n_out: int, k: int, stride: int, same: bool) -> int:
     return max((n_out - 1) * stride + k - n_in, 0) // 2 if same else 0
 
 
-def _ring_loads(oh: int, stride: int, pad: int, span: int) -> int:
-    """Input rows a ring of ``span`` rows loads over the output rows (each row once while later output rows still
-    need it; rows between the windows of a large stride are never loaded)."""
-    loaded, loads = -pad - 1, 0
+def _ring_rows(oh: int, stride: int, pad: int, span: int) -> list[int]:
+    """The input rows (-pad ... , some outside the input) a ring of ``span`` rows loads over the output rows, each
+    once while later output rows still need it (rows between the windows of a large stride are never loaded)."""
+    loaded, rows = -pad - 1, []
     for oy in range(oh):
         y0 = oy * stride - pad
         last = y0 + span - 1
-        loads += max(last - max(loaded + 1, y0) + 1, 0)
+        rows.extend(range(max(loaded + 1, y0), last + 1))
         loaded = max(loaded, last)
-    return loads
+    return rows
+
+
+def _ring_loads(oh: int, stride: int, pad: int, span: int) -> int:
+    return len(_ring_rows(oh, stride, pad, span))
 
 
 def _border_fills(ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, pad_h: int, pad_w: int,
@@ -280,40 +284,44 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
             "repack": float(2 * pairs * kc) if row_mode else 0.0}
 
 
-def depthwise_simd_terms(c: int, dm: int, ih: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int,
+def depthwise_simd_terms(c: int, dm: int, ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int,
                          same: bool) -> dict[str, float]:
     """The loop counts of ``firmware/kernels/depthwise_conv2d_s8_simd.c`` (every channel's requantization taken
     as the fused form, the usual case): a ring of kh padded input rows (each loaded once while needed), then per
     output row one of three paths. 3x3, stride 1 or 2, output channels a multiple of 4: pixel pairs per group of 4
-    channels (``pair_macs33``), an odd width's last pixel alone (``lone_macs33``), the ring in groups
-    (``ring_groups`` bytes); other 3x3: per pixel the groups of 4 channels unrolled (``macs33``); any other kernel
-    per pixel and group a loop over the taps (``macs``); outside the pair path the 1 to 3 channels past the
-    last group one at a time (``tail``: their MACs). ``groups`` pixel x group-of-4 steps outside the pair path;
-    ``outputs``, ``pixels``; ``ring`` / ``ring_rows`` bytes and rows loaded (``ring`` outside the pair path),
-    ``out_rows`` output rows; ``setup`` the weights expanded per call (taps x channels rounded up to 4),
-    ``channels`` the per-channel constants."""
+    channels (``pair_macs33``), an odd width's last pixel alone (``lone_macs33``); other 3x3: per pixel the groups
+    of 4 channels unrolled (``macs33``); any other kernel per pixel and group a loop over the taps (``macs``);
+    outside the pair path the 1 to 3 channels past the last group one at a time (``tail``: their MACs).
+    ``groups`` pixel x group-of-4 steps outside the pair path; ``outputs``, ``pixels``; the ring's bytes: input
+    pixels with depth multiplier 1 copied a word at a time (``ring``; ``ring_groups`` in the pair path's
+    group-major layout), with a depth multiplier each byte repeated (``ring_dm``), the padding (``ring_pad``);
+    ``ring_rows`` rows loaded, ``out_rows`` output rows; ``setup`` the weights expanded per call (taps x channels
+    rounded up to 4), ``channels`` the per-channel constants."""
     co = c * max(dm, 1)
     taps = kh * kw
     co4 = co & ~3
     pixels = oh * ow
     k33 = kh == 3 and kw == 3
     pair_path = k33 and sw in (1, 2) and co % 4 == 0
-    pad_h = _pad_before(ih, oh, kh, sh, same)
-    loads = _ring_loads(oh, sh, pad_h, kh)
+    pad_h, pad_w = _pad_before(ih, oh, kh, sh, same), _pad_before(iw, ow, kw, sw, same)
+    loaded = _ring_rows(oh, sh, pad_h, kh)
     span = (ow - 1) * sw + kw
+    inside_px = max(min(span, pad_w + iw) - min(pad_w, span), 0)
+    inside = sum(inside_px for y in loaded if 0 <= y < ih) * co
     terms = {"macs": 0.0, "macs33": 0.0, "pair_macs33": 0.0, "lone_macs33": 0.0, "tail": 0.0, "groups": 0.0,
              "outputs": float(pixels * co), "pixels": float(pixels), "ring": 0.0, "ring_groups": 0.0,
-             "ring_rows": float(loads), "out_rows": float(oh), "setup": float(taps * (-(-co // 4) * 4)),
+             "ring_dm": float(inside) if dm > 1 else 0.0, "ring_pad": float(len(loaded) * span * co - inside),
+             "ring_rows": float(len(loaded)), "out_rows": float(oh), "setup": float(taps * (-(-co // 4) * 4)),
              "channels": float(co)}
     if pair_path:
         terms["pair_macs33"] = float(oh * (ow // 2 * 2) * co * 9)
         terms["lone_macs33"] = float(oh * (ow % 2) * co * 9)
-        terms["ring_groups"] = float(loads * span * co)
     else:
         terms["macs33" if k33 else "macs"] = float(pixels * co4 * taps)
         terms["tail"] = float(pixels * (co - co4) * taps)
         terms["groups"] = float(pixels * co4 // 4)
-        terms["ring"] = float(loads * span * co)
+    if dm <= 1:
+        terms["ring_groups" if pair_path else "ring"] = float(inside)
     return terms
 
 
@@ -392,8 +400,8 @@ def work_terms(row: Mapping) -> dict[str, float]:
             if kernel == "conv2d_s8_simd":
                 terms.update(conv_simd_terms(ic, oc, ih, iw, oh, ow, kh, kw, sh, sw, same))
             else:
-                terms.update(depthwise_simd_terms(ic, _int(row, "depth_multiplier") or 1, ih, oh, ow, kh, kw, sh,
-                                                  sw, same))
+                terms.update(depthwise_simd_terms(ic, _int(row, "depth_multiplier") or 1, ih, iw, oh, ow, kh, kw,
+                                                  sh, sw, same))
             macs = terms["macs"]
         elif kernel == "avgpool_s8_simd" and geo is not None:
             terms.update(avgpool_simd_terms(ic, geo, pixels))

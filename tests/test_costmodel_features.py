@@ -54,10 +54,11 @@ def test_keys_and_terms():
     t = work_terms(row)
     # SIMD: 15 channels are "row mode" (weights repacked per call), a kernel row of 3 x 15 bytes rounded up to 48
     # (kw x ic = 45 is not a multiple of 4 but 3 x 45 = 135 taps, 136 rounded, fit the 256 of packed rows: one
-    # row of 136 taps); 144 pixels in 36 passes of 4; the padded ring loads the 14 rows -1..12 once, each slot
+    # row of 136 taps, each pixel's 3 runs of 45 bytes gathered on the stack as 12 words each); 144 pixels in 36 passes of 4; the padded ring loads the 14 rows -1..12 once, each slot
     # (11 + 3) x 15 = 210 bytes rounded up to 212, plus 4
     assert t == {"const": 1.0, "macs": 36 * 4 * 10 * 136, "tail_macs": 0.0, "pair_passes": 36 * 5,
-                 "outputs": 36 * 4 * 9, "passes": 36, "columns": 36 * 4 * 136, "column_rows": 36 * 4 * 3,
+                 "outputs": 36 * 4 * 9, "passes": 36, "columns": 36 * 4 * 136, "pixel_fills": 144, "column_rows": 144 * 3,
+                 "packed_fills": 144, "packed_words": 144 * 3 * 12,
                  "border_taps": 0.0, "ring": 14 * 216, "ring_rows": 14, "channels": 9,
                  "repack": 10 * 136}
     # the reference kernel skips the padding: 34 x 34 valid taps, channel pairs (an odd last one twice)
@@ -130,20 +131,21 @@ def test_simd_conv_terms_count_its_loops():
     t = _simd(LayerSpec("CONV_2D", in_channels=4, out_channels=21, in_h=4, in_w=4, kernel_h=5, kernel_w=5,
                         stride_h=2, stride_w=2), "conv2d_s8_simd")
     assert t == {"const": 1.0, "macs": 4 * 22 * 100, "tail_macs": 0.0, "pair_passes": 11,
-                 "outputs": 4 * 21, "passes": 1, "columns": 4 * 100, "column_rows": 4 * 5, "border_taps": 0.0,
+                 "outputs": 4 * 21, "passes": 1, "columns": 4 * 100, "pixel_fills": 4, "column_rows": 4 * 5,
+                 "packed_fills": 0.0, "packed_words": 0.0, "border_taps": 0.0,
                  "ring": 7 * 32, "ring_rows": 7, "channels": 21, "repack": 0.0}
     # a search's first convolution: 8x8x1 digits, 3x3, 8 filters: packed rows (9 taps -> 12), 16 passes, ring rows
     # -1..8 of (7 + 3) x 1 bytes rounded to 12, plus 4; the 8 filters' 12 taps repacked per call
     t = _simd(LayerSpec("CONV_2D", in_channels=1, out_channels=8, in_h=8, in_w=8, kernel_h=3, kernel_w=3),
               "conv2d_s8_simd")
-    assert (t["macs"], t["columns"], t["column_rows"], t["ring"], t["ring_rows"], t["repack"]) == \
-        (16 * 4 * 8 * 12, 16 * 4 * 12, 16 * 4 * 3, 10 * 16, 10, 8 * 12)
+    assert (t["macs"], t["columns"], t["column_rows"], t["packed_fills"], t["packed_words"], t["ring"], t["ring_rows"],
+            t["repack"]) == (16 * 4 * 8 * 12, 16 * 4 * 12, 16 * 4 * 3, 64, 64 * 3, 10 * 16, 10, 8 * 12)
     # pointwise, 5 pixels (1x5x8, 3 filters: 2 pairs): a pass of 4, then a last pass of 1 pixel (dot_2xn); the
     # contiguous inputs fill the columns without kernel rows, no ring (no padding)
     t = _simd(LayerSpec("CONV_2D", in_channels=8, out_channels=3, in_h=1, in_w=5, kernel_h=1, kernel_w=1),
               "conv2d_s8_simd")
-    assert (t["macs"], t["tail_macs"], t["pair_passes"], t["outputs"], t["columns"], t["column_rows"], t["ring"]) == \
-        (4 * 4 * 8, 1 * 4 * 8, 2 * 2, 2 * 4 * 3, 2 * 4 * 8, 0, 0)
+    assert (t["macs"], t["tail_macs"], t["pair_passes"], t["outputs"], t["columns"], t["pixel_fills"], t["column_rows"],
+            t["ring"]) == (4 * 4 * 8, 1 * 4 * 8, 2 * 2, 2 * 4 * 3, 2 * 4 * 8, 0, 0, 0)
     # 3x3 stride 2 on 4x4x8: SAME pads only after the input, so no ring; the windows of 3 of the 4 pixels reach
     # past the last row or column and are filled tap by tap
     t = _simd(LayerSpec("CONV_2D", in_channels=8, out_channels=4, in_h=4, in_w=4, kernel_h=3, kernel_w=3,
@@ -155,16 +157,22 @@ def test_simd_depthwise_terms_count_its_loops():
     """depthwise_conv2d_s8_simd: the 3x3 pixel pair path, the other 3x3 rows with channels past the last group."""
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=8, in_h=8, in_w=8, kernel_h=3, kernel_w=3),
               "depthwise_conv2d_s8_simd")
-    # 8 channels, stride 1: pixel pairs (4 per row), the ring rows -1..8 in groups, span 7 + 3 pixels x 8
+    # 8 channels, stride 1: pixel pairs (4 per row); the ring rows -1..8 in groups, span 7 + 3 pixels x 8: the 8
+    # input rows' 8 inside pixels copied, the rest (2 rows, 2 pixels of each other row) padding
     assert t == {"const": 1.0, "macs": 0.0, "macs33": 0.0, "pair_macs33": 64 * 8 * 9, "lone_macs33": 0.0,
-                 "tail": 0.0, "groups": 0.0, "outputs": 64 * 8, "pixels": 64, "ring": 0.0, "ring_groups": 10 * 80,
-                 "ring_rows": 10, "out_rows": 8, "setup": 9 * 8, "channels": 8}
+                 "tail": 0.0, "groups": 0.0, "outputs": 64 * 8, "pixels": 64, "ring": 0.0, "ring_groups": 8 * 8 * 8,
+                 "ring_dm": 0.0, "ring_pad": 10 * 80 - 8 * 8 * 8, "ring_rows": 10, "out_rows": 8, "setup": 9 * 8,
+                 "channels": 8}
     # 6 channels, 5x5 -> 3x3 stride 2: a group of 4 and 2 channels one at a time per pixel; the ring loads rows
-    # -1..1, 2..3, 4..5 (span 2 x 2 + 3 pixels x 6 channels)
+    # -1..1, 2..3, 4..5 (span 2 x 2 + 3 pixels x 6 channels; rows 0..4 inside, pixels 1..5 of the span)
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=6, in_h=5, in_w=5, kernel_h=3, kernel_w=3, stride_h=2,
                         stride_w=2), "depthwise_conv2d_s8_simd")
-    assert (t["macs33"], t["tail"], t["groups"], t["pair_macs33"], t["ring"], t["ring_rows"], t["setup"]) == \
-        (9 * 4 * 9, 9 * 2 * 9, 9, 0, 7 * 7 * 6, 7, 9 * 8)
+    assert (t["macs33"], t["tail"], t["groups"], t["pair_macs33"], t["ring"], t["ring_pad"], t["ring_rows"],
+            t["setup"]) == (9 * 4 * 9, 9 * 2 * 9, 9, 0, 5 * 5 * 6, 7 * 7 * 6 - 5 * 5 * 6, 7, 9 * 8)
+    # depth multiplier 2: every inside byte repeated (ring_dm), not copied a word at a time
+    t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=2, in_h=4, in_w=4, kernel_h=3, kernel_w=3,
+                        depth_multiplier=2), "depthwise_conv2d_s8_simd")
+    assert (t["ring_dm"], t["ring_groups"], t["pair_macs33"]) == (4 * 4 * 4, 0, 16 * 4 * 9)
     # 5x5 (any other kernel): the generic loop over the taps
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=4, in_h=4, in_w=4, kernel_h=5, kernel_w=5),
               "depthwise_conv2d_s8_simd")

@@ -80,9 +80,9 @@ KERNEL_TERMS = {
                        "column_rows", "packed_fills", "packed_words", "border_taps", "ring", "ring_rows", "channels",
                        "repack"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
-    "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "lone_macs33", "tail", "groups",
-                                 "outputs", "pixels", "ring", "ring_groups", "ring_dm", "ring_pad", "ring_rows",
-                                 "out_rows", "setup", "channels"),
+    "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "pair_rows", "tail", "groups",
+                                 "outputs", "pixels", "ring", "ring_groups", "ring_dm", "ring_pad", "ring_clear",
+                                 "ring_rows", "out_rows", "setup", "channels"),
     "fully_connected_s8_simd": ("const", "quad_macs", "quad_singles", "quad_chunks", "quad_tail", "quads",
                                 "row_macs", "row_tail", "row_pairs", "row_outputs", "inputs"),
     "avgpool_s8_simd": ("const", "macs", "tail", "window_rows", "outputs", "pixels"),
@@ -288,40 +288,44 @@ def depthwise_simd_terms(c: int, dm: int, ih: int, iw: int, oh: int, ow: int, kh
                          same: bool) -> dict[str, float]:
     """The loop counts of ``firmware/kernels/depthwise_conv2d_s8_simd.c`` (every channel's requantization taken
     as the fused form, the usual case): a ring of kh padded input rows (each loaded once while needed), then per
-    output row one of three paths. 3x3, stride 1 or 2, output channels a multiple of 4: pixel pairs per group of 4
-    channels (``pair_macs33``), an odd width's last pixel alone (``lone_macs33``); other 3x3: per pixel the groups
-    of 4 channels unrolled (``macs33``); any other kernel per pixel and group a loop over the taps (``macs``);
-    outside the pair path the 1 to 3 channels past the last group one at a time (``tail``: their MACs).
-    ``groups`` pixel x group-of-4 steps outside the pair path; ``outputs``, ``pixels``; the ring's bytes: input
-    pixels with depth multiplier 1 copied a word at a time (``ring``; ``ring_groups`` in the pair path's
-    group-major layout), with a depth multiplier each byte repeated (``ring_dm``), the padding (``ring_pad``);
-    ``ring_rows`` rows loaded, ``out_rows`` output rows; ``setup`` the weights expanded per call (taps x channels
-    rounded up to 4), ``channels`` the per-channel constants."""
+    output row one of three paths. 3x3, stride 1 or 2, depth multiplier 1, channels a multiple of 4: the int16
+    path (dw16), two channels x four pixels per step, a last partial block computed whole (``pair_macs33``:
+    output rows x width rounded up to 4 x channels x 9), its loop per output row and channel pair
+    (``pair_rows``), its ring of int16 pixel pairs (``ring_groups`` the inside bytes converted) cleared once per
+    call (``ring_clear``: 3 slots x channels x (stride x width rounded up to 4 + 2) halfwords); other 3x3: per
+    pixel the groups of 4 channels unrolled (``macs33``); any other kernel per pixel and group a loop over the
+    taps (``macs``); outside the int16 path the 1 to 3 channels past the last group one at a time (``tail``:
+    their MACs), ``groups`` the pixel x group-of-4 steps. ``outputs``, ``pixels``; the ring's bytes outside the
+    int16 path: input pixels with depth multiplier 1 copied a word at a time (``ring``), with a depth multiplier
+    each byte repeated (``ring_dm``), the padding (``ring_pad``); ``ring_rows`` rows loaded, ``out_rows`` output
+    rows; ``setup`` the weights expanded per call (taps x channels rounded up to 4), ``channels`` the
+    per-channel constants."""
     co = c * max(dm, 1)
     taps = kh * kw
     co4 = co & ~3
     pixels = oh * ow
     k33 = kh == 3 and kw == 3
-    pair_path = k33 and sw in (1, 2) and co % 4 == 0
+    pair_path = k33 and sw in (1, 2) and dm <= 1 and co % 4 == 0
     pad_h, pad_w = _pad_before(ih, oh, kh, sh, same), _pad_before(iw, ow, kw, sw, same)
     loaded = _ring_rows(oh, sh, pad_h, kh)
     span = (ow - 1) * sw + kw
     inside_px = max(min(span, pad_w + iw) - min(pad_w, span), 0)
     inside = sum(inside_px for y in loaded if 0 <= y < ih) * co
-    terms = {"macs": 0.0, "macs33": 0.0, "pair_macs33": 0.0, "lone_macs33": 0.0, "tail": 0.0, "groups": 0.0,
+    blocks4 = -(-ow // 4) * 4
+    terms = {"macs": 0.0, "macs33": 0.0, "pair_macs33": 0.0, "pair_rows": 0.0, "tail": 0.0, "groups": 0.0,
              "outputs": float(pixels * co), "pixels": float(pixels), "ring": 0.0, "ring_groups": 0.0,
-             "ring_dm": float(inside) if dm > 1 else 0.0, "ring_pad": float(len(loaded) * span * co - inside),
+             "ring_dm": float(inside) if dm > 1 else 0.0, "ring_pad": 0.0, "ring_clear": 0.0,
              "ring_rows": float(len(loaded)), "out_rows": float(oh), "setup": float(taps * (-(-co // 4) * 4)),
              "channels": float(co)}
     if pair_path:
-        terms["pair_macs33"] = float(oh * (ow // 2 * 2) * co * 9)
-        terms["lone_macs33"] = float(oh * (ow % 2) * co * 9)
+        terms.update(pair_macs33=float(oh * blocks4 * co * 9), pair_rows=float(oh * co // 2),
+                     ring_groups=float(inside), ring_clear=float(3 * co * (sw * blocks4 + 2)))
     else:
         terms["macs33" if k33 else "macs"] = float(pixels * co4 * taps)
-        terms["tail"] = float(pixels * (co - co4) * taps)
-        terms["groups"] = float(pixels * co4 // 4)
-    if dm <= 1:
-        terms["ring_groups" if pair_path else "ring"] = float(inside)
+        terms.update(tail=float(pixels * (co - co4) * taps), groups=float(pixels * co4 // 4),
+                     ring_pad=float(len(loaded) * span * co - inside))
+        if dm <= 1:
+            terms["ring"] = float(inside)
     return terms
 
 

@@ -154,25 +154,31 @@ def test_simd_conv_terms_count_its_loops():
 
 
 def test_simd_depthwise_terms_count_its_loops():
-    """depthwise_conv2d_s8_simd: the 3x3 pixel pair path, the other 3x3 rows with channels past the last group."""
+    """depthwise_conv2d_s8_simd: the 3x3 int16 path, the other 3x3 rows with channels past the last group, the
+    generic loop."""
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=8, in_h=8, in_w=8, kernel_h=3, kernel_w=3),
               "depthwise_conv2d_s8_simd")
-    # 8 channels, stride 1: pixel pairs (4 per row); the ring rows -1..8 in groups, span 7 + 3 pixels x 8: the 8
-    # input rows' 8 inside pixels copied, the rest (2 rows, 2 pixels of each other row) padding
-    assert t == {"const": 1.0, "macs": 0.0, "macs33": 0.0, "pair_macs33": 64 * 8 * 9, "lone_macs33": 0.0,
+    # 8 channels, stride 1, depth multiplier 1: the int16 path, 2 blocks of 4 pixels per row and channel pair (4
+    # pairs); the ring rows -1..8 (the 8 input rows' 8 pixels converted), cleared once: 3 slots x 8 channels x
+    # (8 + 2) halfwords
+    assert t == {"const": 1.0, "macs": 0.0, "macs33": 0.0, "pair_macs33": 8 * 8 * 8 * 9, "pair_rows": 8 * 4,
                  "tail": 0.0, "groups": 0.0, "outputs": 64 * 8, "pixels": 64, "ring": 0.0, "ring_groups": 8 * 8 * 8,
-                 "ring_dm": 0.0, "ring_pad": 10 * 80 - 8 * 8 * 8, "ring_rows": 10, "out_rows": 8, "setup": 9 * 8,
-                 "channels": 8}
+                 "ring_dm": 0.0, "ring_pad": 0.0, "ring_clear": 3 * 8 * 10, "ring_rows": 10, "out_rows": 8,
+                 "setup": 9 * 8, "channels": 8}
+    # a width of 5: the last block of 4 pixels computed whole (8 pixels per row)
+    t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=4, in_h=5, in_w=5, kernel_h=3, kernel_w=3),
+              "depthwise_conv2d_s8_simd")
+    assert (t["pair_macs33"], t["pair_rows"], t["ring_clear"]) == (5 * 8 * 4 * 9, 5 * 2, 3 * 4 * (8 + 2))
     # 6 channels, 5x5 -> 3x3 stride 2: a group of 4 and 2 channels one at a time per pixel; the ring loads rows
     # -1..1, 2..3, 4..5 (span 2 x 2 + 3 pixels x 6 channels; rows 0..4 inside, pixels 1..5 of the span)
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=6, in_h=5, in_w=5, kernel_h=3, kernel_w=3, stride_h=2,
                         stride_w=2), "depthwise_conv2d_s8_simd")
     assert (t["macs33"], t["tail"], t["groups"], t["pair_macs33"], t["ring"], t["ring_pad"], t["ring_rows"],
             t["setup"]) == (9 * 4 * 9, 9 * 2 * 9, 9, 0, 5 * 5 * 6, 7 * 7 * 6 - 5 * 5 * 6, 7, 9 * 8)
-    # depth multiplier 2: every inside byte repeated (ring_dm), not copied a word at a time
+    # depth multiplier 2: the one-pixel 3x3 path, every inside byte repeated (ring_dm)
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=2, in_h=4, in_w=4, kernel_h=3, kernel_w=3,
                         depth_multiplier=2), "depthwise_conv2d_s8_simd")
-    assert (t["ring_dm"], t["ring_groups"], t["pair_macs33"]) == (4 * 4 * 4, 0, 16 * 4 * 9)
+    assert (t["ring_dm"], t["ring_groups"], t["pair_macs33"], t["macs33"]) == (4 * 4 * 4, 0, 0, 16 * 4 * 9)
     # 5x5 (any other kernel): the generic loop over the taps
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=4, in_h=4, in_w=4, kernel_h=5, kernel_w=5),
               "depthwise_conv2d_s8_simd")

@@ -77,8 +77,8 @@ DEFAULT_TERMS = ("const", "outputs", "inputs")
 KERNEL_TERMS = {
     "conv2d_s8_ref": ("const", "macs", "outputs", "runs", "pixels"),
     "conv2d_s8_simd": ("const", "macs", "tail_macs", "pair_passes", "outputs", "passes", "columns", "pixel_fills",
-                       "column_rows", "packed_fills", "packed_words", "border_taps", "ring", "ring_rows", "channels",
-                       "repack"),
+                       "column_rows", "packed_fills", "border_taps", "ring", "ring_rows", "channels", "repack", "repack_rows",
+                       "repack_tails"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
     "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "pair_rows", "tail", "groups",
                                  "outputs", "pixels", "ring", "ring_groups", "ring_dm", "ring_pad", "ring_clear",
@@ -230,9 +230,8 @@ def _border_fills(ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int,
 
 
 #: conv2d_s8_simd's row mode takes kernel rows of at most this many groups of 4 input bytes
-#: (NN_CONV_ROW_GROUPS_MAX), its packed rows windows of at most this many taps (NN_CONV_PACKED_MAX).
+#: (NN_CONV_ROW_GROUPS_MAX).
 CONV_SIMD_ROW_GROUPS_MAX = 64
-CONV_SIMD_PACKED_MAX = 256
 
 
 def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int,
@@ -241,26 +240,26 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
     laid out by the plan compiler when ic % 4 == 0, else "row mode", its weights repacked per call).
 
     Taps per column ``kc`` as the dot products see them: kh x kw x ic rounded up to 4; row mode each kernel row's
-    kw x ic rounded up to 4 (kh x that), packed rows (row mode, kw x ic not a multiple of 4, at most 256 taps)
-    kh x kw x ic rounded up to 4 once. Pixels go in passes of 4; a last pass of 1 or 2 pixels runs dot_2xn.
+    kw x ic rounded up to 4 (kh x that), but a 3x3x3 window's 27 taps back to back (28). Pixels go in passes of
+    4; a last pass of 1 or 2 pixels runs dot_2x2 (two pixels' sums).
 
     ``macs`` dot_2x4's MACs (passes of 3-4 pixels: 4 pixels x output channels rounded up to even x kc);
-    ``tail_macs`` dot_2xn's MACs (1-2 pixels);
+    ``tail_macs`` dot_2x2's MACs (2 pixels);
     ``pair_passes`` channel pairs x passes (a pair's accumulator start and stores); ``outputs`` the requantized
     outputs (4 per pass and channel: unused pixels go to a dummy buffer); ``passes``; ``columns`` the column
     elements filled (4 pixels x kc per pass); ``pixel_fills`` the pixels' column fills (4 per pass; the contiguous
-    pointwise path fills a pass at once: none) and ``column_rows`` their kernel rows; ``packed_fills`` /
-    ``packed_words`` packed rows' fills through the stack (fill_packed: the kh runs copied word by word); ``border_taps`` the taps of the columns filled tap by tap (windows reaching out of
+    pointwise path fills a pass at once: none) and ``column_rows`` their kernel rows (a 3x3x3 window's 7 words
+    come from registers instead: ``packed_fills``); ``border_taps`` the taps of the columns filled tap by tap (windows reaching out of
     the input without the ring: SAME padding all after the input, e.g. stride 2 on an even size); ``ring`` / ``ring_rows`` the bytes and rows copied into the padded row ring (row
     mode and padded layers: every window then fills as an interior one); ``channels`` the per-call constants (output channels); ``repack`` row mode's
-    weights repacked into pairs (channels rounded up to even x kc).
+    weights repacked into pairs (channels rounded up to even x kc), ``repack_rows`` its loop per channel and
+    kernel row, ``repack_tails`` the rows whose last partial word is read byte by byte (tail_word).
     """
     pairs = (oc + 1) // 2
     row_mode = ic % 4 != 0 and kw * ic <= 4 * CONV_SIMD_ROW_GROUPS_MAX
     row_bytes = -(-kw * ic // 4) * 4
-    packed_taps = -(-kh * kw * ic // 4) * 4
-    packed = row_mode and (kw * ic) % 4 != 0 and packed_taps <= CONV_SIMD_PACKED_MAX
-    kc = packed_taps if packed or not row_mode else kh * row_bytes
+    packed = row_mode and kh == kw == ic == 3   # fill_packed333: 27 taps back to back
+    kc = -(-kh * kw * ic // 4) * 4 if packed or not row_mode else kh * row_bytes
     pixels = oh * ow
     passes = -(-pixels // 4)
     last = pixels - 4 * (passes - 1) if passes else 0
@@ -272,16 +271,17 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
     border = 0 if rows or pointwise else _border_fills(ih, iw, oh, ow, kh, kw, sh, sw, pad_h, pad_w, 4 * passes)
     slot = -(-((ow - 1) * sw + kw) * ic // 4) * 4 + 4
     fills = 0 if pointwise else 4 * passes
-    gathered = packed and not (kh == 3 and kw * ic == 9)   # fill_packed (3x3x3 gathers in registers)
-    return {"macs": float((passes - short) * 4 * 2 * pairs * kc), "tail_macs": float(short * last * 2 * pairs * kc),
+    repack_rows, repack_seg = (1, kh * kw * ic) if packed else (kh, kw * ic)   # repack_pairs' rows and their bytes
+    return {"macs": float((passes - short) * 4 * 2 * pairs * kc), "tail_macs": float(short * 2 * 2 * pairs * kc),
             "pair_passes": float(passes * pairs),
             "outputs": float(passes * 4 * oc), "passes": float(passes), "columns": float(passes * 4 * kc),
-            "pixel_fills": float(fills), "column_rows": float(fills * kh),
-            "packed_fills": float(fills) if gathered else 0.0,
-            "packed_words": float(fills * kh * -(-kw * ic // 4)) if gathered else 0.0,
+            "pixel_fills": float(fills), "column_rows": 0.0 if packed else float(fills * kh),
+            "packed_fills": float(fills) if packed else 0.0,
             "border_taps": float(border * kh * kw), "ring": float(loads * slot),
             "ring_rows": float(loads), "channels": float(oc),
-            "repack": float(2 * pairs * kc) if row_mode else 0.0}
+            "repack": float(2 * pairs * kc) if row_mode else 0.0,
+            "repack_rows": float(2 * pairs * repack_rows) if row_mode else 0.0,
+            "repack_tails": float(oc * repack_rows) if row_mode and repack_seg % 4 else 0.0}
 
 
 def depthwise_simd_terms(c: int, dm: int, ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int,

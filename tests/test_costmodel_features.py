@@ -52,15 +52,14 @@ def test_keys_and_terms():
     assert table_key(row) == ("CONV_2D", "conv2d_s8_simd", 3, 3, 1, 1, 3, "odd")
     assert key_text(table_key(row)) == "CONV_2D/conv2d_s8_simd k3x3 s1 in%4=3 out=odd"
     t = work_terms(row)
-    # SIMD: 15 channels are "row mode" (weights repacked per call), a kernel row of 3 x 15 bytes rounded up to 48
-    # (kw x ic = 45 is not a multiple of 4 but 3 x 45 = 135 taps, 136 rounded, fit the 256 of packed rows: one
-    # row of 136 taps, each pixel's 3 runs of 45 bytes gathered on the stack as 12 words each); 144 pixels in 36 passes of 4; the padded ring loads the 14 rows -1..12 once, each slot
-    # (11 + 3) x 15 = 210 bytes rounded up to 212, plus 4
-    assert t == {"const": 1.0, "macs": 36 * 4 * 10 * 136, "tail_macs": 0.0, "pair_passes": 36 * 5,
-                 "outputs": 36 * 4 * 9, "passes": 36, "columns": 36 * 4 * 136, "pixel_fills": 144, "column_rows": 144 * 3,
-                 "packed_fills": 144, "packed_words": 144 * 3 * 12,
-                 "border_taps": 0.0, "ring": 14 * 216, "ring_rows": 14, "channels": 9,
-                 "repack": 10 * 136}
+    # SIMD: 15 channels are "row mode" (weights repacked per call), a kernel row of 3 x 15 bytes rounded up to 48,
+    # 144 taps per column; 144 pixels in 36 passes of 4; the padded ring loads the 14 rows -1..12 once, each slot
+    # (11 + 3) x 15 = 210 bytes rounded up to 212, plus 4; the repack reads each of the 9 filters' 3 rows of 45
+    # bytes with a partial last word
+    assert t == {"const": 1.0, "macs": 36 * 4 * 10 * 144, "tail_macs": 0.0, "pair_passes": 36 * 5,
+                 "outputs": 36 * 4 * 9, "passes": 36, "columns": 36 * 4 * 144, "pixel_fills": 144, "column_rows": 144 * 3,
+                 "packed_fills": 0.0, "border_taps": 0.0, "ring": 14 * 216, "ring_rows": 14, "channels": 9,
+                 "repack": 10 * 144, "repack_rows": 10 * 3, "repack_tails": 9 * 3}
     # the reference kernel skips the padding: 34 x 34 valid taps, channel pairs (an odd last one twice)
     assert work_terms({**row, "kernel": "conv2d_s8_ref"}) == {
         "const": 1.0, "macs": 34 * 34 * 15 * 10, "outputs": 144 * 9, "runs": 34 * 12 * 5, "pixels": 144}
@@ -132,20 +131,28 @@ def test_simd_conv_terms_count_its_loops():
                         stride_h=2, stride_w=2), "conv2d_s8_simd")
     assert t == {"const": 1.0, "macs": 4 * 22 * 100, "tail_macs": 0.0, "pair_passes": 11,
                  "outputs": 4 * 21, "passes": 1, "columns": 4 * 100, "pixel_fills": 4, "column_rows": 4 * 5,
-                 "packed_fills": 0.0, "packed_words": 0.0, "border_taps": 0.0,
-                 "ring": 7 * 32, "ring_rows": 7, "channels": 21, "repack": 0.0}
-    # a search's first convolution: 8x8x1 digits, 3x3, 8 filters: packed rows (9 taps -> 12), 16 passes, ring rows
-    # -1..8 of (7 + 3) x 1 bytes rounded to 12, plus 4; the 8 filters' 12 taps repacked per call
+                 "packed_fills": 0.0, "border_taps": 0.0,
+                 "ring": 7 * 32, "ring_rows": 7, "channels": 21, "repack": 0.0, "repack_rows": 0.0,
+                 "repack_tails": 0.0}
+    # a search's first convolution: 8x8x1 digits, 3x3, 8 filters: row mode (3 taps per kernel row -> 4, 12 per
+    # column), 16 passes, ring rows -1..8 of (7 + 3) x 1 bytes rounded to 12, plus 4; the 8 filters' 12 taps
+    # repacked per call, each of their 3 rows of 3 bytes read byte by byte
     t = _simd(LayerSpec("CONV_2D", in_channels=1, out_channels=8, in_h=8, in_w=8, kernel_h=3, kernel_w=3),
               "conv2d_s8_simd")
-    assert (t["macs"], t["columns"], t["column_rows"], t["packed_fills"], t["packed_words"], t["ring"], t["ring_rows"],
-            t["repack"]) == (16 * 4 * 8 * 12, 16 * 4 * 12, 16 * 4 * 3, 64, 64 * 3, 10 * 16, 10, 8 * 12)
-    # pointwise, 5 pixels (1x5x8, 3 filters: 2 pairs): a pass of 4, then a last pass of 1 pixel (dot_2xn); the
+    assert (t["macs"], t["columns"], t["column_rows"], t["ring"], t["ring_rows"], t["repack"], t["repack_rows"],
+            t["repack_tails"]) == (16 * 4 * 8 * 12, 16 * 4 * 12, 16 * 4 * 3, 10 * 16, 10, 8 * 12, 8 * 3, 8 * 3)
+    # 3x3x3: the 27 taps back to back (28), from registers (no kernel rows), repacked as one row of 27 bytes
+    t = _simd(LayerSpec("CONV_2D", in_channels=3, out_channels=8, in_h=8, in_w=8, kernel_h=3, kernel_w=3),
+              "conv2d_s8_simd")
+    assert (t["macs"], t["packed_fills"], t["column_rows"], t["repack_rows"], t["repack_tails"]) == \
+        (16 * 4 * 8 * 28, 64, 0, 8, 8)
+    # pointwise, 5 pixels (1x5x8, 3 filters: 2 pairs): a pass of 4, then a last pass of 1 pixel (dot_2x2: two
+    # pixels' sums); the
     # contiguous inputs fill the columns without kernel rows, no ring (no padding)
     t = _simd(LayerSpec("CONV_2D", in_channels=8, out_channels=3, in_h=1, in_w=5, kernel_h=1, kernel_w=1),
               "conv2d_s8_simd")
     assert (t["macs"], t["tail_macs"], t["pair_passes"], t["outputs"], t["columns"], t["pixel_fills"], t["column_rows"],
-            t["ring"]) == (4 * 4 * 8, 1 * 4 * 8, 2 * 2, 2 * 4 * 3, 2 * 4 * 8, 0, 0, 0)
+            t["ring"]) == (4 * 4 * 8, 2 * 4 * 8, 2 * 2, 2 * 4 * 3, 2 * 4 * 8, 0, 0, 0)
     # 3x3 stride 2 on 4x4x8: SAME pads only after the input, so no ring; the windows of 3 of the 4 pixels reach
     # past the last row or column and are filled tap by tap
     t = _simd(LayerSpec("CONV_2D", in_channels=8, out_channels=4, in_h=4, in_w=4, kernel_h=3, kernel_w=3,

@@ -80,7 +80,8 @@ KERNEL_TERMS = {
                        "column_rows", "packed_fills", "border_taps", "ring", "ring_rows", "channels", "repack", "repack_rows",
                        "repack_tails"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
-    "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "pair_rows", "tail", "groups",
+    "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "pair_rows", "tail", "tail_rows",
+                                 "tail_outputs", "groups",
                                  "outputs", "pixels", "ring", "ring_groups", "ring_dm", "ring_pad", "ring_clear",
                                  "ring_rows", "out_rows", "setup", "channels"),
     "fully_connected_s8_simd": ("const", "quad_macs", "quad_singles", "quad_chunks", "quad_tail", "quads",
@@ -295,7 +296,8 @@ def depthwise_simd_terms(c: int, dm: int, ih: int, iw: int, oh: int, ow: int, kh
     call (``ring_clear``: 3 slots x channels x (stride x width rounded up to 4 + 2) halfwords); other 3x3: per
     pixel the groups of 4 channels unrolled (``macs33``); any other kernel per pixel and group a loop over the
     taps (``macs``); outside the int16 path the 1 to 3 channels past the last group one at a time (``tail``:
-    their MACs), ``groups`` the pixel x group-of-4 steps. ``outputs``, ``pixels``; the ring's bytes outside the
+    their MACs, ``tail_rows`` their kernel rows, ``tail_outputs`` their outputs, each requantized alone),
+    ``groups`` the pixel x group-of-4 steps. ``outputs``, ``pixels``; the ring's bytes outside the
     int16 path: input pixels with depth multiplier 1 copied a word at a time (``ring``), with a depth multiplier
     each byte repeated (``ring_dm``), the padding (``ring_pad``); ``ring_rows`` rows loaded, ``out_rows`` output
     rows; ``setup`` the weights expanded per call (taps x channels rounded up to 4), ``channels`` the
@@ -322,7 +324,8 @@ def depthwise_simd_terms(c: int, dm: int, ih: int, iw: int, oh: int, ow: int, kh
                      ring_groups=float(inside), ring_clear=float(3 * co * (sw * blocks4 + 2)))
     else:
         terms["macs33" if k33 else "macs"] = float(pixels * co4 * taps)
-        terms.update(tail=float(pixels * (co - co4) * taps), groups=float(pixels * co4 // 4),
+        terms.update(tail=float(pixels * (co - co4) * taps), tail_rows=float(pixels * (co - co4) * kh),
+                     tail_outputs=float(pixels * (co - co4)), groups=float(pixels * co4 // 4),
                      ring_pad=float(len(loaded) * span * co - inside))
         if dm <= 1:
             terms["ring"] = float(inside)

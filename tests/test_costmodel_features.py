@@ -169,7 +169,7 @@ def test_simd_depthwise_terms_count_its_loops():
     # pairs); the ring rows -1..8 (the 8 input rows' 8 pixels converted), cleared once: 3 slots x 8 channels x
     # (8 + 2) halfwords
     assert t == {"const": 1.0, "macs": 0.0, "macs33": 0.0, "pair_macs33": 8 * 8 * 8 * 9, "pair_rows": 8 * 4,
-                 "tail": 0.0, "groups": 0.0, "outputs": 64 * 8, "pixels": 64, "ring": 0.0, "ring_groups": 8 * 8 * 8,
+                 "tail": 0.0, "tail_rows": 0.0, "tail_outputs": 0.0, "groups": 0.0, "outputs": 64 * 8, "pixels": 64, "ring": 0.0, "ring_groups": 8 * 8 * 8,
                  "ring_dm": 0.0, "ring_pad": 0.0, "ring_clear": 3 * 8 * 10, "ring_rows": 10, "out_rows": 8,
                  "setup": 9 * 8, "channels": 8}
     # a width of 5: the last block of 4 pixels computed whole (8 pixels per row)
@@ -180,8 +180,9 @@ def test_simd_depthwise_terms_count_its_loops():
     # -1..1, 2..3, 4..5 (span 2 x 2 + 3 pixels x 6 channels; rows 0..4 inside, pixels 1..5 of the span)
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=6, in_h=5, in_w=5, kernel_h=3, kernel_w=3, stride_h=2,
                         stride_w=2), "depthwise_conv2d_s8_simd")
-    assert (t["macs33"], t["tail"], t["groups"], t["pair_macs33"], t["ring"], t["ring_pad"], t["ring_rows"],
-            t["setup"]) == (9 * 4 * 9, 9 * 2 * 9, 9, 0, 5 * 5 * 6, 7 * 7 * 6 - 5 * 5 * 6, 7, 9 * 8)
+    assert (t["macs33"], t["tail"], t["tail_rows"], t["tail_outputs"], t["groups"], t["pair_macs33"], t["ring"],
+            t["ring_pad"], t["ring_rows"], t["setup"]) == \
+        (9 * 4 * 9, 9 * 2 * 9, 9 * 2 * 3, 9 * 2, 9, 0, 5 * 5 * 6, 7 * 7 * 6 - 5 * 5 * 6, 7, 9 * 8)
     # depth multiplier 2: the one-pixel 3x3 path, every inside byte repeated (ring_dm)
     t = _simd(LayerSpec("DEPTHWISE_CONV_2D", in_channels=2, in_h=4, in_w=4, kernel_h=3, kernel_w=3,
                         depth_multiplier=2), "depthwise_conv2d_s8_simd")

@@ -8,7 +8,9 @@ Prints median / p95 / max relative error per (op, kernel) (--json: also as JSON)
 
 The layers: chains of convolutions, depthwise convolutions, pooling and dense layers drawn like the NAS
 ``cnn`` / ``dscnn`` spaces (8x8 / 4x4 / 2x2 maps, 1-32 channels, kernels 1/3/5, strides 1/2), plus the
-``conv`` / ``dwconv`` / ``dense`` small sweeps. Measurements are stored (resumable).
+``conv`` / ``dwconv`` / ``dense`` small sweeps. Measurements are stored (resumable). The firmware measured is
+the one this checkout builds (to check the terms against kernels on other branches, run the script from a
+checkout that merges them). "before" is the work terms of ``--before`` (git revision), "after" the current ones.
 """
 
 from __future__ import annotations

@@ -77,8 +77,8 @@ DEFAULT_TERMS = ("const", "outputs", "inputs")
 KERNEL_TERMS = {
     "conv2d_s8_ref": ("const", "macs", "outputs", "runs", "pixels"),
     "conv2d_s8_simd": ("const", "macs", "tail_macs", "pair_passes", "outputs", "passes", "columns", "pixel_fills",
-                       "column_rows", "packed_fills", "border_taps", "ring", "ring_rows", "channels", "repack", "repack_rows",
-                       "repack_tails"),
+                       "column_rows", "packed_fills", "border_taps", "ring", "ring_short", "ring_rows", "channels",
+                       "repack", "repack_rows", "repack_tails"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
     "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "pair_rows", "tail", "tail_rows",
                                  "tail_outputs", "groups",
@@ -233,6 +233,8 @@ def _border_fills(ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int,
 #: conv2d_s8_simd's row mode takes kernel rows of at most this many groups of 4 input bytes
 #: (NN_CONV_ROW_GROUPS_MAX).
 CONV_SIMD_ROW_GROUPS_MAX = 64
+#: Ring slots of at most this many bytes are filled by plain byte loops, longer ones by memset / memcpy (load_row).
+CONV_SIMD_SHORT_SLOT = 64
 
 
 def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int,
@@ -249,12 +251,14 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
     ``pair_passes`` channel pairs x passes (a pair's accumulator start and stores); ``outputs`` the requantized
     outputs (4 per pass and channel: unused pixels go to a dummy buffer); ``passes``; ``columns`` the column
     elements filled (4 pixels x kc per pass); ``pixel_fills`` the pixels' column fills (4 per pass; the contiguous
-    pointwise path fills a pass at once: none) and ``column_rows`` their kernel rows (a 3x3x3 window's 7 words
-    come from registers instead: ``packed_fills``); ``border_taps`` the taps of the columns filled tap by tap (windows reaching out of
-    the input without the ring: SAME padding all after the input, e.g. stride 2 on an even size); ``ring`` / ``ring_rows`` the bytes and rows copied into the padded row ring (row
-    mode and padded layers: every window then fills as an interior one); ``channels`` the per-call constants (output channels); ``repack`` row mode's
-    weights repacked into pairs (channels rounded up to even x kc), ``repack_rows`` its loop per channel and
-    kernel row, ``repack_tails`` the rows whose last partial word is read byte by byte (tail_word).
+    pointwise path fills a pass at once: none) and ``column_rows`` their kernel rows (a 3x3x3 window's 7 words come
+    from registers instead: ``packed_fills``); ``border_taps`` the taps of the columns filled tap by tap (windows
+    reaching out of the input without the ring: SAME padding all after the input, e.g. stride 2 on an even size);
+    ``ring`` / ``ring_rows`` the bytes and rows copied into the padded row ring (row mode and padded layers: every
+    window then fills as an interior one; ``ring_short`` the bytes of slots of at most 64 bytes, copied by byte
+    loops rather than memcpy / memset); ``channels`` the per-call constants (output channels); ``repack`` row mode's
+    weights repacked into pairs (channels rounded up to even x kc), ``repack_rows`` its loop per channel and kernel
+    row, ``repack_tails`` the rows whose last partial word is read byte by byte (tail_word).
     """
     pairs = (oc + 1) // 2
     row_mode = ic % 4 != 0 and kw * ic <= 4 * CONV_SIMD_ROW_GROUPS_MAX
@@ -278,7 +282,9 @@ def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: in
             "outputs": float(passes * 4 * oc), "passes": float(passes), "columns": float(passes * 4 * kc),
             "pixel_fills": float(fills), "column_rows": 0.0 if packed else float(fills * kh),
             "packed_fills": float(fills) if packed else 0.0,
-            "border_taps": float(border * kh * kw), "ring": float(loads * slot),
+            "border_taps": float(border * kh * kw),
+            "ring": float(loads * slot) if slot > CONV_SIMD_SHORT_SLOT else 0.0,
+            "ring_short": float(loads * slot) if slot <= CONV_SIMD_SHORT_SLOT else 0.0,
             "ring_rows": float(loads), "channels": float(oc),
             "repack": float(2 * pairs * kc) if row_mode else 0.0,
             "repack_rows": float(2 * pairs * repack_rows) if row_mode else 0.0,
@@ -365,15 +371,11 @@ def work_terms(row: Mapping) -> dict[str, float]:
 
     ``const`` 1 (fixed overhead: call, prepare-time state, loop set-up); ``macs`` the MACs the kernel
     executes: the analysis' MACs, but for kernels that skip the padding (:data:`VALID_TAP_KERNELS`) only the
-    taps inside the input, for the reference convolution's channel pairs an odd last channel twice, for the
-    SIMD convolution's pixel pairs and groups of 4 taps the rounded-up counts; ``outputs`` output elements
-    (requantisation, stores); ``inputs`` input elements; ``pixels`` output positions; ``columns`` im2col
-    elements of a convolution (output positions x kernel area x input channels; SIMD: as its columns hold
-    them); ``border`` (SIMD convolution) the slow part of filling the columns of windows reaching into the
-    padding with input channels not a multiple of 4 (the elements of window rows cut by the left or right
-    edge), ``border_taps`` with a multiple of 4 (the taps of windows reaching into the padding), ``channels``
-    (its per-channel constants) and ``weights`` (the weights it repacks per call when the input channels are
-    not a multiple of 4); ``runs``
+    taps inside the input, for the reference convolution's channel pairs an odd last channel twice;
+    ``outputs`` output elements (requantisation, stores); ``inputs`` input elements; ``pixels`` output
+    positions; ``columns`` im2col elements of a convolution (output positions x kernel area x input channels;
+    the SIMD kernels' terms: :func:`conv_simd_terms`, :func:`depthwise_simd_terms`, :func:`dense_simd_terms`,
+    :func:`avgpool_simd_terms`); ``runs``
     (reference convolution) its dot products: valid kernel rows x pairs of output channels; ``tail``
     (reference depthwise) the valid-tap MACs of the channels past the last group of four; ``tables``,
     ``fallback`` (SIMD add): see :data:`ADD_TABLES_MIN_ELEMENTS`.

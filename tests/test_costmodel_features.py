@@ -57,8 +57,10 @@ def test_keys_and_terms():
     # (11 + 3) x 15 = 210 bytes rounded up to 212, plus 4; the repack reads each of the 9 filters' 3 rows of 45
     # bytes with a partial last word
     assert t == {"const": 1.0, "macs": 36 * 4 * 10 * 144, "tail_macs": 0.0, "pair_passes": 36 * 5,
-                 "outputs": 36 * 4 * 9, "passes": 36, "columns": 36 * 4 * 144, "pixel_fills": 144, "column_rows": 144 * 3,
-                 "packed_fills": 0.0, "border_taps": 0.0, "ring": 14 * 216, "ring_rows": 14, "channels": 9,
+                 "outputs": 36 * 4 * 9, "passes": 36, "columns": 36 * 4 * 144, "pixel_fills": 144,
+                 "column_rows": 144 * 3,
+                 "packed_fills": 0.0, "border_taps": 0.0, "ring": 14 * 216, "ring_short": 0.0, "ring_rows": 14,
+                 "channels": 9,
                  "repack": 10 * 144, "repack_rows": 10 * 3, "repack_tails": 9 * 3}
     # the reference kernel skips the padding: 34 x 34 valid taps, channel pairs (an odd last one twice)
     assert work_terms({**row, "kernel": "conv2d_s8_ref"}) == {
@@ -126,20 +128,20 @@ def test_simd_conv_terms_count_its_loops():
     """conv2d_s8_simd (firmware/kernels/conv2d_s8_simd.c conv_four): counts derived by hand from its loops."""
     # 5x5 stride 2, 4 channels (pair filters: 100 taps per column), 21 filters (11 pairs), 4x4 -> 2x2: one pass
     # of 4 pixels; SAME pads 1 row/column before, so the ring loads rows -1..3, then 4 and 5, slots of
-    # (1 x 2 + 5) x 4 bytes + 4
+    # (1 x 2 + 5) x 4 bytes + 4 (short: byte loops)
     t = _simd(LayerSpec("CONV_2D", in_channels=4, out_channels=21, in_h=4, in_w=4, kernel_h=5, kernel_w=5,
                         stride_h=2, stride_w=2), "conv2d_s8_simd")
     assert t == {"const": 1.0, "macs": 4 * 22 * 100, "tail_macs": 0.0, "pair_passes": 11,
                  "outputs": 4 * 21, "passes": 1, "columns": 4 * 100, "pixel_fills": 4, "column_rows": 4 * 5,
                  "packed_fills": 0.0, "border_taps": 0.0,
-                 "ring": 7 * 32, "ring_rows": 7, "channels": 21, "repack": 0.0, "repack_rows": 0.0,
+                 "ring": 0.0, "ring_short": 7 * 32, "ring_rows": 7, "channels": 21, "repack": 0.0, "repack_rows": 0.0,
                  "repack_tails": 0.0}
     # a search's first convolution: 8x8x1 digits, 3x3, 8 filters: row mode (3 taps per kernel row -> 4, 12 per
     # column), 16 passes, ring rows -1..8 of (7 + 3) x 1 bytes rounded to 12, plus 4; the 8 filters' 12 taps
     # repacked per call, each of their 3 rows of 3 bytes read byte by byte
     t = _simd(LayerSpec("CONV_2D", in_channels=1, out_channels=8, in_h=8, in_w=8, kernel_h=3, kernel_w=3),
               "conv2d_s8_simd")
-    assert (t["macs"], t["columns"], t["column_rows"], t["ring"], t["ring_rows"], t["repack"], t["repack_rows"],
+    assert (t["macs"], t["columns"], t["column_rows"], t["ring_short"], t["ring_rows"], t["repack"], t["repack_rows"],
             t["repack_tails"]) == (16 * 4 * 8 * 12, 16 * 4 * 12, 16 * 4 * 3, 10 * 16, 10, 8 * 12, 8 * 3, 8 * 3)
     # 3x3x3: the 27 taps back to back (28), from registers (no kernel rows), repacked as one row of 27 bytes
     t = _simd(LayerSpec("CONV_2D", in_channels=3, out_channels=8, in_h=8, in_w=8, kernel_h=3, kernel_w=3),
@@ -169,7 +171,8 @@ def test_simd_depthwise_terms_count_its_loops():
     # pairs); the ring rows -1..8 (the 8 input rows' 8 pixels converted), cleared once: 3 slots x 8 channels x
     # (8 + 2) halfwords
     assert t == {"const": 1.0, "macs": 0.0, "macs33": 0.0, "pair_macs33": 8 * 8 * 8 * 9, "pair_rows": 8 * 4,
-                 "tail": 0.0, "tail_rows": 0.0, "tail_outputs": 0.0, "groups": 0.0, "outputs": 64 * 8, "pixels": 64, "ring": 0.0, "ring_groups": 8 * 8 * 8,
+                 "tail": 0.0, "tail_rows": 0.0, "tail_outputs": 0.0, "groups": 0.0, "outputs": 64 * 8, "pixels": 64,
+                 "ring": 0.0, "ring_groups": 8 * 8 * 8,
                  "ring_dm": 0.0, "ring_pad": 0.0, "ring_clear": 3 * 8 * 10, "ring_rows": 10, "out_rows": 8,
                  "setup": 9 * 8, "channels": 8}
     # a width of 5: the last block of 4 pixels computed whole (8 pixels per row)

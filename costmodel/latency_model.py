@@ -328,8 +328,14 @@ def _regressor_x(row: Mapping, terms: Mapping | None = None) -> list[float]:
             (in_c or in_len) % 4, in_len % 16, in_c, out_c, out_c % 2, out_c % 4, F._int(row, "depth_multiplier"),
             1.0 if str(row.get("padding", "")).upper() == "SAME" else 0.0, in_len,
             math.log1p(full["macs"]), math.log1p(full["outputs"]), math.log1p(full["inputs"]),
-            math.log1p(full["pixels"]), math.log1p(full["columns"]), math.log1p(terms.get("macs", 0.0)),
+            math.log1p(full["pixels"]), math.log1p(full["columns"]), math.log1p(_executed_macs(terms)),
             *_window_fractions(row, op, len(out))]
+
+
+def _executed_macs(terms: Mapping) -> float:
+    """The MACs a kernel executes, over its paths (the SIMD kernels count them in several terms: ``tail_macs``,
+    ``macs33``, ``pair_macs33``, ``quad_macs``, ``row_macs``)."""
+    return float(sum(v for k, v in terms.items() if k == "macs" or k.endswith("_macs") or k.endswith("macs33")))
 
 
 def _window_fractions(row: Mapping, op: str, rank: int) -> tuple[float, float]:

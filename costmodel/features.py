@@ -70,15 +70,23 @@ TERMS = {
 }
 DEFAULT_TERMS = ("const", "outputs", "inputs")
 #: Kernels whose loops are not the op's default: the reference convolution runs one dot product per valid
-#: kernel row and pair of output channels (``runs``); the SIMD convolution im2col's pixel pairs into columns
-#: of taps rounded up to groups of 4, the windows that reach into the padding through a slower per-tap path
-#: (``border``). The reference depthwise convolution handles four channels at a time and the rest one by one
-#: (``tail``: the MACs of those).
+#: kernel row and pair of output channels (``runs``); the reference depthwise convolution handles four channels
+#: at a time and the rest one by one (``tail``: the MACs of those). The SIMD kernels' terms count their loops
+#: one by one (:func:`conv_simd_terms`, :func:`depthwise_simd_terms`, :func:`dense_simd_terms`,
+#: :func:`avgpool_simd_terms`).
 KERNEL_TERMS = {
     "conv2d_s8_ref": ("const", "macs", "outputs", "runs", "pixels"),
-    "conv2d_s8_simd": ("const", "macs", "outputs", "columns", "border", "border_taps", "pixels", "channels",
-                       "weights"),
+    "conv2d_s8_simd": ("const", "macs", "tail_macs", "pair_passes", "outputs", "passes", "columns", "pixel_fills",
+                       "column_rows", "packed_fills", "border_taps", "ring", "ring_short", "ring_rows", "channels",
+                       "repack", "repack_rows", "repack_tails"),
     "depthwise_conv2d_s8_ref": ("const", "macs", "outputs", "pixels", "inputs", "tail"),
+    "depthwise_conv2d_s8_simd": ("const", "macs", "macs33", "pair_macs33", "pair_rows", "tail", "tail_rows",
+                                 "tail_outputs", "groups",
+                                 "outputs", "pixels", "ring", "ring_groups", "ring_dm", "ring_pad", "ring_clear",
+                                 "ring_rows", "out_rows", "setup", "channels"),
+    "fully_connected_s8_simd": ("const", "quad_macs", "quad_singles", "quad_chunks", "quad_tail", "quads",
+                                "row_macs", "row_tail", "row_pairs", "row_outputs", "inputs"),
+    "avgpool_s8_simd": ("const", "macs", "tail", "window_rows", "outputs", "pixels"),
     "add_s8_simd": ("const", "tables", "outputs", "fallback", "fallback_pixels"),
 }
 #: add_s8_simd tabulates each input's rescaling (2 x 256 entries) once per call, and only for outputs of at
@@ -92,7 +100,7 @@ ADD_TABLES_MIN_ELEMENTS = 512
 VALID_TAP_KERNELS = frozenset({
     "conv2d_s8_ref", "conv2d_s16_ref", "conv2d_f32_ref", "conv2d_hybrid_ref", "depthwise_conv2d_s8_ref",
     "depthwise_conv2d_s16_ref", "depthwise_conv2d_f32_ref", "depthwise_conv2d_hybrid_ref", "maxpool_s8_ref",
-    "maxpool_s16_ref", "maxpool_f32_ref", "avgpool_s8_ref", "avgpool_s16_ref", "avgpool_f32_ref"})
+    "maxpool_s16_ref", "maxpool_f32_ref", "avgpool_s8_ref", "avgpool_s16_ref", "avgpool_f32_ref", "avgpool_s8_simd"})
 
 
 def _parse_shape(value: Any) -> list:
@@ -186,21 +194,188 @@ def _window_geometry(row: Mapping, ins: list, out: list) -> dict[str, float]:
             "interior": float(inh * inw), "interior_w": float(inw)}
 
 
+def _pad_before(n_in: int, n_out: int, k: int, stride: int, same: bool) -> int:
+    return max((n_out - 1) * stride + k - n_in, 0) // 2 if same else 0
+
+
+def _ring_rows(oh: int, stride: int, pad: int, span: int) -> list[int]:
+    """The input rows (-pad ... , some outside the input) a ring of ``span`` rows loads over the output rows, each
+    once while later output rows still need it (rows between the windows of a large stride are never loaded)."""
+    loaded, rows = -pad - 1, []
+    for oy in range(oh):
+        y0 = oy * stride - pad
+        last = y0 + span - 1
+        rows.extend(range(max(loaded + 1, y0), last + 1))
+        loaded = max(loaded, last)
+    return rows
+
+
+def _ring_loads(oh: int, stride: int, pad: int, span: int) -> int:
+    return len(_ring_rows(oh, stride, pad, span))
+
+
+def _border_fills(ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, pad_h: int, pad_w: int,
+                  fills: int) -> int:
+    """Of ``fills`` column fills in pixel order (past the last pixel: the last one again), those whose window
+    reaches out of the input (conv2d_s8_simd's full_range: filled tap by tap)."""
+    def inside(o: int, stride: int, pad: int, k: int, n: int) -> bool:
+        start = o * stride - pad
+        return start >= 0 and start + k <= n
+    rows_in = [inside(y, sh, pad_h, kh, ih) for y in range(oh)]
+    cols_in = [inside(x, sw, pad_w, kw, iw) for x in range(ow)]
+    pixels = oh * ow
+    border = sum(1 for y in range(oh) for x in range(ow) if not (rows_in[y] and cols_in[x]))
+    if fills > pixels and pixels and not (rows_in[-1] and cols_in[-1]):
+        border += fills - pixels
+    return border
+
+
+#: conv2d_s8_simd's row mode takes kernel rows of at most this many groups of 4 input bytes
+#: (NN_CONV_ROW_GROUPS_MAX).
+CONV_SIMD_ROW_GROUPS_MAX = 64
+#: Ring slots of at most this many bytes are filled by plain byte loops, longer ones by memset / memcpy (load_row).
+CONV_SIMD_SHORT_SLOT = 64
+
+
+def conv_simd_terms(ic: int, oc: int, ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int,
+                    same: bool) -> dict[str, float]:
+    """The loop counts of ``firmware/kernels/conv2d_s8_simd.c``'s four pixel path (conv_four: int16 pair filters
+    laid out by the plan compiler when ic % 4 == 0, else "row mode", its weights repacked per call).
+
+    Taps per column ``kc`` as the dot products see them: kh x kw x ic rounded up to 4; row mode each kernel row's
+    kw x ic rounded up to 4 (kh x that), but a 3x3x3 window's 27 taps back to back (28). Pixels go in passes of
+    4; a last pass of 1 or 2 pixels runs dot_2x2 (two pixels' sums).
+
+    ``macs`` dot_2x4's MACs (passes of 3-4 pixels: 4 pixels x output channels rounded up to even x kc);
+    ``tail_macs`` dot_2x2's MACs (2 pixels);
+    ``pair_passes`` channel pairs x passes (a pair's accumulator start and stores); ``outputs`` the requantized
+    outputs (4 per pass and channel: unused pixels go to a dummy buffer); ``passes``; ``columns`` the column
+    elements filled (4 pixels x kc per pass); ``pixel_fills`` the pixels' column fills (4 per pass; the contiguous
+    pointwise path fills a pass at once: none) and ``column_rows`` their kernel rows (a 3x3x3 window's 7 words come
+    from registers instead: ``packed_fills``); ``border_taps`` the taps of the columns filled tap by tap (windows
+    reaching out of the input without the ring: SAME padding all after the input, e.g. stride 2 on an even size);
+    ``ring`` / ``ring_rows`` the bytes and rows copied into the padded row ring (row mode and padded layers: every
+    window then fills as an interior one; ``ring_short`` the bytes of slots of at most 64 bytes, copied by byte
+    loops rather than memcpy / memset); ``channels`` the per-call constants (output channels); ``repack`` row mode's
+    weights repacked into pairs (channels rounded up to even x kc), ``repack_rows`` its loop per channel and kernel
+    row, ``repack_tails`` the rows whose last partial word is read byte by byte (tail_word).
+    """
+    pairs = (oc + 1) // 2
+    row_mode = ic % 4 != 0 and kw * ic <= 4 * CONV_SIMD_ROW_GROUPS_MAX
+    row_bytes = -(-kw * ic // 4) * 4
+    packed = row_mode and kh == kw == ic == 3   # fill_packed333: 27 taps back to back
+    kc = -(-kh * kw * ic // 4) * 4 if packed or not row_mode else kh * row_bytes
+    pixels = oh * ow
+    passes = -(-pixels // 4)
+    last = pixels - 4 * (passes - 1) if passes else 0
+    short = 1 if passes and last <= 2 else 0
+    pad_h, pad_w = _pad_before(ih, oh, kh, sh, same), _pad_before(iw, ow, kw, sw, same)
+    rows = row_mode or (ic % 4 == 0 and (pad_h > 0 or pad_w > 0))
+    pointwise = not rows and kh == kw == 1 and sh == sw == 1 and ih == oh and iw == ow and ic % 4 == 0
+    loads = _ring_loads(oh, sh, pad_h, kh) if rows else 0
+    border = 0 if rows or pointwise else _border_fills(ih, iw, oh, ow, kh, kw, sh, sw, pad_h, pad_w, 4 * passes)
+    slot = -(-((ow - 1) * sw + kw) * ic // 4) * 4 + 4
+    fills = 0 if pointwise else 4 * passes
+    repack_rows, repack_seg = (1, kh * kw * ic) if packed else (kh, kw * ic)   # repack_pairs' rows and their bytes
+    return {"macs": float((passes - short) * 4 * 2 * pairs * kc), "tail_macs": float(short * 2 * 2 * pairs * kc),
+            "pair_passes": float(passes * pairs),
+            "outputs": float(passes * 4 * oc), "passes": float(passes), "columns": float(passes * 4 * kc),
+            "pixel_fills": float(fills), "column_rows": 0.0 if packed else float(fills * kh),
+            "packed_fills": float(fills) if packed else 0.0,
+            "border_taps": float(border * kh * kw),
+            "ring": float(loads * slot) if slot > CONV_SIMD_SHORT_SLOT else 0.0,
+            "ring_short": float(loads * slot) if slot <= CONV_SIMD_SHORT_SLOT else 0.0,
+            "ring_rows": float(loads), "channels": float(oc),
+            "repack": float(2 * pairs * kc) if row_mode else 0.0,
+            "repack_rows": float(2 * pairs * repack_rows) if row_mode else 0.0,
+            "repack_tails": float(oc * repack_rows) if row_mode and repack_seg % 4 else 0.0}
+
+
+def depthwise_simd_terms(c: int, dm: int, ih: int, iw: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int,
+                         same: bool) -> dict[str, float]:
+    """The loop counts of ``firmware/kernels/depthwise_conv2d_s8_simd.c`` (every channel's requantization taken
+    as the fused form, the usual case): a ring of kh padded input rows (each loaded once while needed), then per
+    output row one of three paths. 3x3, stride 1 or 2, depth multiplier 1, channels a multiple of 4: the int16
+    path (dw16), two channels x four pixels per step, a last partial block computed whole (``pair_macs33``:
+    output rows x width rounded up to 4 x channels x 9), its loop per output row and channel pair
+    (``pair_rows``), its ring of int16 pixel pairs (``ring_groups`` the inside bytes converted) cleared once per
+    call (``ring_clear``: 3 slots x channels x (stride x width rounded up to 4 + 2) halfwords); other 3x3: per
+    pixel the groups of 4 channels unrolled (``macs33``); any other kernel per pixel and group a loop over the
+    taps (``macs``); outside the int16 path the 1 to 3 channels past the last group one at a time (``tail``:
+    their MACs, ``tail_rows`` their kernel rows, ``tail_outputs`` their outputs, each requantized alone),
+    ``groups`` the pixel x group-of-4 steps. ``outputs``, ``pixels``; the ring's bytes outside the
+    int16 path: input pixels with depth multiplier 1 copied a word at a time (``ring``), with a depth multiplier
+    each byte repeated (``ring_dm``), the padding (``ring_pad``); ``ring_rows`` rows loaded, ``out_rows`` output
+    rows; ``setup`` the weights expanded per call (taps x channels rounded up to 4), ``channels`` the
+    per-channel constants."""
+    co = c * max(dm, 1)
+    taps = kh * kw
+    co4 = co & ~3
+    pixels = oh * ow
+    k33 = kh == 3 and kw == 3
+    pair_path = k33 and sw in (1, 2) and dm <= 1 and co % 4 == 0
+    pad_h, pad_w = _pad_before(ih, oh, kh, sh, same), _pad_before(iw, ow, kw, sw, same)
+    loaded = _ring_rows(oh, sh, pad_h, kh)
+    span = (ow - 1) * sw + kw
+    inside_px = max(min(span, pad_w + iw) - min(pad_w, span), 0)
+    inside = sum(inside_px for y in loaded if 0 <= y < ih) * co
+    blocks4 = -(-ow // 4) * 4
+    terms = {"macs": 0.0, "macs33": 0.0, "pair_macs33": 0.0, "pair_rows": 0.0, "tail": 0.0, "groups": 0.0,
+             "outputs": float(pixels * co), "pixels": float(pixels), "ring": 0.0, "ring_groups": 0.0,
+             "ring_dm": float(inside) if dm > 1 else 0.0, "ring_pad": 0.0, "ring_clear": 0.0,
+             "ring_rows": float(len(loaded)), "out_rows": float(oh), "setup": float(taps * (-(-co // 4) * 4)),
+             "channels": float(co)}
+    if pair_path:
+        terms.update(pair_macs33=float(oh * blocks4 * co * 9), pair_rows=float(oh * co // 2),
+                     ring_groups=float(inside), ring_clear=float(3 * co * (sw * blocks4 + 2)))
+    else:
+        terms["macs33" if k33 else "macs"] = float(pixels * co4 * taps)
+        terms.update(tail=float(pixels * (co - co4) * taps), tail_rows=float(pixels * (co - co4) * kh),
+                     tail_outputs=float(pixels * (co - co4)), groups=float(pixels * co4 // 4),
+                     ring_pad=float(len(loaded) * span * co - inside))
+        if dm <= 1:
+            terms["ring"] = float(inside)
+    return terms
+
+
+def dense_simd_terms(in_len: int, units: int) -> dict[str, float]:
+    """The loop counts of ``firmware/kernels/fully_connected_s8_simd.c`` with the plan's quads weight layout (SIMD
+    plans of at least 4 units whose requantization the short form takes, the usual case): the input expanded
+    once (``inputs``); per quad of rows the groups of 4
+    inputs (``quad_macs``: 16 MACs a group) in steps of 4 groups, the rest one by one (``quad_singles``), in
+    chunks of at most 64 groups (``quad_chunks``), the tail inputs one word each (``quad_tail``), four outputs
+    requantized and stored (``quads``); the rows a quad leaves two at a time (an odd last row twice:
+    ``row_macs`` their group MACs, ``row_tail`` their tail inputs, ``row_pairs``, ``row_outputs``)."""
+    groups, tail = in_len // 4, in_len % 4
+    quads = units // 4 if units >= 4 else 0
+    rest = units - 4 * quads
+    row_pairs = -(-rest // 2)
+    return {"quad_macs": float(quads * 16 * groups), "quad_singles": float(quads * (groups % 4)),
+            "quad_chunks": float(quads * -(-groups // 64)), "quad_tail": float(quads * tail), "quads": float(quads),
+            "row_macs": float(row_pairs * 8 * groups), "row_tail": float(row_pairs * tail),
+            "row_pairs": float(row_pairs), "row_outputs": float(rest), "inputs": float(in_len)}
+
+
+def avgpool_simd_terms(c: int, geo: Mapping[str, float], pixels: int) -> dict[str, float]:
+    """``firmware/kernels/avgpool_s8_simd.c``: per output pixel the window's taps inside the input, four channels
+    at a time (``macs``: valid taps x channels in groups of 4, ``window_rows``: the window rows inside the input
+    x groups), the last 1 to 3 channels one at a time (``tail``: their taps); one division per output."""
+    c4 = c & ~3
+    return {"macs": geo["valid_taps"] * c4, "tail": geo["valid_taps"] * (c - c4),
+            "window_rows": geo["valid_rows"] * (c4 // 4), "outputs": float(pixels * c), "pixels": float(pixels)}
+
+
 def work_terms(row: Mapping) -> dict[str, float]:
     """The loop counts of a layer that its latency is linear in, by op and kernel (:data:`TERMS`,
     :data:`KERNEL_TERMS`):
 
     ``const`` 1 (fixed overhead: call, prepare-time state, loop set-up); ``macs`` the MACs the kernel
     executes: the analysis' MACs, but for kernels that skip the padding (:data:`VALID_TAP_KERNELS`) only the
-    taps inside the input, for the reference convolution's channel pairs an odd last channel twice, for the
-    SIMD convolution's pixel pairs and groups of 4 taps the rounded-up counts; ``outputs`` output elements
-    (requantisation, stores); ``inputs`` input elements; ``pixels`` output positions; ``columns`` im2col
-    elements of a convolution (output positions x kernel area x input channels; SIMD: as its columns hold
-    them); ``border`` (SIMD convolution) the slow part of filling the columns of windows reaching into the
-    padding with input channels not a multiple of 4 (the elements of window rows cut by the left or right
-    edge), ``border_taps`` with a multiple of 4 (the taps of windows reaching into the padding), ``channels``
-    (its per-channel constants) and ``weights`` (the weights it repacks per call when the input channels are
-    not a multiple of 4); ``runs``
+    taps inside the input, for the reference convolution's channel pairs an odd last channel twice;
+    ``outputs`` output elements (requantisation, stores); ``inputs`` input elements; ``pixels`` output
+    positions; ``columns`` im2col elements of a convolution (output positions x kernel area x input channels;
+    the SIMD kernels' terms: :func:`conv_simd_terms`, :func:`depthwise_simd_terms`, :func:`dense_simd_terms`,
+    :func:`avgpool_simd_terms`); ``runs``
     (reference convolution) its dot products: valid kernel rows x pairs of output channels; ``tail``
     (reference depthwise) the valid-tap MACs of the channels past the last group of four; ``tables``,
     ``fallback`` (SIMD add): see :data:`ADD_TABLES_MIN_ELEMENTS`.
@@ -227,18 +402,19 @@ def work_terms(row: Mapping) -> dict[str, float]:
             pairs = (oc + 1) // 2
             macs = geo["valid_taps"] * ic * 2 * pairs
             terms["runs"] = geo["valid_rows"] * pairs
-        elif kernel == "conv2d_s8_simd":
-            # a kernel row's kw x ic bytes rounded up to 4 when ic % 4 != 0 ("row mode"), else the whole window
-            kc = kh * (-(-kw * ic // 4) * 4) if ic % 4 else -(-kh * kw * ic // 4) * 4
-            cols = 2 * (-(-pixels // 2))   # pixel pairs: an odd last pixel is computed twice
-            macs = float(cols * oc * kc)
-            terms["columns"] = float(cols * kc)
-            terms["channels"] = float(oc)   # the per-channel requantisation constants, once per call
-            terms["weights"] = float(oc * kc) if ic % 4 else 0.0   # row mode: the weights repacked per call
-            if geo is not None and ic % 4:  # row mode: window rows cut by the left or right edge, element-wise
-                terms["border"] = geo["valid_rows"] / max(ow, 1) * (ow - geo["interior_w"]) * kw * ic
-            elif geo is not None:  # a window reaching into the padding is filled tap by tap
-                terms["border_taps"] = (pixels - geo["interior"]) * kh * kw
+        elif kernel in ("conv2d_s8_simd", "depthwise_conv2d_s8_simd") and len(out) >= 3:
+            ih, iw, _ = _spatial(ins[0]) if ins else (oh, ow, ic)
+            same = str(row.get("padding") or "").upper() == "SAME"
+            sh, sw = _int(row, "stride_h") or 1, _int(row, "stride_w") or 1
+            if kernel == "conv2d_s8_simd":
+                terms.update(conv_simd_terms(ic, oc, ih, iw, oh, ow, kh, kw, sh, sw, same))
+            else:
+                terms.update(depthwise_simd_terms(ic, _int(row, "depth_multiplier") or 1, ih, iw, oh, ow, kh, kw,
+                                                  sh, sw, same))
+            macs = terms["macs"]
+        elif kernel == "avgpool_s8_simd" and geo is not None:
+            terms.update(avgpool_simd_terms(ic, geo, pixels))
+            macs = terms["macs"]
         if op == "CONV_2D" and "columns" not in terms:
             terms["columns"] = float(pixels * kh * kw * ic)
         if kernel == "depthwise_conv2d_s8_ref" and geo is not None:
@@ -246,6 +422,8 @@ def work_terms(row: Mapping) -> dict[str, float]:
             rest = ic % 4 if dm == 1 else ic
             terms["tail"] = geo["valid_taps"] * rest * dm
         terms["macs"] = float(macs)
+    if kernel == "fully_connected_s8_simd":
+        terms.update(dense_simd_terms(_int(row, "input_length") or in_elems, oc))
     if kernel == "add_s8_simd":
         table_path = out_elems >= ADD_TABLES_MIN_ELEMENTS and all(s == out for s in ins)  # no broadcasting
         terms.update(tables=1.0 if table_path else 0.0, outputs=float(out_elems) if table_path else 0.0,

@@ -279,7 +279,12 @@ class TableEntry:
         if self.spread is None or y <= 0:
             return math.inf
         xs = x[self.active]
-        leverage = float(xs @ self.cov @ xs) / (y * y) if self.cov is not None else 0.0
+        # a term the key's rows never carried (its coefficient the prior's) has an unbounded leverage: inf,
+        # so the key makes no confident prediction of a layer that carries it
+        with np.errstate(over="ignore", invalid="ignore"):
+            leverage = float(xs @ self.cov @ xs) / (y * y) if self.cov is not None else 0.0
+        if not math.isfinite(leverage):
+            return math.inf
         return max(floor, self.spread * math.sqrt(1.0 + max(leverage, 0.0)))
 
     def coefficient(self, term: str) -> float:

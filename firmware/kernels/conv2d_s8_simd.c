@@ -509,21 +509,21 @@ static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t 
         "4:\n"
         MAC2X4_M7_FIRST MAC2X4_M7_NEXT MAC2X4_M7_LAST("mend")
         "bne 4b\n"
-        "5:\n"
+        "5:\n" /* the sums out; the counter and the pointer step beside the stores (w0, w1, c1 are free) */
         "ldr %[c0], %[macc]\n"
+        "ldr %[c1], %[mpairs]\n"
         "str %[a00], [%[c0]]\n"
+        "subs %[c1], %[c1], #1\n"
         "str %[a01], [%[c0], #4]\n"
+        "add %[w0], %[c0], #32\n"
         "str %[a02], [%[c0], #8]\n"
         "str %[a03], [%[c0], #12]\n"
         "str %[a10], [%[c0], #16]\n"
         "str %[a11], [%[c0], #20]\n"
         "str %[a12], [%[c0], #24]\n"
         "str %[a13], [%[c0], #28]\n"
-        "add %[c0], %[c0], #32\n"
-        "str %[c0], %[macc]\n"
-        "ldr %[c0], %[mpairs]\n"
-        "subs %[c0], %[c0], #1\n"
-        "str %[c0], %[mpairs]\n"
+        "str %[w0], %[macc]\n"
+        "str %[c1], %[mpairs]\n"
         "bne 2b\n"
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a02] "=&r"(a02), [a03] "=&r"(a03), [a10] "=&r"(a10),
           [a11] "=&r"(a11), [a12] "=&r"(a12), [a13] "=&r"(a13), [wp] "+r"(wp), [cp] "=&r"(cp), [w0] "=&r"(w0),

@@ -430,7 +430,109 @@ static NN_COLD void requant_pair_exact(const int32_t *acc, const int32_t *bias, 
  * is a 2x4 block of (channel, pixel) dot products started from the channels' biases; acc[4c + p] = channel c,
  * pixel p.
  */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(NN_CORE_M7)
+/* Cortex-M7 (dual issue): each LDR placed next to an SMLAD that does not read it, so the two issue together, and
+ * no instruction reads the load just before it; a word step is 8 cycles once the next step's first weight and
+ * column word are loaded during its last multiplies (MAC2X4_M7_NEXT). The words are read strictly in address
+ * order, so every load is pre-indexed with writeback ([p, #4]!) and each pointer holds the last word it loaded.
+ * The last step of a group loads nothing ahead (nothing is read past the data) and holds the group's end test,
+ * END the address cp has after the group. */
+#define MAC2X4_M7_FIRST                                                                                           \
+    "ldr %[w0], [%[wp], #4]!\n"                                                                               \
+    "ldr %[c0], [%[cp], #4]!\n"
+#define MAC2X4_M7_HEAD                                                                                            \
+    "ldr %[w1], [%[wp], #4]!\n"                                                                               \
+    "smlad %[a00], %[w0], %[c0], %[a00]\n"                                                                     \
+    "ldr %[c1], [%[cp], #4]!\n"                                                                               \
+    "smlad %[a10], %[w1], %[c0], %[a10]\n"                                                                     \
+    "ldr %[c0], [%[cp], #4]!\n"                                                                               \
+    "smlad %[a01], %[w0], %[c1], %[a01]\n"                                                                     \
+    "smlad %[a11], %[w1], %[c1], %[a11]\n"                                                                     \
+    "ldr %[c1], [%[cp], #4]!\n"                                                                               \
+    "smlad %[a02], %[w0], %[c0], %[a02]\n"
+#define MAC2X4_M7_NEXT                                                                                            \
+    MAC2X4_M7_HEAD                                                                                            \
+    "smlad %[a12], %[w1], %[c0], %[a12]\n"                                                                     \
+    "ldr %[c0], [%[cp], #4]!\n"                                                                               \
+    "smlad %[a03], %[w0], %[c1], %[a03]\n"                                                                     \
+    "ldr %[w0], [%[wp], #4]!\n"                                                                               \
+    "smlad %[a13], %[w1], %[c1], %[a13]\n"
+#define MAC2X4_M7_LAST(END)                                                                                       \
+    MAC2X4_M7_HEAD                                                                                            \
+    "smlad %[a03], %[w0], %[c1], %[a03]\n"                                                                     \
+    "ldr %[w0], %[" END "]\n"                                                                                 \
+    "smlad %[a12], %[w1], %[c0], %[a12]\n"                                                                     \
+    "cmp %[cp], %[w0]\n"                                                                                      \
+    "smlad %[a13], %[w1], %[c1], %[a13]\n"
+
+static void __attribute__((noinline)) dot_2x4(const uint32_t *w, const uint32_t *cols, int32_t nw, int32_t pairs,
+                                              const conv_rq *rq, int32_t *acc)
+{
+    /* the pointers start one word before their data (pre-indexed loads), so do the end addresses */
+    uintptr_t wp = (uintptr_t)w - 4, cp;
+    int32_t a00, a01, a02, a03, a10, a11, a12, a13;
+    uint32_t w0, w1, c0, c1;
+    struct {
+        uintptr_t cols, end8, end;
+        const conv_rq *rq;
+        int32_t *acc;
+        int32_t pairs;
+    } m = {(uintptr_t)cols - 4, (uintptr_t)cols - 4 + 16 * (uint32_t)(nw & ~7), (uintptr_t)cols - 4 + 16 * (uint32_t)nw,
+           rq, acc, pairs};
+    __asm__ volatile(
+        "2:\n"
+        "ldr %[c0], %[mrq]\n" /* the pair's biases start the accumulators */
+        "ldr %[cp], %[mcols]\n"
+        "ldr %[w0], [%[c0], #12]\n"
+        "ldr %[w1], [%[c0], #28]\n"
+        "mov %[a00], %[w0]\n"
+        "add %[c0], %[c0], #32\n"
+        "mov %[a01], %[w0]\n"
+        "str %[c0], %[mrq]\n"
+        "mov %[a02], %[w0]\n"
+        "mov %[a03], %[w0]\n"
+        "mov %[a10], %[w1]\n"
+        "mov %[a11], %[w1]\n"
+        "ldr %[c0], %[mend8]\n"
+        "mov %[a12], %[w1]\n"
+        "mov %[a13], %[w1]\n"
+        "cmp %[cp], %[c0]\n"
+        "beq 3f\n"
+        "1:\n" /* eight word steps (16 taps) per iteration */
+        MAC2X4_M7_FIRST MAC2X4_M7_NEXT MAC2X4_M7_NEXT MAC2X4_M7_NEXT MAC2X4_M7_NEXT MAC2X4_M7_NEXT MAC2X4_M7_NEXT
+        MAC2X4_M7_NEXT MAC2X4_M7_LAST("mend8")
+        "bne 1b\n"
+        "3:\n" /* the remaining 0 to 6 word steps, two at a time */
+        "ldr %[c0], %[mend]\n"
+        "cmp %[cp], %[c0]\n"
+        "beq 5f\n"
+        "4:\n"
+        MAC2X4_M7_FIRST MAC2X4_M7_NEXT MAC2X4_M7_LAST("mend")
+        "bne 4b\n"
+        "5:\n" /* the sums out; the counter and the pointer step beside the stores (w0, w1, c1 are free) */
+        "ldr %[c0], %[macc]\n"
+        "ldr %[c1], %[mpairs]\n"
+        "str %[a00], [%[c0]]\n"
+        "subs %[c1], %[c1], #1\n"
+        "str %[a01], [%[c0], #4]\n"
+        "add %[w0], %[c0], #32\n"
+        "str %[a02], [%[c0], #8]\n"
+        "str %[a03], [%[c0], #12]\n"
+        "str %[a10], [%[c0], #16]\n"
+        "str %[a11], [%[c0], #20]\n"
+        "str %[a12], [%[c0], #24]\n"
+        "str %[a13], [%[c0], #28]\n"
+        "str %[w0], %[macc]\n"
+        "str %[c1], %[mpairs]\n"
+        "bne 2b\n"
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a02] "=&r"(a02), [a03] "=&r"(a03), [a10] "=&r"(a10),
+          [a11] "=&r"(a11), [a12] "=&r"(a12), [a13] "=&r"(a13), [wp] "+r"(wp), [cp] "=&r"(cp), [w0] "=&r"(w0),
+          [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1), [mrq] "+m"(m.rq), [macc] "+m"(m.acc),
+          [mpairs] "+m"(m.pairs)
+        : [mcols] "m"(m.cols), [mend8] "m"(m.end8), [mend] "m"(m.end)
+        : "cc", "memory");
+}
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 /* One word step: 6 loads (4 pipelined, then 2), 8 SMLAD, 16 MACs in 16 cycles on the M4; the last load of each
  * group steps its pointer (no load's address depends on a loaded register, so they pipeline and no add is needed).
  * 14 registers (8 accumulators, 2 pointers, 4 operands), so the counters live in memory. */

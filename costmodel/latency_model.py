@@ -249,21 +249,17 @@ class TableEntry:
         """Solve the coefficients from the statistics, shrunk towards ``prior``'s where the rows leave them open."""
         coarse = prior.coef if prior is not None and prior.coef is not None and prior.terms == self.terms else None
         st = self.stats
+        # the weak terms' coefficients fixed (the prior's, or 0): the rest fitted to y - Σ fixed x
         weak = (st.support > 0) & (st.support < MIN_TERM_ROWS) & (st.support < st.n)  # in a few rows, not all
-        if not weak.any():
-            fit = _nnls_gram(st.gram, st.rhs, st.yy, st.n, coarse)
-            self.coef, self.active = np.asarray(fit["coef"]), fit["active"]
-        else:  # the weak terms' coefficients fixed (the prior's, or 0): fit the rest to y - Σ fixed x
-            free = np.flatnonzero(~weak)
-            fixed = np.where(weak, coarse if coarse is not None else 0.0, 0.0)
-            g_f = st.gram @ fixed
-            rhs = st.rhs[free] - g_f[free]
-            yy = max(st.yy - 2 * float(fixed @ st.rhs) + float(fixed @ g_f), 0.0)
-            fit = _nnls_gram(st.gram[np.ix_(free, free)], rhs, yy, st.n,
-                             None if coarse is None else np.asarray(coarse)[free])
-            self.coef = fixed.copy()
-            self.coef[free] = fit["coef"]
-            self.active = [int(free[i]) for i in fit["active"]]
+        free = np.flatnonzero(~weak)
+        fixed = np.where(weak, coarse if coarse is not None else 0.0, 0.0)
+        g_f = st.gram @ fixed
+        yy = max(st.yy - 2 * float(fixed @ st.rhs) + float(fixed @ g_f), 0.0)
+        fit = _nnls_gram(st.gram[np.ix_(free, free)], st.rhs[free] - g_f[free], yy, st.n,
+                         None if coarse is None else np.asarray(coarse)[free])
+        self.coef = fixed.copy()
+        self.coef[free] = fit["coef"]
+        self.active = [int(free[i]) for i in fit["active"]]
         self.spread = fit["spread"]
         self.cov = np.asarray(fit["cov"]) if fit["active"] else None
 

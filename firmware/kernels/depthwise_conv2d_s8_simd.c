@@ -537,11 +537,14 @@ typedef struct {
 } dw16_args;
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* slot S, channel E (accumulators X0..X3) of a stride-1 block: words k, k + 1 (A, B), then k + 2 (in A) */
-#define DW16_S1(S, E, X)                                                                                          \
+/* slot S, channel E: ring words k, k + 1 of the block's first pixels (A, B) and the slot's first weight word (W) */
+#define DW16_LOAD(S, E)                                                                                           \
     "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
     "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
-    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"
+/* slot S, channel E (accumulators X0..X3) of a stride-1 block: words k, k + 1 (A, B), then k + 2 (in A) */
+#define DW16_S1(S, E, X)                                                                                          \
+    DW16_LOAD(S, E)                                                                                           \
     "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
     "smlatb %[" #X "1], %[A], %[W], %[" #X "1]\n"                                                              \
     "smlad %[" #X "2], %[B], %[W], %[" #X "2]\n"                                                               \
@@ -554,9 +557,7 @@ typedef struct {
     "smlad %[" #X "3], %[A], %[W], %[" #X "3]\n"
 /* the same with stride 2: words D0..D4 (A, B, A, T, A), W then V */
 #define DW16_S2(S, E, X)                                                                                          \
-    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
-    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
-    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    DW16_LOAD(S, E)                                                                                           \
     "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
     "smlad %[" #X "1], %[B], %[W], %[" #X "1]\n"                                                               \
     "ldr %[A], [%[p], #48+8*" #S "+4*" #E "]\n"                                                                \
@@ -572,18 +573,14 @@ typedef struct {
 #define DW16_SLOT(SLOT, S) SLOT(S, 0, a) SLOT(S, 1, b)
 /* the two-pixel tail block (pixels 0, 1 only) of a row with 1 or 2 pixels left, stride 1 and 2 */
 #define DW16_T1(S, E, X)                                                                                          \
-    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
-    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
-    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    DW16_LOAD(S, E)                                                                                           \
     "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
     "smlatb %[" #X "1], %[A], %[W], %[" #X "1]\n"                                                              \
     "ldr %[W], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
     "smlabt %[" #X "0], %[B], %[W], %[" #X "0]\n"                                                              \
     "smlad %[" #X "1], %[B], %[W], %[" #X "1]\n"
 #define DW16_T2(S, E, X)                                                                                          \
-    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
-    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
-    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    DW16_LOAD(S, E)                                                                                           \
     "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
     "smlad %[" #X "1], %[B], %[W], %[" #X "1]\n"                                                               \
     "ldr %[W], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
@@ -592,9 +589,7 @@ typedef struct {
     "smlabb %[" #X "1], %[A], %[W], %[" #X "1]\n"
 /* the one-pixel tail block (pixel 0 only, stride 1): px0 = A.W + B.lo V.hi */
 #define DW16_U(S, E, X, MAC2)                                                                                     \
-    "ldr %[A], [%[p], #8*" #S "+4*" #E "]\n"                                                                   \
-    "ldr %[B], [%[p], #24+8*" #S "+4*" #E "]\n"                                                                \
-    "ldr %[W], [%[w], #16*" #S "+8*" #E "]\n"                                                                  \
+    DW16_LOAD(S, E)                                                                                           \
     "ldr %[T], [%[w], #16*" #S "+8*" #E "+4]\n"                                                                \
     "smlad %[" #X "0], %[A], %[W], %[" #X "0]\n"                                                               \
     MAC2 " %[" #X "0], %[B], %[T], %[" #X "0]\n"

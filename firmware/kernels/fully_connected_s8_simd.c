@@ -80,6 +80,18 @@ typedef struct {
     "smlad %[a3], %[t], %[xo], %[a3]\n"                                                                        \
     "smlad %[a2], %[w3], %[xo], %[a2]\n"
 
+/* The end of a chunk: rows r1 and r3 recovered from the mixed sums, (a0 - a1) / 256 and (a2 - a3) / 256, and
+ * added to their sums in q1 and q3 (left in xe and xo). */
+#define FCQ_FOLD                                                                                                  \
+    "sub %[t], %[a0], %[a1]\n"                                                                                 \
+    "ldr %[xe], %[q1]\n"                                                                                       \
+    "add %[xe], %[xe], %[t], asr #8\n"                                                                         \
+    "str %[xe], %[q1]\n"                                                                                       \
+    "sub %[t], %[a2], %[a3]\n"                                                                                 \
+    "ldr %[xo], %[q3]\n"                                                                                       \
+    "add %[xo], %[xo], %[t], asr #8\n"                                                                         \
+    "str %[xo], %[q3]\n"
+
 /* Group J (1..3) of a 4-group step: xp / wp point at group 0 (six loads in one pipelined burst). */
 #define FCQ_GROUP(XO, WO)                                                                                         \
     "ldr %[xe], [%[xp], #" #XO "]\n"                                                                            \
@@ -145,14 +157,7 @@ static void __attribute__((noinline)) fc_quads(fc_quads_args *args, const int8_t
         "smlatb %[a2], %[w0], %[xe], %[a2]\n"
         "subs %[n], %[n], #1\n"
         "bne 7b\n"
-        "sub %[t], %[a0], %[a1]\n"
-        "ldr %[xe], %[q1]\n"
-        "add %[xe], %[xe], %[t], asr #8\n"
-        "str %[xe], %[q1]\n"
-        "sub %[t], %[a2], %[a3]\n"
-        "ldr %[xo], %[q3]\n"
-        "add %[xo], %[xo], %[t], asr #8\n"
-        "str %[xo], %[q3]\n"
+        FCQ_FOLD
         "6:\n"
         "ldr %[t], %[groups]\n"
         "str %[t], %[left]\n"
@@ -189,14 +194,7 @@ static void __attribute__((noinline)) fc_quads(fc_quads_args *args, const int8_t
         "subs %[n], %[n], #1\n"
         "bne 2b\n"
         "4:\n"
-        "sub %[t], %[a0], %[a1]\n"
-        "ldr %[xe], %[q1]\n"
-        "add %[xe], %[xe], %[t], asr #8\n"
-        "str %[xe], %[q1]\n"
-        "sub %[t], %[a2], %[a3]\n"
-        "ldr %[xo], %[q3]\n"
-        "add %[xo], %[xo], %[t], asr #8\n"
-        "str %[xo], %[q3]\n"
+        FCQ_FOLD
         "ldr %[t], %[left]\n"
         "cmp %[t], #0\n"
         "bne 5b\n"

@@ -4,6 +4,10 @@
  * horizontal dilation a kernel row's valid taps are one contiguous run of input channels in both the input
  * and the filter, so the inner loop is one dot product per kernel row, for two output channels at a time.
  */
+#if defined(__GNUC__) && !defined(__clang__)
+/* the dot product's sums as written, one MLA per product (see fully_connected_s8_ref.c) */
+#pragma GCC optimize("no-tree-reassoc")
+#endif
 #include "nn_dot.h"
 #include "nn_kernels.h"
 #include "nn_quant.h"
